@@ -1,0 +1,258 @@
+// Client protocol messages (wire protocol v1) as plain C++ values.
+//
+// These structs are the vocabulary shared by the client library, the server's network
+// shell, the topology cores and the kv state machine: a decoded request is applied as is,
+// and a response is built directly in its wire shape. Their byte layout is defined in
+// codec.h and specified, with test vectors, in docs/PROTOCOL.md.
+//
+// Thread-safety: plain values.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "common/status.h"
+
+namespace kvd::wire {
+
+// Per-request read consistency. Each topology accepts the levels it can honour.
+enum class Consistency : uint8_t {
+  kDefault = 0,       // the topology's default
+  kLinearizable = 1,  // reads see every write acknowledged before they started
+  kLeader = 2,        // served from the leader's local state
+  kFollower = 3,      // any replica; may be stale
+  kSession = 4,       // read-your-writes and monotonic reads via the session token
+};
+inline constexpr uint8_t kMaxConsistency = 4;
+
+// Per-request durability. The effective durability of a write is the stronger of the
+// server's configured mode and the request's.
+enum class Durability : uint8_t {
+  kDefault = 0,   // the server's configured mode
+  kNone = 1,      // acknowledged once in the OS page cache
+  kPeriodic = 2,  // as configured: fsync every storage.sync_interval_ms
+  kAlways = 3,    // fsync before the acknowledgement
+};
+inline constexpr uint8_t kMaxDurability = 3;
+
+// Options carried by every data request (tag-length-value on the wire).
+struct RequestOptions {
+  Consistency consistency = Consistency::kDefault;
+  Durability durability = Durability::kDefault;
+  std::string session_token;  // empty: none presented
+  uint32_t timeout_ms = 0;    // 0: server default
+
+  bool operator==(const RequestOptions&) const = default;
+};
+
+enum class Opcode : uint8_t {
+  kHello = 0x01,
+  kPing = 0x02,
+  kStatus = 0x03,
+  kGet = 0x10,
+  kPut = 0x11,
+  kDelete = 0x12,
+  kCas = 0x13,
+  kBatch = 0x14,
+  kScan = 0x15,
+};
+
+// True for opcodes this build knows.
+bool IsKnownOpcode(uint8_t op);
+// Upper-case name ("GET"), or "UNKNOWN".
+const char* OpcodeName(Opcode op);
+// True for GET, PUT, DELETE, CAS, BATCH, SCAN: requests that carry RequestOptions and whose
+// OK responses carry a session token.
+bool IsDataOpcode(Opcode op);
+
+struct HelloRequest {
+  uint16_t min_version = 1;
+  uint16_t max_version = 1;
+  std::string client_name;
+  bool operator==(const HelloRequest&) const = default;
+};
+struct PingRequest {
+  std::string payload;
+  bool operator==(const PingRequest&) const = default;
+};
+struct StatusRequest {
+  bool operator==(const StatusRequest&) const = default;
+};
+struct GetRequest {
+  std::string key;
+  bool operator==(const GetRequest&) const = default;
+};
+struct PutRequest {
+  std::string key;
+  std::string value;
+  uint64_t ttl_ms = 0;  // 0: never expires
+  bool operator==(const PutRequest&) const = default;
+};
+struct DeleteRequest {
+  std::string key;
+  bool operator==(const DeleteRequest&) const = default;
+};
+
+enum class CasKind : uint8_t {
+  kPutIfVersion = 1,     // put only if the key's current version == expected_version
+  kPutIfAbsent = 2,      // put only if the key does not exist (expected_version must be 0)
+  kDeleteIfVersion = 3,  // delete only if the key's current version == expected_version
+};
+struct CasRequest {
+  CasKind kind = CasKind::kPutIfVersion;
+  std::string key;
+  uint64_t expected_version = 0;
+  std::string value;  // must be empty for kDeleteIfVersion
+  uint64_t ttl_ms = 0;
+  bool operator==(const CasRequest&) const = default;
+};
+
+enum class BatchOpType : uint8_t {
+  kCheck = 1,   // condition: the key's version must equal expected_version (0 = absent)
+  kGet = 2,
+  kPut = 3,
+  kDelete = 4,
+};
+struct BatchOp {
+  BatchOpType type = BatchOpType::kGet;
+  std::string key;
+  uint64_t expected_version = 0;  // kCheck only
+  std::string value;              // kPut only
+  uint64_t ttl_ms = 0;            // kPut only
+  bool operator==(const BatchOp&) const = default;
+};
+// Ops run in order, all or nothing: if any kCheck fails, no op has any effect.
+struct BatchRequest {
+  std::vector<BatchOp> ops;
+  bool operator==(const BatchRequest&) const = default;
+};
+
+// Scan keys in [start, end) that also begin with prefix (each bound optional: empty).
+struct ScanRequest {
+  std::string prefix;
+  std::string start;
+  std::string end;
+  uint32_t limit = 0;  // 0: the server's limits.max_scan_limit
+  bool reverse = false;
+  bool keys_only = false;
+  std::string continuation;  // empty: first page
+  bool operator==(const ScanRequest&) const = default;
+};
+inline constexpr uint8_t kScanFlagReverse = 0x01;
+inline constexpr uint8_t kScanFlagKeysOnly = 0x02;
+
+using RequestBody = std::variant<HelloRequest, PingRequest, StatusRequest, GetRequest,
+                                 PutRequest, DeleteRequest, CasRequest, BatchRequest,
+                                 ScanRequest>;
+
+struct Request {
+  uint64_t request_id = 0;
+  RequestOptions options;  // encoded only for data opcodes
+  RequestBody body;
+
+  Opcode opcode() const;
+  bool operator==(const Request&) const = default;
+};
+
+// ---- responses ----
+
+struct Limits {
+  uint32_t max_frame_bytes = 0;
+  uint32_t max_key_bytes = 0;
+  uint32_t max_value_bytes = 0;
+  uint32_t max_batch_ops = 0;
+  uint32_t max_scan_limit = 0;
+  bool operator==(const Limits&) const = default;
+};
+
+struct HelloResponse {
+  uint16_t version = 1;
+  std::string server_version;
+  std::string mode;  // "single", ...
+  uint64_t node_id = 0;
+  Limits limits;
+  bool operator==(const HelloResponse&) const = default;
+};
+struct PingResponse {
+  std::string payload;
+  bool operator==(const PingResponse&) const = default;
+};
+struct StatusResponse {
+  std::string json;
+  bool operator==(const StatusResponse&) const = default;
+};
+struct GetResponse {
+  uint64_t version = 0;
+  uint64_t expires_at_ms = 0;  // unix ms; 0: never
+  std::string value;
+  bool operator==(const GetResponse&) const = default;
+};
+struct PutResponse {
+  uint64_t version = 0;
+  bool operator==(const PutResponse&) const = default;
+};
+struct DeleteResponse {
+  bool existed = false;
+  bool operator==(const DeleteResponse&) const = default;
+};
+struct CasResponse {
+  uint64_t version = 0;  // the new version; 0 after kDeleteIfVersion
+  bool operator==(const CasResponse&) const = default;
+};
+// One result per op, same order. For kGet: found/version/expires_at_ms/value. For kPut:
+// version. For kDelete: found = existed. For kCheck: version (= expected).
+struct BatchResult {
+  BatchOpType type = BatchOpType::kGet;
+  bool found = false;
+  uint64_t version = 0;
+  uint64_t expires_at_ms = 0;
+  std::string value;
+  bool operator==(const BatchResult&) const = default;
+};
+struct BatchResponse {
+  std::vector<BatchResult> results;
+  bool operator==(const BatchResponse&) const = default;
+};
+struct ScanItem {
+  std::string key;
+  uint64_t version = 0;
+  uint64_t expires_at_ms = 0;
+  std::string value;  // empty when keys_only
+  bool operator==(const ScanItem&) const = default;
+};
+struct ScanResponse {
+  std::vector<ScanItem> items;
+  std::string continuation;  // empty: no more results
+  bool operator==(const ScanResponse&) const = default;
+};
+
+using ResponseBody = std::variant<std::monostate, HelloResponse, PingResponse, StatusResponse,
+                                  GetResponse, PutResponse, DeleteResponse, CasResponse,
+                                  BatchResponse, ScanResponse>;
+
+// Extra fields carried by some error statuses.
+struct ErrorDetail {
+  uint32_t op_index = 0;         // kConflict: which op failed (0 for CAS)
+  uint64_t current_version = 0;  // kConflict: the key's version now (0 = absent)
+  std::string leader_hint;       // kNotLeader: "host:port" of the leader, if known
+  bool operator==(const ErrorDetail&) const = default;
+};
+
+struct Response {
+  uint64_t request_id = 0;
+  Opcode opcode = Opcode::kPing;
+  Code status = Code::kOk;
+  std::string message;        // non-OK only
+  ErrorDetail detail;         // non-OK only
+  std::string session_token;  // OK data responses only
+  ResponseBody body;          // OK only; monostate otherwise
+
+  static Response Error(uint64_t request_id, Opcode opcode, const Status& status);
+  bool ok() const { return status == Code::kOk; }
+  Status ToStatus() const { return ok() ? Status::Ok() : Status(status, message); }
+  bool operator==(const Response&) const = default;
+};
+
+}  // namespace kvd::wire
