@@ -47,9 +47,10 @@ struct Address {
 Result<Address> ParseAddress(std::string_view text);
 
 struct NodeConfig {
-  uint64_t id = 1;                  // node.id: 1..2^63, unique in a cluster
+  uint64_t id = 1;                  // node.id: 1..2^63-1, unique in a cluster
   Mode mode = Mode::kSingle;        // node.mode
   std::string data_dir = "./data";  // node.data_dir
+  bool operator==(const NodeConfig&) const = default;
 };
 
 struct ServerConfig {
@@ -59,6 +60,7 @@ struct ServerConfig {
   uint32_t max_connections = 10000;         // server.max_connections
   uint32_t idle_timeout_ms = 0;             // server.idle_timeout_ms: 0 = never
   uint32_t shutdown_grace_ms = 5000;        // server.shutdown_grace_ms: drain limit on SIGTERM
+  bool operator==(const ServerConfig&) const = default;
 };
 
 struct StorageConfig {
@@ -69,6 +71,7 @@ struct StorageConfig {
   uint32_t write_buffer_mb = 16;              // storage.write_buffer_mb (leveldb)
   uint32_t expiry_sweep_interval_ms = 100;    // storage.expiry_sweep_interval_ms
   uint32_t expiry_sweep_max_keys = 1000;      // storage.expiry_sweep_max_keys
+  bool operator==(const StorageConfig&) const = default;
 };
 
 struct LimitsConfig {
@@ -79,11 +82,13 @@ struct LimitsConfig {
   uint32_t max_scan_limit = 10000;         // limits.max_scan_limit: 1..1000000
   uint32_t max_frame_bytes = 8u << 20;     // limits.max_frame_bytes: derived floor, 64 MiB cap
   uint32_t max_inflight_per_connection = 1024;  // limits.max_inflight_per_connection
+  bool operator==(const LimitsConfig&) const = default;
 };
 
 struct LogConfig {
   LogLevel level = LogLevel::kInfo;  // log.level
   std::string file;                  // log.file: empty = stderr
+  bool operator==(const LogConfig&) const = default;
 };
 
 struct Config {
@@ -92,6 +97,7 @@ struct Config {
   StorageConfig storage;
   LimitsConfig limits;
   LogConfig log;
+  bool operator==(const Config&) const = default;
 };
 
 // Parses and validates YAML text. An empty document yields the defaults.

@@ -543,7 +543,8 @@ size_t BeginFrame(std::string* out, uint8_t opcode, uint8_t flags, uint64_t requ
 
 void FinishFrame(std::string* out, size_t frame_offset) {
   size_t length = out->size() - frame_offset - 4;
-  KVD_ASSERT(length <= kMaxFrameBytesCeiling);
+  // The ceiling bounds the whole frame, length field included, as DecodeFrameHeader does.
+  KVD_ASSERT(length + 4 <= kMaxFrameBytesCeiling);
   PutU32BE(out->data() + frame_offset, static_cast<uint32_t>(length));
 }
 
@@ -597,9 +598,10 @@ Result<Request> DecodeRequest(const FrameHeader& header, std::string_view body) 
 Result<Response> DecodeResponse(const FrameHeader& header, std::string_view body) {
   KVD_ASSERT(body.size() == header.body_bytes());
   auto op = static_cast<Opcode>(header.opcode);
-  if (!IsKnownOpcode(header.opcode)) {
-    return Status::ProtocolError(fmt::format("unknown opcode 0x{:02x} in response", header.opcode));
-  }
+  // An unknown opcode is accepted in an error response only: a server answers a request
+  // frame with an unknown opcode by a PROTOCOL_ERROR that echoes the raw opcode byte, and
+  // the error layout does not depend on the opcode. An OK response must name a known one.
+  const bool known_opcode = IsKnownOpcode(header.opcode);
   if (header.flags != kFlagResponse) {
     return Status::ProtocolError(
         fmt::format("response flags must be 0x01, got 0x{:02x}", header.flags));
@@ -615,6 +617,9 @@ Result<Response> DecodeResponse(const FrameHeader& header, std::string_view body
     return f.ToStatus();
   }
   response.status = static_cast<Code>(status);
+  if (!known_opcode && response.status == Code::kOk) {
+    return Status::ProtocolError(fmt::format("unknown opcode 0x{:02x} in response", header.opcode));
+  }
   if (response.status != Code::kOk) {
     bool ok = f.Bytes("message", &response.message, 64u << 10);
     if (ok && response.status == Code::kConflict) {

@@ -34,7 +34,8 @@ inline constexpr uint8_t kFlagResponse = 0x01;
 inline constexpr uint32_t kMaxClientNameBytes = 256;
 inline constexpr uint32_t kMaxPingPayloadBytes = 64u << 10;
 inline constexpr uint32_t kMaxSessionTokenBytes = 1024;
-inline constexpr uint32_t kMaxContinuationBytes = 64u << 10;
+// A continuation holds a key (up to 64 KiB by limits.max_key_bytes) plus a small header.
+inline constexpr uint32_t kMaxContinuationBytes = (64u << 10) + 64;
 inline constexpr uint8_t kMaxRequestOptions = 16;
 
 struct FrameHeader {

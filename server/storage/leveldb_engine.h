@@ -45,6 +45,8 @@ class LevelDbEngine final : public Engine {
 
  private:
   LevelDbEngine() = default;
+  // Estimated on-disk bytes of the table files covering every live key.
+  uint64_t ApproximateBytes();
 
   std::unique_ptr<leveldb::Cache> cache_;
   std::unique_ptr<const leveldb::FilterPolicy> filter_;

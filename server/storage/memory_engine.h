@@ -6,7 +6,8 @@
 // fault_injection_test). InjectWriteError makes later writes fail, to model a full disk.
 //
 // Thread-safety: all methods may be called concurrently (one internal mutex). Iterators
-// copy the map at creation, so they are snapshots.
+// are snapshots: they share an immutable copy of the map, made at most once between two
+// writes, so creating many iterators without intervening writes costs one copy.
 #pragma once
 
 #include <map>
@@ -30,15 +31,26 @@ class MemoryEngine final : public Engine {
   EngineStats Stats() override;
   std::string_view Name() const override { return "memory"; }
 
-  // Drops every write not yet made durable by a synced Write or Sync.
+  // Drops every write not yet made durable by a synced Write or Sync: readers see the
+  // durable state again. Iterators created before the crash keep their snapshot. An
+  // injected write error stays in place.
   void SimulateCrash();
-  // While set, Write and Sync fail with this status (e.g. IOError "no space left").
+  // While set, Write and Sync fail with this status (e.g. IOError "no space left") and
+  // change nothing. nullopt clears it.
+  // REQUIRES: error is nullopt or a non-OK status.
   void InjectWriteError(std::optional<Status> error);
 
  private:
+  using Map = std::map<std::string, std::string, std::less<>>;
+
   std::mutex mu_;
-  std::map<std::string, std::string, std::less<>> data_;     // what readers see
-  std::map<std::string, std::string, std::less<>> durable_;  // what survives a crash
+  Map data_;     // what readers see
+  Map durable_;  // what survives a crash
+  // Writes since the last sync, by key: the latest value, or nullopt for a delete.
+  // Syncing folds them into durable_, so a sync costs O(unsynced keys), not O(all keys).
+  std::map<std::string, std::optional<std::string>, std::less<>> unsynced_;
+  // The copy of data_ that iterators share; reset whenever data_ changes.
+  std::shared_ptr<const Map> snapshot_;
   std::optional<Status> write_error_;
   EngineStats stats_;
 };

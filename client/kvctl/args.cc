@@ -1,0 +1,792 @@
+#include "client/kvctl/args.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <boost/program_options.hpp>
+#include <charconv>
+#include <cstddef>
+#include <limits>
+#include <optional>
+#include <sstream>
+
+#include "client/kvctl/batch_script.h"
+#include "client/kvctl/output.h"
+#include "client/lib/client.h"
+#include "common/wire/frame.h"
+
+namespace kvd::kvctl {
+
+namespace po = boost::program_options;
+
+namespace {
+
+constexpr std::string_view kDurationForms = "500ms, 5s, 2m, 1h, or a number of milliseconds";
+
+// Abbreviated options would let a future option change what an old script means.
+constexpr int kParserStyle =
+    po::command_line_style::default_style & ~po::command_line_style::allow_guessing;
+
+std::string Quoted(std::string_view text) { return EscapeBytes(text, /*quoted=*/true); }
+
+Status Usage(std::string message) { return Status::InvalidArgument(std::move(message)); }
+
+// ---- option values shared by the commands ----
+
+std::optional<std::string> OptionalString(const po::variables_map& vm, const char* name) {
+  if (vm.count(name) == 0) return std::nullopt;
+  return vm[name].as<std::string>();
+}
+
+bool Flag(const po::variables_map& vm, const char* name) {
+  return vm.count(name) != 0 && vm[name].as<bool>();
+}
+
+Status CheckKey(std::string_view command, std::string_view key) {
+  if (key.empty()) return Usage(fmt::format("{}: KEY must not be empty", command));
+  return Status::Ok();
+}
+
+// Checks the number of positional arguments against [min, max].
+Status CheckPositionals(std::string_view command, std::string_view usage,
+                        const std::vector<std::string>& args, size_t min, size_t max) {
+  if (args.size() < min) {
+    return Usage(fmt::format("{}: missing arguments (usage: kvctl {})", command, usage));
+  }
+  if (args.size() > max) {
+    return Usage(fmt::format("{}: unexpected argument {} (usage: kvctl {})", command,
+                             Quoted(args[max]), usage));
+  }
+  return Status::Ok();
+}
+
+Result<uint64_t> ParseTtl(const po::variables_map& vm) {
+  std::optional<std::string> text = OptionalString(vm, "ttl");
+  if (!text) return uint64_t{0};
+  KVD_ASSIGN_OR_RETURN(std::chrono::milliseconds ttl, ParseDuration(*text));
+  if (ttl.count() == 0) {
+    return Usage("--ttl must be positive (leave it out for a key that never expires)");
+  }
+  return static_cast<uint64_t>(ttl.count());
+}
+
+// The value of put/cas: the VALUE argument (or stdin for "-"), or --file (stdin for "-").
+Result<ValueSource> ValueSourceFor(std::string_view command, const std::string* argument,
+                                   const po::variables_map& vm) {
+  std::optional<std::string> file = OptionalString(vm, "file");
+  if (argument != nullptr && file) {
+    return Usage(fmt::format("{}: give the value as VALUE or with --file, not both", command));
+  }
+  if (argument != nullptr) {
+    if (*argument == "-") return ValueSource{ValueSource::Kind::kStdin, ""};
+    return ValueSource{ValueSource::Kind::kArgument, *argument};
+  }
+  if (file) {
+    if (file->empty()) return Usage(fmt::format("{}: --file needs a path", command));
+    if (*file == "-") return ValueSource{ValueSource::Kind::kStdin, ""};
+    return ValueSource{ValueSource::Kind::kFile, *file};
+  }
+  return Usage(fmt::format(
+      "{}: no value given (pass VALUE, \"-\" to read standard input, or --file PATH)", command));
+}
+
+// ---- the commands: options and parsers ----
+
+void AddPutOptions(po::options_description* d) {
+  d->add_options()("ttl", po::value<std::string>()->value_name("DURATION"),
+                   "expire the key after DURATION (default: never)")(
+      "file", po::value<std::string>()->value_name("PATH"),
+      "read the value from the file PATH (\"-\": standard input), byte for byte");
+}
+
+void AddCasOptions(po::options_description* d) {
+  d->add_options()("expect-version", po::value<std::string>()->value_name("N"),
+                   "write only if the key is at version N (0: only if it is absent)")(
+      "if-absent", po::bool_switch(), "write only if the key does not exist")(
+      "delete", po::bool_switch(), "delete the key (only if at --expect-version N) instead");
+  AddPutOptions(d);
+}
+
+void AddBatchOptions(po::options_description* d) {
+  d->add_options()("file", po::value<std::string>()->value_name("PATH"),
+                   "read the ops from PATH, one per line (\"-\": standard input)");
+}
+
+void AddScanOptions(po::options_description* d) {
+  d->add_options()("prefix", po::value<std::string>()->value_name("P"),
+                   "only keys that start with P")(
+      "from", po::value<std::string>()->value_name("KEY"), "start at KEY (inclusive)")(
+      "to", po::value<std::string>()->value_name("KEY"), "stop before KEY (exclusive)")(
+      "limit", po::value<std::string>()->value_name("N"),
+      "at most N items, fetching as many pages as needed (default: one page)")(
+      "all", po::bool_switch(), "fetch every page to the end of the range")(
+      "reverse", po::bool_switch(), "in descending key order")("keys-only", po::bool_switch(),
+                                                               "without values")(
+      "continuation", po::value<std::string>()->value_name("TOKEN"),
+      "continue after the page that printed this TOKEN (hex)");
+}
+
+Result<Command> ParseGet(const po::variables_map&, const std::vector<std::string>& args) {
+  KVD_TRY(CheckPositionals("get", "get KEY", args, 1, 1));
+  KVD_TRY(CheckKey("get", args[0]));
+  return Command{GetCommand{args[0]}};
+}
+
+Result<Command> ParsePut(const po::variables_map& vm, const std::vector<std::string>& args) {
+  KVD_TRY(CheckPositionals("put", "put KEY [VALUE] [--ttl DURATION] [--file PATH]", args, 1, 2));
+  KVD_TRY(CheckKey("put", args[0]));
+  PutCommand put;
+  put.key = args[0];
+  KVD_ASSIGN_OR_RETURN(put.value, ValueSourceFor("put", args.size() > 1 ? &args[1] : nullptr, vm));
+  KVD_ASSIGN_OR_RETURN(put.ttl_ms, ParseTtl(vm));
+  return Command{std::move(put)};
+}
+
+Result<Command> ParseDelete(const po::variables_map&, const std::vector<std::string>& args) {
+  KVD_TRY(CheckPositionals("del", "del KEY", args, 1, 1));
+  KVD_TRY(CheckKey("del", args[0]));
+  return Command{DeleteCommand{args[0]}};
+}
+
+Result<Command> ParseCasDelete(const po::variables_map& vm, const std::vector<std::string>& args) {
+  if (Flag(vm, "if-absent")) return Usage("cas: --delete and --if-absent cannot be combined");
+  if (vm.count("file") != 0 || vm.count("ttl") != 0) {
+    return Usage("cas: --delete takes no value, --file or --ttl");
+  }
+  KVD_TRY(CheckPositionals("cas", "cas --delete KEY --expect-version N", args, 1, 1));
+  KVD_TRY(CheckKey("cas", args[0]));
+  std::optional<std::string> expect = OptionalString(vm, "expect-version");
+  if (!expect) return Usage("cas: --delete needs --expect-version N");
+  KVD_ASSIGN_OR_RETURN(uint64_t version, ParseUnsigned(*expect, "--expect-version"));
+  if (version == 0) {
+    return Usage(
+        "cas: --delete needs --expect-version N with N >= 1 (an absent key cannot "
+        "be deleted)");
+  }
+  CasCommand cas;
+  cas.kind = wire::CasKind::kDeleteIfVersion;
+  cas.key = args[0];
+  cas.expected_version = version;
+  return Command{std::move(cas)};
+}
+
+Result<Command> ParseCas(const po::variables_map& vm, const std::vector<std::string>& args) {
+  if (Flag(vm, "delete")) return ParseCasDelete(vm, args);
+  KVD_TRY(CheckPositionals(
+      "cas", "cas KEY [VALUE] (--expect-version N | --if-absent) [--ttl DURATION] [--file PATH]",
+      args, 1, 2));
+  KVD_TRY(CheckKey("cas", args[0]));
+  std::optional<std::string> expect = OptionalString(vm, "expect-version");
+  bool if_absent = Flag(vm, "if-absent");
+  if (expect && if_absent) return Usage("cas: give --expect-version N or --if-absent, not both");
+  if (!expect && !if_absent) return Usage("cas: needs --expect-version N or --if-absent");
+  CasCommand cas;
+  cas.key = args[0];
+  if (if_absent) {
+    cas.kind = wire::CasKind::kPutIfAbsent;
+  } else {
+    // --expect-version 0 stays a put-if-version: the server treats version 0 as "absent".
+    cas.kind = wire::CasKind::kPutIfVersion;
+    KVD_ASSIGN_OR_RETURN(cas.expected_version, ParseUnsigned(*expect, "--expect-version"));
+  }
+  KVD_ASSIGN_OR_RETURN(cas.value, ValueSourceFor("cas", args.size() > 1 ? &args[1] : nullptr, vm));
+  KVD_ASSIGN_OR_RETURN(cas.ttl_ms, ParseTtl(vm));
+  return Command{std::move(cas)};
+}
+
+Result<Command> ParseBatch(const po::variables_map& vm, const std::vector<std::string>& args) {
+  std::optional<std::string> file = OptionalString(vm, "file");
+  if (file && !args.empty()) return Usage("batch: give the ops as words or with --file, not both");
+  if (file) {
+    if (file->empty()) return Usage("batch: --file needs a path");
+    return Command{BatchCommand{{}, *file}};
+  }
+  if (args.empty()) {
+    return Usage("batch: no ops given (e.g. kvctl batch put a 1 get b), or use --file PATH");
+  }
+  Result<std::vector<wire::BatchOp>> ops = ParseBatchWords(args);
+  if (!ops.ok()) return ops.status().WithContext("batch");
+  return Command{BatchCommand{std::move(ops).value(), ""}};
+}
+
+Result<Command> ParseScan(const po::variables_map& vm, const std::vector<std::string>& args) {
+  if (!args.empty()) {
+    return Usage(
+        fmt::format("scan: unexpected argument {} (select keys with --prefix, --from "
+                    "and --to)",
+                    Quoted(args[0])));
+  }
+  ScanCommand scan;
+  scan.prefix = OptionalString(vm, "prefix").value_or("");
+  scan.from = OptionalString(vm, "from").value_or("");
+  scan.to = OptionalString(vm, "to").value_or("");
+  scan.reverse = Flag(vm, "reverse");
+  scan.keys_only = Flag(vm, "keys-only");
+  scan.all = Flag(vm, "all");
+  if (std::optional<std::string> limit = OptionalString(vm, "limit")) {
+    if (scan.all) return Usage("scan: --all and --limit cannot be combined");
+    KVD_ASSIGN_OR_RETURN(uint64_t n,
+                         ParseUnsigned(*limit, "--limit", std::numeric_limits<uint32_t>::max()));
+    if (n == 0) return Usage("scan: --limit must be at least 1");
+    scan.limit = static_cast<uint32_t>(n);
+  }
+  if (!scan.to.empty() && scan.from >= scan.to) {
+    return Usage("scan: --from must be below --to (--from is inclusive, --to exclusive)");
+  }
+  if (std::optional<std::string> token = OptionalString(vm, "continuation")) {
+    Result<std::string> bytes = ParseHex(*token);
+    if (!bytes.ok()) return bytes.status().WithContext("scan: --continuation");
+    if (bytes->empty()) return Usage("scan: --continuation needs a token");
+    scan.continuation = std::move(bytes).value();
+  }
+  return Command{std::move(scan)};
+}
+
+Result<Command> ParsePing(const po::variables_map&, const std::vector<std::string>& args) {
+  KVD_TRY(CheckPositionals("ping", "ping [PAYLOAD]", args, 0, 1));
+  PingCommand ping;
+  if (!args.empty()) ping.payload = args[0];
+  if (ping.payload.size() > wire::kMaxPingPayloadBytes) {
+    return Usage(fmt::format("ping: PAYLOAD is {} bytes; the limit is {}", ping.payload.size(),
+                             wire::kMaxPingPayloadBytes));
+  }
+  return Command{std::move(ping)};
+}
+
+Result<Command> ParseStatus(const po::variables_map&, const std::vector<std::string>& args) {
+  KVD_TRY(CheckPositionals("status", "status", args, 0, 0));
+  return Command{StatusCommand{}};
+}
+
+struct CommandSpec {
+  std::string_view name;
+  std::string_view usage;                         // after "Usage: "
+  std::string_view summary;                       // one line in the command list
+  std::string_view description;                   // what it does, its output formats
+  std::string_view examples;                      // one command per line
+  void (*add_options)(po::options_description*);  // nullptr: only global options
+  Result<Command> (*parse)(const po::variables_map&, const std::vector<std::string>&);
+};
+
+const CommandSpec kCommands[] = {
+    {"get", "kvctl [global options] get KEY", "print the value stored under KEY",
+     "Prints the value stored under KEY. A missing or expired key exits 1.\n"
+     "Output: table: the value and a newline, with '\\' shown as \\\\ and bytes that are not\n"
+     "printable as \\xNN; raw: the exact value bytes, no newline; json: {\"key\":...,\n"
+     "\"value\":...,\"version\":N,\"expires_at_ms\":N} (expires_at_ms 0: never), with\n"
+     "\"key_base64\"/\"value_base64\" instead when the bytes are not valid UTF-8.",
+     "kvctl get greeting\n"
+     "kvctl get blob --output raw > blob.bin\n"
+     "kvctl get greeting --output json",
+     nullptr, ParseGet},
+    {"put", "kvctl [global options] put KEY [VALUE] [--ttl DURATION] [--file PATH]",
+     "store a value under KEY",
+     "Stores a value under KEY, replacing any previous one, and prints the key's new version.\n"
+     "The value is exactly one of: the VALUE argument; the bytes of --file PATH; standard\n"
+     "input, when VALUE (or PATH) is \"-\". Keys and values are arbitrary bytes.\n"
+     "Output: table \"OK version=N\"; raw \"N\"; json {\"version\":N}.",
+     "kvctl put greeting hello\n"
+     "kvctl put --ttl 60s session/42 token\n"
+     "kvctl put config.json --file ./config.json\n"
+     "printf 'binary\\x00value' | kvctl put blob -",
+     AddPutOptions, ParsePut},
+    {"del", "kvctl [global options] del KEY", "delete KEY",
+     "Deletes KEY. Deleting a key that does not exist is not an error (exit 0), as in etcd and\n"
+     "Redis.\n"
+     "Output: table \"deleted\" or \"not found (nothing deleted)\"; raw \"1\" or \"0\"; json\n"
+     "{\"deleted\":true|false}.",
+     "kvctl del session/42\n"
+     "kvctl del session/42 --output json",
+     nullptr, ParseDelete},
+    {"cas",
+     "kvctl [global options] cas KEY [VALUE] (--expect-version N | --if-absent)\n"
+     "                                  [--ttl DURATION] [--file PATH]\n"
+     "       kvctl [global options] cas --delete KEY --expect-version N",
+     "compare-and-set: write or delete KEY only if it is at a given version",
+     "Compare-and-set. Writes the value only if KEY is at version N (--expect-version N; 0\n"
+     "means the key must be absent) or does not exist (--if-absent). With --delete, deletes\n"
+     "KEY only if it is at version N. The value comes from VALUE, --file PATH or standard\n"
+     "input (\"-\"), as for put. If the condition does not hold nothing is written, and kvctl\n"
+     "exits 3 with \"kvctl: conflict: <reason> (current version N)\" (0: absent).\n"
+     "Output: table \"OK version=N\" (--delete: \"deleted\"); raw \"N\" (--delete: \"1\");\n"
+     "json {\"version\":N} (--delete: {\"deleted\":true}).",
+     "kvctl cas greeting \"hello, world\" --expect-version 1\n"
+     "kvctl cas lock/leader node-1 --if-absent --ttl 10s\n"
+     "kvctl cas --delete greeting --expect-version 3",
+     AddCasOptions, ParseCas},
+    {"batch",
+     "kvctl [global options] batch OP...\n"
+     "       kvctl [global options] batch --file PATH",
+     "run several ops atomically (all or nothing)",
+     "Runs ops in order, atomically: if any check fails, no op has any effect, and kvctl exits\n"
+     "3 naming the op. Ops are numbered from 0:\n"
+     "  put KEY VALUE       store VALUE under KEY (batch puts carry no TTL)\n"
+     "  get KEY             read KEY, as the batch has left it so far\n"
+     "  del KEY             delete KEY\n"
+     "  check KEY VERSION   require KEY to be at VERSION (0: absent)\n"
+     "On the command line each argument is one word, taken literally; put \"--\" before the\n"
+     "ops if a word starts with '-'. With --file (\"-\": standard input) there is one op per\n"
+     "line; a word with spaces, '\"' or bytes that are not printable goes in double quotes,\n"
+     "where \\\\ \\\" \\n \\r \\t \\0 and \\xNN are escapes; empty lines and lines starting\n"
+     "with '#' are skipped.\n"
+     "Output: table and raw: one line per op, e.g. \"0 put a -> version 7\",\n"
+     "\"1 get b -> \\\"x\\\" (version 5)\" or \"1 get b -> not found\", \"2 del c -> deleted\",\n"
+     "\"3 check a -> ok (version 7)\"; json {\"results\":[{\"op\":\"put\",\"key\":...},...]}.",
+     "kvctl batch put user/1 ada put user/2 grace\n"
+     "kvctl batch check user/1 5 del user/3 get user/2\n"
+     "kvctl batch --file ops.txt",
+     AddBatchOptions, ParseBatch},
+    {"scan",
+     "kvctl [global options] scan [--prefix P] [--from KEY] [--to KEY] [--limit N | --all]\n"
+     "                                   [--reverse] [--keys-only] [--continuation TOKEN]",
+     "list keys by prefix or range, in pages",
+     "Lists keys in order (descending with --reverse) with their versions and values. The\n"
+     "range is [--from, --to) within --prefix; every bound is optional. Without --limit or\n"
+     "--all, one page is fetched (the server's page size). --limit N fetches pages until it\n"
+     "has N items; --all fetches every page to the end (and holds them all in memory). If\n"
+     "more items remain, the table ends with \"-- more: kvctl scan ... --continuation TOKEN\":\n"
+     "run that command for the next page (same --prefix, --from, --to and --reverse).\n"
+     "Output: table: columns KEY, VERSION, TTL (only if some key expires), VALUE (cut to 120\n"
+     "columns); raw: one line per item, KEY<TAB>VALUE (just KEY with --keys-only), the\n"
+     "\"-- more\" line on stderr; json "
+     "{\"items\":[{\"key\":...,\"version\":N,\"expires_at_ms\":N,\"value\":...}],\n"
+     "\"continuation\":\"hex, empty at the end\"}.",
+     "kvctl scan --prefix user/\n"
+     "kvctl scan --prefix user/ --reverse --limit 1\n"
+     "kvctl scan --from a --to m --keys-only --all --output raw",
+     AddScanOptions, ParseScan},
+    {"ping", "kvctl [global options] ping [PAYLOAD]",
+     "check that the server answers; print the round-trip time",
+     "Sends a ping (with PAYLOAD, echoed back) and measures the round trip, connection set-up\n"
+     "excluded.\n"
+     "Output: table \"PONG 0.21 ms\" (then the echoed payload, if any); raw: the round trip\n"
+     "in milliseconds; json {\"rtt_ms\":0.21} (plus \"payload\").",
+     "kvctl ping\n"
+     "kvctl --endpoints 10.0.0.5:7379 --timeout 500ms ping\n"
+     "kvctl ping hello",
+     nullptr, ParsePing},
+    {"status", "kvctl [global options] status", "show the server's status",
+     "Shows the status document of the server kvctl connected to: node id, mode, role,\n"
+     "revisions, key count, connections, ...\n"
+     "Output: table: \"name: value\" lines (nested fields as parent.child); json and raw: the\n"
+     "document as the server sent it.",
+     "kvctl status\n"
+     "kvctl status --output json | jq .role",
+     nullptr, ParseStatus},
+    {"help", "kvctl help [COMMAND]", "show the list of commands, or one command's help",
+     "Shows kvctl's help, or COMMAND's (the same as kvctl COMMAND --help).",
+     "kvctl help\n"
+     "kvctl help scan",
+     nullptr, nullptr},
+};
+
+const CommandSpec* FindSpec(std::string_view name) {
+  for (const CommandSpec& spec : kCommands) {
+    if (spec.name == name) return &spec;
+  }
+  return nullptr;
+}
+
+// ---- global options ----
+
+void AddGlobalOptions(po::options_description* d) {
+  d->add_options()("endpoints", po::value<std::string>()->value_name("H:P[,H:P...]"),
+                   "servers to try in order (default: $KVCTL_ENDPOINTS or 127.0.0.1:7379)")(
+      "timeout", po::value<std::string>()->value_name("DURATION"),
+      "give up connecting, and on each answer, after DURATION (default: 5s)")(
+      "output,o", po::value<std::string>()->value_name("FORMAT"), "table (default), json or raw")(
+      "consistency", po::value<std::string>()->value_name("LEVEL"),
+      "reads: default, linearizable, leader, follower or session")(
+      "durability", po::value<std::string>()->value_name("MODE"),
+      "writes: default, none, periodic or always");
+}
+
+// The spellings of global options that take their value from the next word.
+bool IsGlobalOptionWithValue(std::string_view word) {
+  return word == "--endpoints" || word == "--timeout" || word == "--output" || word == "-o" ||
+         word == "--consistency" || word == "--durability";
+}
+
+template <typename Enum, size_t N>
+Result<Enum> ParseEnum(std::string_view option, const std::string& text,
+                       const std::pair<std::string_view, Enum> (&names)[N]) {
+  std::vector<std::string> valid;
+  for (const auto& [name, value] : names) {
+    if (name == text) return value;
+    valid.emplace_back(name);
+  }
+  return Usage(
+      fmt::format("{} must be one of {} (got {})", option, fmt::join(valid, ", "), Quoted(text)));
+}
+
+Result<GlobalOptions> ParseGlobalOptions(const po::variables_map& vm, const Environment& env) {
+  GlobalOptions global;
+  if (std::optional<std::string> list = OptionalString(vm, "endpoints")) {
+    Result<std::vector<std::string>> endpoints = ParseEndpointList(*list);
+    if (!endpoints.ok()) return endpoints.status().WithContext("--endpoints");
+    global.endpoints = std::move(endpoints).value();
+  } else if (!env.endpoints.empty()) {
+    Result<std::vector<std::string>> endpoints = ParseEndpointList(env.endpoints);
+    if (!endpoints.ok()) return endpoints.status().WithContext("KVCTL_ENDPOINTS");
+    global.endpoints = std::move(endpoints).value();
+  }
+  if (std::optional<std::string> text = OptionalString(vm, "timeout")) {
+    Result<std::chrono::milliseconds> timeout = ParseDuration(*text);
+    if (!timeout.ok()) return timeout.status().WithContext("--timeout");
+    if (timeout->count() == 0) return Usage("--timeout must be positive");
+    if (*timeout > kMaxTimeout) {
+      return Usage(fmt::format("--timeout must be at most {} ms", kMaxTimeout.count()));
+    }
+    global.timeout = *timeout;
+  }
+  static constexpr std::pair<std::string_view, OutputFormat> kOutputs[] = {
+      {"table", OutputFormat::kTable}, {"json", OutputFormat::kJson}, {"raw", OutputFormat::kRaw}};
+  static constexpr std::pair<std::string_view, wire::Consistency> kConsistencies[] = {
+      {"default", wire::Consistency::kDefault},
+      {"linearizable", wire::Consistency::kLinearizable},
+      {"leader", wire::Consistency::kLeader},
+      {"follower", wire::Consistency::kFollower},
+      {"session", wire::Consistency::kSession}};
+  static constexpr std::pair<std::string_view, wire::Durability> kDurabilities[] = {
+      {"default", wire::Durability::kDefault},
+      {"none", wire::Durability::kNone},
+      {"periodic", wire::Durability::kPeriodic},
+      {"always", wire::Durability::kAlways}};
+  if (std::optional<std::string> text = OptionalString(vm, "output")) {
+    KVD_ASSIGN_OR_RETURN(global.output, ParseEnum("--output", *text, kOutputs));
+  }
+  if (std::optional<std::string> text = OptionalString(vm, "consistency")) {
+    KVD_ASSIGN_OR_RETURN(global.consistency, ParseEnum("--consistency", *text, kConsistencies));
+  }
+  if (std::optional<std::string> text = OptionalString(vm, "durability")) {
+    KVD_ASSIGN_OR_RETURN(global.durability, ParseEnum("--durability", *text, kDurabilities));
+  }
+  return global;
+}
+
+// ---- the command line ----
+
+std::vector<std::string> OptionNames(const po::options_description& d) {
+  std::vector<std::string> names;
+  for (const auto& option : d.options()) names.push_back("--" + option->long_name());
+  return names;
+}
+
+Status UnknownOption(std::string_view context, const std::string& option,
+                     const po::options_description& known) {
+  std::string message = fmt::format("{}: unknown option {}", context, Quoted(option));
+  if (std::string close = ClosestMatch(option, OptionNames(known)); !close.empty()) {
+    message += fmt::format(" (did you mean {}?)", close);
+  } else if (option.size() > 1 && option[0] == '-' && option[1] != '-') {
+    message += " (put \"--\" before arguments that start with '-')";
+  }
+  return Usage(std::move(message));
+}
+
+Status UnknownCommand(const std::string& name) {
+  std::string close = ClosestMatch(name, CommandNames());
+  if (!close.empty()) {
+    return Usage(
+        fmt::format("unknown command {} (did you mean \"{}\"? run 'kvctl --help' for "
+                    "the list)",
+                    Quoted(name), close));
+  }
+  return Usage(fmt::format("unknown command {} (commands: {})", Quoted(name),
+                           fmt::join(CommandNames(), ", ")));
+}
+
+bool IsHelpFlag(std::string_view word) { return word == "--help" || word == "-h"; }
+
+// Returns the index of the command word: the first word that is neither a global option
+// nor an option's value. Help flags before it mean general help (returned as nullopt).
+Result<std::optional<size_t>> FindCommand(const std::vector<std::string>& args) {
+  size_t i = 0;
+  while (i < args.size()) {
+    const std::string& word = args[i];
+    if (IsHelpFlag(word)) return std::optional<size_t>();
+    if (word.size() < 2 || word[0] != '-') break;
+    if (word == "--") return Usage("expected a command before \"--\" (run 'kvctl --help')");
+    size_t eq = word.find('=');
+    if (IsGlobalOptionWithValue(word)) {
+      i += 2;
+    } else if ((word.rfind("--", 0) == 0 && eq != std::string::npos &&
+                IsGlobalOptionWithValue(std::string_view(word).substr(0, eq))) ||
+               (word.rfind("-o", 0) == 0 && word.size() > 2)) {
+      i += 1;
+    } else {
+      po::options_description globals;
+      AddGlobalOptions(&globals);
+      std::string option = word.substr(0, eq);
+      std::string close = ClosestMatch(option, OptionNames(globals));
+      return Usage(fmt::format("unknown global option {} ({})", Quoted(option),
+                               close.empty() ? "command options go after the command"
+                                             : fmt::format("did you mean {}?", close)));
+    }
+  }
+  return std::optional<size_t>(i);
+}
+
+Result<Invocation> ParseHelpCommand(const std::vector<std::string>& words) {
+  if (words.empty()) return Invocation{GlobalOptions{}, HelpCommand{GeneralHelp()}};
+  if (IsHelpFlag(words[0])) return Invocation{GlobalOptions{}, HelpCommand{CommandHelp("help")}};
+  if (words.size() > 1) {
+    return Usage(fmt::format("help: unexpected argument {} (usage: kvctl help [COMMAND])",
+                             Quoted(words[1])));
+  }
+  if (!IsCommand(words[0])) return UnknownCommand(words[0]);
+  return Invocation{GlobalOptions{}, HelpCommand{CommandHelp(words[0])}};
+}
+
+// Runs Boost.Program_options over `tokens` (global and command options, positionals).
+// `context` (the command name) starts error messages.
+Result<po::variables_map> RunParser(std::string_view context,
+                                    void (*add_options)(po::options_description*),
+                                    const std::vector<std::string>& tokens) {
+  po::options_description visible;
+  AddGlobalOptions(&visible);
+  if (add_options != nullptr) add_options(&visible);
+  po::options_description all;
+  all.add(visible);
+  all.add_options()("args", po::value<std::vector<std::string>>());
+  po::positional_options_description positional;
+  positional.add("args", -1);
+  // Boost.Program_options reports errors by throwing; they stop here.
+  try {
+    po::variables_map vm;
+    po::store(po::command_line_parser(tokens)
+                  .options(all)
+                  .positional(positional)
+                  .style(kParserStyle)
+                  .run(),
+              vm);
+    po::notify(vm);
+    return vm;
+  } catch (const po::unknown_option& e) {
+    return UnknownOption(context, e.get_option_name(), visible);
+  } catch (const po::error& e) {
+    return Usage(fmt::format("{}: {}", context, e.what()));
+  }
+}
+
+}  // namespace
+
+Result<Invocation> ParseArgs(const std::vector<std::string>& args, const Environment& env) {
+  KVD_ASSIGN_OR_RETURN(std::optional<size_t> command_index, FindCommand(args));
+  if (!command_index) return Invocation{GlobalOptions{}, HelpCommand{GeneralHelp()}};
+  size_t index = *command_index;
+  if (index >= args.size()) {
+    // Let the parser report a global option without its value before the generic message.
+    Result<po::variables_map> globals = RunParser("global options", nullptr, args);
+    if (!globals.ok()) return globals.status();
+    return Usage("no command given (run 'kvctl --help' for the list of commands)");
+  }
+  const std::string& name = args[index];
+  if (name == "help") {
+    return ParseHelpCommand(std::vector<std::string>(
+        args.begin() + static_cast<std::ptrdiff_t>(index) + 1, args.end()));
+  }
+  const CommandSpec* spec = FindSpec(name);
+  if (spec == nullptr) return UnknownCommand(name);
+
+  // Global options before the command, then everything after it.
+  std::vector<std::string> tokens(args.begin(), args.begin() + static_cast<std::ptrdiff_t>(index));
+  tokens.insert(tokens.end(), args.begin() + static_cast<std::ptrdiff_t>(index) + 1, args.end());
+  for (const std::string& token : tokens) {
+    if (token == "--") break;
+    if (IsHelpFlag(token)) return Invocation{GlobalOptions{}, HelpCommand{CommandHelp(name)}};
+  }
+  KVD_ASSIGN_OR_RETURN(po::variables_map vm, RunParser(spec->name, spec->add_options, tokens));
+  Invocation invocation;
+  KVD_ASSIGN_OR_RETURN(invocation.global, ParseGlobalOptions(vm, env));
+  std::vector<std::string> positional;
+  if (vm.count("args") != 0) positional = vm["args"].as<std::vector<std::string>>();
+  KVD_ASSIGN_OR_RETURN(invocation.command, spec->parse(vm, positional));
+  return invocation;
+}
+
+Result<std::chrono::milliseconds> ParseDuration(std::string_view text) {
+  auto invalid = [&] {
+    return Usage(fmt::format("invalid duration {} (use {})", Quoted(text), kDurationForms));
+  };
+  size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  if (digits == 0) return invalid();
+  std::string_view unit = text.substr(digits);
+  uint64_t unit_ms = 0;
+  if (unit.empty() || unit == "ms") {
+    unit_ms = 1;
+  } else if (unit == "s") {
+    unit_ms = 1000;
+  } else if (unit == "m") {
+    unit_ms = uint64_t{60} * 1000;
+  } else if (unit == "h") {
+    unit_ms = uint64_t{3600} * 1000;
+  } else {
+    return invalid();
+  }
+  uint64_t count = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + digits, count);
+  constexpr auto kMaxMs = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+  if (ec != std::errc() || end != text.data() + digits || count > kMaxMs / unit_ms) {
+    return Usage(fmt::format("duration {} is too long", Quoted(text)));
+  }
+  return std::chrono::milliseconds(static_cast<int64_t>(count * unit_ms));
+}
+
+Result<uint64_t> ParseUnsigned(std::string_view text, std::string_view what, uint64_t max) {
+  bool digits_only = !text.empty() && std::all_of(text.begin(), text.end(),
+                                                  [](char c) { return c >= '0' && c <= '9'; });
+  if (!digits_only) {
+    return Usage(fmt::format("{} must be a non-negative integer (got {})", what, Quoted(text)));
+  }
+  uint64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || value > max) {
+    return Usage(fmt::format("{} must be at most {} (got {})", what, max, Quoted(text)));
+  }
+  return value;
+}
+
+Result<std::vector<std::string>> ParseEndpointList(std::string_view list) {
+  std::vector<std::string> endpoints;
+  size_t start = 0;
+  while (true) {
+    size_t comma = list.find(',', start);
+    std::string_view entry = list.substr(
+        start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
+    while (!entry.empty() && (entry.front() == ' ' || entry.front() == '\t'))
+      entry.remove_prefix(1);
+    while (!entry.empty() && (entry.back() == ' ' || entry.back() == '\t')) entry.remove_suffix(1);
+    if (entry.empty()) {
+      return Usage(
+          fmt::format("empty endpoint in {} (expected host:port[,host:port...])", Quoted(list)));
+    }
+    std::string host;
+    uint16_t port = 0;
+    KVD_TRY(client::ParseEndpoint(std::string(entry), &host, &port));
+    endpoints.emplace_back(entry);
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+  return endpoints;
+}
+
+Result<std::string> ParseHex(std::string_view hex) {
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  if (hex.size() % 2 != 0) return Usage("hex has an odd number of digits");
+  std::string bytes;
+  bytes.reserve(hex.size() / 2);
+  for (size_t i = 0; i < hex.size(); i += 2) {
+    int high = nibble(hex[i]);
+    int low = nibble(hex[i + 1]);
+    if (high < 0 || low < 0) {
+      return Usage(fmt::format("{} is not hex", Quoted(hex.substr(i, 2))));
+    }
+    bytes.push_back(static_cast<char>(high * 16 + low));
+  }
+  return bytes;
+}
+
+std::vector<std::string> CommandNames() {
+  std::vector<std::string> names;
+  for (const CommandSpec& spec : kCommands) names.emplace_back(spec.name);
+  return names;
+}
+
+bool IsCommand(std::string_view name) { return FindSpec(name) != nullptr; }
+
+std::string ClosestMatch(std::string_view word, const std::vector<std::string>& candidates) {
+  // Levenshtein distance, one row at a time.
+  auto distance = [&](std::string_view other) {
+    std::vector<size_t> row(other.size() + 1);
+    for (size_t j = 0; j <= other.size(); ++j) row[j] = j;
+    for (size_t i = 1; i <= word.size(); ++i) {
+      size_t diagonal = row[0];
+      row[0] = i;
+      for (size_t j = 1; j <= other.size(); ++j) {
+        size_t above = row[j];
+        size_t substitute = diagonal + (word[i - 1] == other[j - 1] ? 0 : 1);
+        row[j] = std::min({above + 1, row[j - 1] + 1, substitute});
+        diagonal = above;
+      }
+    }
+    return row[other.size()];
+  };
+  std::string best;
+  size_t best_distance = std::max<size_t>(2, word.size() / 2) + 1;
+  for (const std::string& candidate : candidates) {
+    size_t d = distance(candidate);
+    if (d < best_distance) {
+      best = candidate;
+      best_distance = d;
+    }
+  }
+  return best;
+}
+
+std::string GeneralHelp() {
+  std::string out =
+      "kvctl: the command-line client for kvd.\n"
+      "\n"
+      "Usage: kvctl [global options] COMMAND [arguments and options]\n"
+      "       kvctl COMMAND --help        (or: kvctl help COMMAND)\n"
+      "\n"
+      "Commands:\n";
+  for (const CommandSpec& spec : kCommands) {
+    out += fmt::format("  {:<8} {}\n", spec.name, spec.summary);
+  }
+  po::options_description globals("Global options (before or after the command)", 100, 50);
+  AddGlobalOptions(&globals);
+  globals.add_options()("help,h", "show this help; with a command, the command's help");
+  std::ostringstream options;
+  options << globals;
+  out += "\n" + options.str();
+  out +=
+      "\n"
+      "Durations: 500ms, 5s, 2m, 1h, or a plain number of milliseconds.\n"
+      "Keys and values are arbitrary bytes; put \"--\" before arguments that start with '-'.\n"
+      "\n"
+      "Exit codes:\n"
+      "  0  success (deleting a missing key included)\n"
+      "  1  key not found (get)\n"
+      "  2  usage error: bad arguments, unreadable --file\n"
+      "  3  condition failed (cas, batch check): nothing was written\n"
+      "  4  request rejected by the server: invalid_argument, unsupported, protocol_error\n"
+      "  5  server-side failure: io_error, corruption, unavailable, not_leader, timeout (from\n"
+      "     the server), or a malformed answer\n"
+      "  6  could not reach the server: cannot connect, connection lost, or no answer within\n"
+      "     --timeout\n"
+      "Errors are printed to stderr as one line: \"kvctl: <what went wrong>\".\n";
+  return out;
+}
+
+std::string CommandHelp(std::string_view name) {
+  const CommandSpec* spec = FindSpec(name);
+  KVD_ASSERT(spec != nullptr);
+  std::string out = fmt::format("Usage: {}\n\n{}\n", spec->usage, spec->description);
+  po::options_description options("Options", 100, 50);
+  if (spec->add_options != nullptr) spec->add_options(&options);
+  options.add_options()("help,h", "show this help");
+  std::ostringstream text;
+  text << options;
+  out += "\n" + text.str();
+  out += "\nExamples:\n";
+  std::string_view examples = spec->examples;
+  while (!examples.empty()) {
+    size_t newline = examples.find('\n');
+    out += fmt::format("  {}\n", examples.substr(0, newline));
+    if (newline == std::string_view::npos) break;
+    examples.remove_prefix(newline + 1);
+  }
+  out +=
+      "\nGlobal options (--endpoints, --timeout, --output, ...) and exit codes: see kvctl "
+      "--help.\n";
+  return out;
+}
+
+}  // namespace kvd::kvctl

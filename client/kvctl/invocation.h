@@ -1,0 +1,132 @@
+// kvctl's parsed command line as plain values: which command to run, on what, with which
+// global options, and the exit codes the tool reports.
+//
+// kvctl works in four steps, each in its own file so that only the last needs a server:
+//   1. ParseArgs (args.h): argv -> Invocation. Pure: no I/O, no environment access.
+//   2. BuildRequest (input.h): Invocation -> wire::Request, reading --file and stdin.
+//   3. Execute (run.h): sends the request(s) through a kvd::client::Client.
+//   4. FormatResult (output.h): Invocation + request + answer -> stdout, stderr, exit code.
+//
+// Thread-safety: plain values.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "common/wire/messages.h"
+
+namespace kvd::kvctl {
+
+// The process exit codes. They are part of kvctl's interface (scripts test them), are
+// listed in `kvctl --help`, and must never be renumbered.
+enum class ExitCode : int {
+  kOk = 0,
+  kNotFound = 1,       // get: the key does not exist
+  kUsage = 2,          // bad arguments, unreadable --file or stdin
+  kConflict = 3,       // a cas condition or batch check failed: nothing was written
+  kRejected = 4,       // the server refused the request: invalid_argument, unsupported,
+                       // protocol_error
+  kServerFailure = 5,  // the server failed to serve it: io_error, corruption, unavailable,
+                       // not_leader, timeout (sent by the server), or a malformed answer
+  kUnreachable = 6,    // no answer: cannot connect, connection lost, --timeout expired
+};
+
+enum class OutputFormat : uint8_t { kTable, kJson, kRaw };
+
+inline constexpr std::chrono::milliseconds kDefaultTimeout{5000};
+// Bounds --timeout; the request options carry it to the server as a u32 of milliseconds.
+inline constexpr std::chrono::milliseconds kMaxTimeout = std::chrono::hours(24);
+inline constexpr const char* kDefaultEndpoint = "127.0.0.1:7379";
+
+// Options accepted before or after any command.
+struct GlobalOptions {
+  std::vector<std::string> endpoints{kDefaultEndpoint};  // "host:port", tried in order
+  std::chrono::milliseconds timeout = kDefaultTimeout;   // > 0
+  OutputFormat output = OutputFormat::kTable;
+  wire::Consistency consistency = wire::Consistency::kDefault;
+  wire::Durability durability = wire::Durability::kDefault;
+  bool operator==(const GlobalOptions&) const = default;
+};
+
+// Where a put or cas value comes from. Only BuildRequest reads it.
+struct ValueSource {
+  enum class Kind : uint8_t {
+    kArgument,  // `text` is the value itself
+    kFile,      // `text` is a path; the value is the file's bytes
+    kStdin,     // the value is all of standard input (VALUE "-", or --file -)
+  };
+  Kind kind = Kind::kArgument;
+  std::string text;
+  bool operator==(const ValueSource&) const = default;
+};
+
+// `kvctl help [COMMAND]`, `kvctl --help`, `kvctl COMMAND --help`: print `text` to stdout
+// and exit 0.
+struct HelpCommand {
+  std::string text;
+  bool operator==(const HelpCommand&) const = default;
+};
+struct GetCommand {
+  std::string key;
+  bool operator==(const GetCommand&) const = default;
+};
+struct PutCommand {
+  std::string key;
+  ValueSource value;
+  uint64_t ttl_ms = 0;  // 0: never expires
+  bool operator==(const PutCommand&) const = default;
+};
+struct DeleteCommand {
+  std::string key;
+  bool operator==(const DeleteCommand&) const = default;
+};
+// kPutIfVersion (--expect-version N, N may be 0 = "must be absent"), kPutIfAbsent
+// (--if-absent; expected_version 0), kDeleteIfVersion (--delete --expect-version N>0; no
+// value, no ttl).
+struct CasCommand {
+  wire::CasKind kind = wire::CasKind::kPutIfVersion;
+  std::string key;
+  uint64_t expected_version = 0;
+  ValueSource value;  // unused for kDeleteIfVersion
+  uint64_t ttl_ms = 0;
+  bool operator==(const CasCommand&) const = default;
+};
+// Either `ops` (from the command line words) or `file` (a batch script, "-" = stdin, read
+// by BuildRequest) is set, never both.
+struct BatchCommand {
+  std::vector<wire::BatchOp> ops;
+  std::string file;
+  bool operator==(const BatchCommand&) const = default;
+};
+struct ScanCommand {
+  std::string prefix;
+  std::string from;    // inclusive; empty: unbounded
+  std::string to;      // exclusive; empty: unbounded
+  uint32_t limit = 0;  // items in total, over as many pages as needed; 0: one page
+  bool reverse = false;
+  bool keys_only = false;
+  bool all = false;          // follow continuation tokens to the end (limit is then 0)
+  std::string continuation;  // raw token bytes (hex-decoded from --continuation)
+  bool operator==(const ScanCommand&) const = default;
+};
+struct PingCommand {
+  std::string payload;
+  bool operator==(const PingCommand&) const = default;
+};
+struct StatusCommand {
+  bool operator==(const StatusCommand&) const = default;
+};
+
+using Command = std::variant<HelpCommand, GetCommand, PutCommand, DeleteCommand, CasCommand,
+                             BatchCommand, ScanCommand, PingCommand, StatusCommand>;
+
+struct Invocation {
+  GlobalOptions global;
+  Command command;
+  bool operator==(const Invocation&) const = default;
+};
+
+}  // namespace kvd::kvctl

@@ -1,0 +1,81 @@
+// Rendering kvctl's results: what goes to stdout and stderr, and the exit code.
+//
+// Output formats (--output):
+//   table  for people. Values are printed with EscapeBytes: printable ASCII and valid UTF-8
+//          as is, '\' as "\\", every other byte as \xNN, so that the output is one line per
+//          item and unambiguous. Scans print aligned columns, values cut to 120 columns.
+//   json   one JSON document per invocation, on one line. Keys and values are strings
+//          under "key"/"value" when they are valid UTF-8, else base64 under
+//          "key_base64"/"value_base64".
+//   raw    for scripts: get prints the exact value bytes with no newline; other commands
+//          print bare numbers or tab-separated fields (see each command's --help).
+//
+// Errors go to stderr as one line, "kvctl: <what went wrong>", and stdout stays empty.
+// Transport failures (no answer at all) are told apart from server answers with a non-OK
+// status; see ExitCode in invocation.h.
+//
+// Thread-safety: pure functions.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "client/kvctl/invocation.h"
+#include "common/status.h"
+#include "common/wire/messages.h"
+
+namespace kvd::kvctl {
+
+struct Output {
+  std::string out;  // bytes for stdout
+  std::string err;  // bytes for stderr: empty, or lines starting "kvctl: "
+  ExitCode exit_code = ExitCode::kOk;
+};
+
+// What FormatResult needs besides the answer.
+struct FormatContext {
+  uint64_t now_ms = 0;              // unix ms, to show a scan's remaining TTLs
+  std::chrono::nanoseconds rtt{0};  // ping: the measured round trip
+};
+
+// The exit code for a server answer with status `code`: kOk 0, kNotFound 1, kConflict 3,
+// kInvalidArgument/kUnsupported/kProtocolError 4, everything else 5.
+ExitCode ExitCodeForServerCode(Code code);
+
+// "kvctl: <message>\n" with exit code kUsage.
+Output UsageError(std::string_view message);
+
+// "kvctl: <code words>: <message>\n" with exit code kUnreachable: `status` came from the
+// client library, not from the server (cannot connect, connection lost, timed out).
+Output TransportError(const Status& status);
+
+// Renders the result of running `request` (built from `invocation` by BuildRequest; for a
+// scan, the request of the first page) whose outcome is `result`. A scan's result holds
+// all the pages' items merged (Execute does that) and the continuation of the last page.
+Output FormatResult(const Invocation& invocation, const wire::Request& request,
+                    const Result<wire::Response>& result, const FormatContext& context);
+
+// ---- helpers, exposed for tests ----
+
+// Table-mode escaping (see above). With `quoted`, '"' is escaped too and the result is
+// wrapped in double quotes.
+std::string EscapeBytes(std::string_view bytes, bool quoted = false);
+// EscapeBytes, cut to at most `max_columns` display columns; a cut value ends with
+// "... (N bytes)". Used for the VALUE column of scan tables.
+std::string EscapeBytesTruncated(std::string_view bytes, size_t max_columns);
+// True if `bytes` is well-formed UTF-8 (no overlong forms, surrogates or code points above
+// U+10FFFF).
+bool IsValidUtf8(std::string_view bytes);
+std::string Base64Encode(std::string_view bytes);
+// Lower-case hex.
+std::string HexEncode(std::string_view bytes);
+// A shell word that a POSIX shell (bash for $'...') reads back as `bytes`.
+std::string ShellQuote(std::string_view bytes);
+// A remaining time to live: "750ms", "59s", "1m5s", "2h3m4s", "3d4h5m6s".
+std::string FormatTtl(uint64_t remaining_ms);
+// The scan command line that fetches the next page after `continuation`.
+std::string NextScanCommand(const ScanCommand& scan, std::string_view continuation);
+
+}  // namespace kvd::kvctl

@@ -1,0 +1,620 @@
+#include "client/lib/client.h"
+
+#include <utility>  // must precede Asio with GCC 12 + C++20
+
+#include <fmt/format.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <deque>
+#include <future>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+#include <algorithm>
+
+#include "common/wire/codec.h"
+#include "common/wire/frame.h"
+
+namespace kvd::client {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr auto kDeadlineSweep = std::chrono::milliseconds(10);
+constexpr size_t kReadChunkBytes = 64u << 10;
+
+bool IsIdempotent(wire::Opcode op) {
+  return op == wire::Opcode::kGet || op == wire::Opcode::kScan || op == wire::Opcode::kPing ||
+         op == wire::Opcode::kStatus;
+}
+
+}  // namespace
+
+Status ParseEndpoint(const std::string& endpoint, std::string* host, uint16_t* port) {
+  std::string_view e(endpoint);
+  size_t colon = e.rfind(':');
+  if (colon == std::string_view::npos || colon + 1 == e.size()) {
+    return Status::InvalidArgument(
+        fmt::format("endpoint \"{}\" must be host:port (e.g. 127.0.0.1:7379)", endpoint));
+  }
+  std::string_view h = e.substr(0, colon);
+  if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  if (h.empty()) {
+    return Status::InvalidArgument(fmt::format("endpoint \"{}\" has no host", endpoint));
+  }
+  unsigned long value = 0;
+  for (char c : e.substr(colon + 1)) {
+    if (c < '0' || c > '9' || value > 65535) {
+      return Status::InvalidArgument(
+          fmt::format("endpoint \"{}\" has an invalid port (expected 1..65535)", endpoint));
+    }
+    value = value * 10 + static_cast<unsigned long>(c - '0');
+  }
+  if (value == 0 || value > 65535) {
+    return Status::InvalidArgument(
+        fmt::format("endpoint \"{}\" has an invalid port (expected 1..65535)", endpoint));
+  }
+  *host = std::string(h);
+  *port = static_cast<uint16_t>(value);
+  return Status::Ok();
+}
+
+class Client::Impl {
+ public:
+  explicit Impl(ClientOptions options)
+      : options_(std::move(options)),
+        work_(asio::make_work_guard(io_)),
+        socket_(io_),
+        resolver_(io_),
+        connect_timer_(io_),
+        backoff_timer_(io_),
+        sweep_timer_(io_) {
+    backoff_ = options_.backoff_initial;
+    thread_ = std::thread([this] { io_.run(); });
+  }
+
+  ~Impl() {
+    asio::post(io_, [this] {
+      FailAll(Status::Unavailable("client closed"));
+      CloseSocket();
+      resolver_.cancel();
+      connect_timer_.cancel();
+      backoff_timer_.cancel();
+      sweep_timer_.cancel();
+      work_.reset();
+    });
+    thread_.join();
+  }
+
+  void Send(wire::Request request, Callback callback) {
+    Pending p{std::move(request), std::move(callback), Clock::now() + options_.request_timeout};
+    if (io_.get_executor().running_in_this_thread()) {
+      Enqueue(std::move(p));
+      return;
+    }
+    std::lock_guard lock(submit_mu_);
+    submit_.push_back(std::move(p));
+    if (!submit_posted_) {
+      submit_posted_ = true;
+      asio::post(io_, [this] { DrainSubmissions(); });
+    }
+  }
+
+  Status Connect() {
+    auto promise = std::make_shared<std::promise<Status>>();
+    auto future = promise->get_future();
+    asio::post(io_, [this, promise] {
+      if (state_ == State::kReady) {
+        promise->set_value(Status::Ok());
+        return;
+      }
+      connect_waiters_.push_back(promise);
+      if (state_ == State::kDisconnected) StartConnect(/*round_start=*/true);
+    });
+    return future.get();
+  }
+
+  wire::HelloResponse server_info() const {
+    std::lock_guard lock(info_mu_);
+    return server_info_;
+  }
+  std::string connected_endpoint() const {
+    std::lock_guard lock(info_mu_);
+    return connected_endpoint_;
+  }
+  std::string session_token() const {
+    std::lock_guard lock(info_mu_);
+    return session_token_;
+  }
+  bool OnIoThread() { return io_.get_executor().running_in_this_thread(); }
+
+ private:
+  enum class State { kDisconnected, kConnecting, kHandshaking, kReady };
+  struct Pending {
+    wire::Request request;
+    Callback callback;
+    Clock::time_point deadline;
+  };
+
+  void DrainSubmissions() {
+    std::vector<Pending> batch;
+    {
+      std::lock_guard lock(submit_mu_);
+      batch.swap(submit_);
+      submit_posted_ = false;
+    }
+    for (Pending& p : batch) Enqueue(std::move(p));
+  }
+
+  void Enqueue(Pending p) {
+    p.request.request_id = next_request_id_++;
+    if (state_ == State::kReady && inflight_.size() < options_.max_inflight) {
+      Transmit(std::move(p));
+    } else {
+      waiting_.push_back(std::move(p));
+      if (state_ == State::kDisconnected && !backoff_armed_) StartConnect(true);
+    }
+    ArmSweep();
+  }
+
+  void Transmit(Pending p) {
+    wire::Request& r = p.request;
+    if (wire::IsDataOpcode(r.opcode()) && r.options.consistency == wire::Consistency::kSession &&
+        r.options.session_token.empty()) {
+      std::lock_guard lock(info_mu_);
+      r.options.session_token = session_token_;
+    }
+    wire::EncodeRequest(r, &out_);
+    uint64_t id = r.request_id;
+    inflight_.emplace(id, std::move(p));
+    ScheduleWrite();
+  }
+
+  void FlushWaiting() {
+    while (state_ == State::kReady && !waiting_.empty() &&
+           inflight_.size() < options_.max_inflight) {
+      Pending p = std::move(waiting_.front());
+      waiting_.pop_front();
+      Transmit(std::move(p));
+    }
+  }
+
+  // ---- connecting ----
+
+  void StartConnect(bool round_start) {
+    if (round_start) {
+      endpoint_index_ = 0;
+      round_errors_.clear();
+    }
+    state_ = State::kConnecting;
+    const std::string& endpoint = options_.endpoints.at(endpoint_index_);
+    std::string host;
+    uint16_t port = 0;
+    if (Status s = ParseEndpoint(endpoint, &host, &port); !s.ok()) {
+      ConnectFailed(s.message());
+      return;
+    }
+    connect_timer_.expires_after(options_.connect_timeout);
+    connect_timer_.async_wait([this](const boost::system::error_code& ec) {
+      if (ec) return;  // cancelled: the attempt finished first
+      resolver_.cancel();
+      boost::system::error_code ignored;
+      socket_.close(ignored);  // aborts the connect; its handler reports the timeout
+      connect_timed_out_ = true;
+    });
+    connect_timed_out_ = false;
+    resolver_.async_resolve(
+        host, std::to_string(port),
+        [this](const boost::system::error_code& ec, const tcp::resolver::results_type& results) {
+          if (ec) {
+            ConnectFailed(connect_timed_out_ ? "timed out" : ec.message());
+            return;
+          }
+          asio::async_connect(socket_, results,
+                              [this](const boost::system::error_code& cec, const tcp::endpoint&) {
+                                OnConnected(cec);
+                              });
+        });
+  }
+
+  void OnConnected(const boost::system::error_code& ec) {
+    if (ec) {
+      ConnectFailed(connect_timed_out_ ? "timed out" : ec.message());
+      return;
+    }
+    connect_timer_.cancel();
+    boost::system::error_code ignored;
+    socket_.set_option(tcp::no_delay(true), ignored);
+    state_ = State::kHandshaking;
+    in_.clear();
+    in_start_ = in_end_ = 0;
+    wire::Request hello;
+    hello.request_id = hello_request_id_ = next_request_id_++;
+    hello.body = wire::HelloRequest{wire::kProtocolVersion, wire::kProtocolVersion,
+                                    options_.client_name};
+    out_.clear();
+    wire::EncodeRequest(hello, &out_);
+    ScheduleWrite();
+    Read();
+  }
+
+  void ConnectFailed(const std::string& reason) {
+    connect_timer_.cancel();
+    CloseSocket();
+    round_errors_.push_back(fmt::format("{}: {}", options_.endpoints[endpoint_index_], reason));
+    if (++endpoint_index_ < options_.endpoints.size()) {
+      StartConnect(false);
+      return;
+    }
+    // Every endpoint failed this round.
+    state_ = State::kDisconnected;
+    Status s = Status::Unavailable(
+        fmt::format("cannot connect to kvd ({})", fmt::join(round_errors_, "; ")));
+    for (auto& w : connect_waiters_) w->set_value(s);
+    connect_waiters_.clear();
+    last_connect_error_ = s;
+    if (waiting_.empty()) return;
+    // Requests are waiting: try again after a backoff, until their deadlines pass.
+    backoff_armed_ = true;
+    backoff_timer_.expires_after(backoff_);
+    backoff_ = std::min(backoff_ * 2, options_.backoff_max);
+    backoff_timer_.async_wait([this](const boost::system::error_code& ec) {
+      backoff_armed_ = false;
+      if (ec) return;
+      if (state_ == State::kDisconnected && !waiting_.empty()) StartConnect(true);
+    });
+  }
+
+  void OnHello(const wire::Response& r) {
+    if (!r.ok()) {
+      ConnectionLost(Status(r.status, fmt::format("handshake refused: {}", r.message)));
+      return;
+    }
+    const auto* hello = std::get_if<wire::HelloResponse>(&r.body);
+    if (hello == nullptr) {
+      ConnectionLost(Status::ProtocolError("HELLO answer has no body"));
+      return;
+    }
+    {
+      std::lock_guard lock(info_mu_);
+      server_info_ = *hello;
+      connected_endpoint_ = options_.endpoints[endpoint_index_];
+    }
+    state_ = State::kReady;
+    backoff_ = options_.backoff_initial;
+    for (auto& w : connect_waiters_) w->set_value(Status::Ok());
+    connect_waiters_.clear();
+    FlushWaiting();
+  }
+
+  // ---- I/O ----
+
+  void ScheduleWrite() {
+    if (write_active_ || write_scheduled_) return;
+    write_scheduled_ = true;
+    asio::post(io_, [this] {
+      write_scheduled_ = false;
+      Write();
+    });
+  }
+
+  void Write() {
+    if (write_active_ || out_.empty() || !socket_.is_open()) return;
+    writing_.swap(out_);
+    out_.clear();
+    write_active_ = true;
+    uint64_t generation = generation_;
+    asio::async_write(socket_, asio::buffer(writing_),
+                      [this, generation](const boost::system::error_code& ec, size_t) {
+                        write_active_ = false;
+                        writing_.clear();
+                        if (generation != generation_) return;  // an old connection
+                        if (ec) {
+                          ConnectionLost(Status::Unavailable(ec.message()));
+                          return;
+                        }
+                        Write();
+                      });
+  }
+
+  void Read() {
+    if (in_start_ > 0) {
+      in_.erase(0, in_start_);
+      in_end_ -= in_start_;
+      in_start_ = 0;
+    }
+    if (in_.size() - in_end_ < kReadChunkBytes) in_.resize(in_end_ + kReadChunkBytes);
+    uint64_t generation = generation_;
+    socket_.async_read_some(asio::buffer(in_.data() + in_end_, in_.size() - in_end_),
+                            [this, generation](const boost::system::error_code& ec, size_t n) {
+                              if (generation != generation_) return;
+                              if (ec) {
+                                ConnectionLost(Status::Unavailable(
+                                    ec == asio::error::eof ? "closed by the server"
+                                                           : ec.message()));
+                                return;
+                              }
+                              in_end_ += n;
+                              if (ProcessFrames()) Read();
+                            });
+  }
+
+  // Returns false if the connection was dropped.
+  bool ProcessFrames() {
+    while (in_end_ - in_start_ >= wire::kFrameHeaderBytes) {
+      std::string_view avail(in_.data() + in_start_, in_end_ - in_start_);
+      wire::FrameHeader h;
+      if (Status s = wire::DecodeFrameHeader(avail, wire::kMaxFrameBytesCeiling, &h); !s.ok()) {
+        ConnectionLost(s);
+        return false;
+      }
+      if (avail.size() < h.frame_bytes()) {
+        if (in_.size() < in_start_ + h.frame_bytes()) in_.resize(in_start_ + h.frame_bytes());
+        return true;
+      }
+      Result<wire::Response> r =
+          wire::DecodeResponse(h, avail.substr(wire::kFrameHeaderBytes, h.body_bytes()));
+      in_start_ += h.frame_bytes();
+      if (!r.ok()) {
+        ConnectionLost(r.status());
+        return false;
+      }
+      uint64_t generation = generation_;
+      Dispatch(std::move(r).value());
+      if (generation != generation_) return false;
+    }
+    return true;
+  }
+
+  void Dispatch(wire::Response r) {
+    if (state_ == State::kHandshaking && r.request_id == hello_request_id_) {
+      OnHello(r);
+      return;
+    }
+    auto it = inflight_.find(r.request_id);
+    if (it == inflight_.end()) {
+      // A protocol error answer may carry the id of the frame the server could not read;
+      // a response to a timed-out request is simply late.
+      if (r.status == Code::kProtocolError) ConnectionLost(r.ToStatus());
+      return;
+    }
+    Pending p = std::move(it->second);
+    inflight_.erase(it);
+    if (r.ok() && !r.session_token.empty()) {
+      std::lock_guard lock(info_mu_);
+      if (session_token_.size() != r.session_token.size() || session_token_ < r.session_token) {
+        session_token_ = r.session_token;
+      }
+    }
+    FlushWaiting();
+    p.callback(std::move(r));
+  }
+
+  void CloseSocket() {
+    boost::system::error_code ignored;
+    socket_.shutdown(tcp::socket::shutdown_both, ignored);
+    socket_.close(ignored);
+    ++generation_;
+    write_active_ = false;
+    out_.clear();
+  }
+
+  void ConnectionLost(const Status& cause) {
+    std::string endpoint = options_.endpoints[endpoint_index_];
+    bool was_handshaking = state_ == State::kHandshaking;
+    CloseSocket();
+    state_ = State::kDisconnected;
+    {
+      std::lock_guard lock(info_mu_);
+      connected_endpoint_.clear();
+    }
+    if (was_handshaking) {
+      // Treat a failed handshake like a failed connect: try the next endpoint.
+      state_ = State::kConnecting;
+      ConnectFailed(cause.ToString());
+      return;
+    }
+    // Requests in flight: repeat the safe ones, fail the rest as indeterminate.
+    std::vector<uint64_t> ids;
+    for (auto& [id, p] : inflight_) ids.push_back(id);
+    std::sort(ids.begin(), ids.end(), std::greater<>());
+    auto now = Clock::now();
+    for (uint64_t id : ids) {
+      Pending p = std::move(inflight_[id]);
+      inflight_.erase(id);
+      if (IsIdempotent(p.request.opcode()) && p.deadline > now) {
+        waiting_.push_front(std::move(p));
+      } else {
+        p.callback(Status::Unavailable(fmt::format(
+            "connection to {} lost ({}); the request may or may not have been applied", endpoint,
+            cause.message())));
+      }
+    }
+    if (!waiting_.empty() && !backoff_armed_) StartConnect(true);
+  }
+
+  void FailAll(const Status& s) {
+    std::vector<Pending> all;
+    for (auto& [id, p] : inflight_) all.push_back(std::move(p));
+    inflight_.clear();
+    for (auto& p : waiting_) all.push_back(std::move(p));
+    waiting_.clear();
+    for (auto& p : all) p.callback(s);
+    for (auto& w : connect_waiters_) w->set_value(s);
+    connect_waiters_.clear();
+  }
+
+  // ---- deadlines ----
+
+  void ArmSweep() {
+    if (sweep_armed_) return;
+    sweep_armed_ = true;
+    sweep_timer_.expires_after(kDeadlineSweep);
+    sweep_timer_.async_wait([this](const boost::system::error_code& ec) {
+      sweep_armed_ = false;
+      if (ec) return;
+      Sweep();
+      if (!inflight_.empty() || !waiting_.empty()) ArmSweep();
+    });
+  }
+
+  void Sweep() {
+    auto now = Clock::now();
+    std::vector<Pending> expired;
+    for (auto it = inflight_.begin(); it != inflight_.end();) {
+      if (it->second.deadline <= now) {
+        expired.push_back(std::move(it->second));
+        it = inflight_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    for (auto it = waiting_.begin(); it != waiting_.end();) {
+      if (it->deadline <= now) {
+        expired.push_back(std::move(*it));
+        it = waiting_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    for (Pending& p : expired) {
+      std::string why = state_ == State::kReady
+                            ? fmt::format("no answer from {} within {} ms", connected_endpoint(),
+                                          options_.request_timeout.count())
+                        : !last_connect_error_.ok()
+                            ? fmt::format("not sent within {} ms: {}",
+                                          options_.request_timeout.count(),
+                                          last_connect_error_.message())
+                            : fmt::format("not sent within {} ms: still connecting",
+                                          options_.request_timeout.count());
+      p.callback(Status::Timeout(why));
+    }
+    FlushWaiting();
+  }
+
+  ClientOptions options_;
+  asio::io_context io_{1};
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  tcp::socket socket_;
+  tcp::resolver resolver_;
+  asio::steady_timer connect_timer_;
+  asio::steady_timer backoff_timer_;
+  asio::steady_timer sweep_timer_;
+  std::thread thread_;
+
+  // I/O thread state.
+  State state_ = State::kDisconnected;
+  size_t endpoint_index_ = 0;
+  std::vector<std::string> round_errors_;
+  Status last_connect_error_;
+  std::chrono::milliseconds backoff_;
+  bool backoff_armed_ = false;
+  bool connect_timed_out_ = false;
+  bool sweep_armed_ = false;
+  uint64_t next_request_id_ = 1;
+  uint64_t hello_request_id_ = 0;
+  uint64_t generation_ = 0;  // bumps when a socket is closed; stale handlers check it
+  std::unordered_map<uint64_t, Pending> inflight_;
+  std::deque<Pending> waiting_;
+  std::vector<std::shared_ptr<std::promise<Status>>> connect_waiters_;
+  std::string in_;
+  size_t in_start_ = 0;
+  size_t in_end_ = 0;
+  std::string out_;
+  std::string writing_;
+  bool write_active_ = false;
+  bool write_scheduled_ = false;
+
+  // Shared with other threads.
+  std::mutex submit_mu_;
+  std::vector<Pending> submit_;
+  bool submit_posted_ = false;
+  mutable std::mutex info_mu_;
+  wire::HelloResponse server_info_;
+  std::string connected_endpoint_;
+  std::string session_token_;
+};
+
+Client::Client(ClientOptions options) : impl_(std::make_shared<Impl>(std::move(options))) {}
+Client::~Client() = default;
+
+Status Client::Connect() { return impl_->Connect(); }
+
+void Client::Send(wire::Request request, Callback callback) {
+  impl_->Send(std::move(request), std::move(callback));
+}
+
+Result<wire::Response> Client::Call(wire::Request request) {
+  KVD_ASSERT(!impl_->OnIoThread());
+  auto promise = std::make_shared<std::promise<Result<wire::Response>>>();
+  auto future = promise->get_future();
+  impl_->Send(std::move(request),
+              [promise](Result<wire::Response> r) { promise->set_value(std::move(r)); });
+  return future.get();
+}
+
+namespace {
+template <typename T>
+Result<T> Unwrap(Result<wire::Response> r) {
+  if (!r.ok()) return std::move(r).status();
+  wire::Response& resp = r.value();
+  if (!resp.ok()) return resp.ToStatus();
+  if (auto* body = std::get_if<T>(&resp.body)) return std::move(*body);
+  return Status::ProtocolError("response body does not match the request");
+}
+
+wire::Request MakeRequest(wire::RequestBody body, wire::RequestOptions options = {}) {
+  wire::Request r;
+  r.options = std::move(options);
+  r.body = std::move(body);
+  return r;
+}
+}  // namespace
+
+Result<wire::GetResponse> Client::Get(std::string key, wire::RequestOptions options) {
+  return Unwrap<wire::GetResponse>(
+      Call(MakeRequest(wire::GetRequest{std::move(key)}, std::move(options))));
+}
+
+Result<wire::PutResponse> Client::Put(std::string key, std::string value, uint64_t ttl_ms,
+                                      wire::RequestOptions options) {
+  return Unwrap<wire::PutResponse>(Call(MakeRequest(
+      wire::PutRequest{std::move(key), std::move(value), ttl_ms}, std::move(options))));
+}
+
+Result<wire::DeleteResponse> Client::Delete(std::string key, wire::RequestOptions options) {
+  return Unwrap<wire::DeleteResponse>(
+      Call(MakeRequest(wire::DeleteRequest{std::move(key)}, std::move(options))));
+}
+
+Result<wire::ScanResponse> Client::Scan(wire::ScanRequest scan, wire::RequestOptions options) {
+  return Unwrap<wire::ScanResponse>(Call(MakeRequest(std::move(scan), std::move(options))));
+}
+
+Result<std::string> Client::Ping(std::string payload) {
+  auto r = Unwrap<wire::PingResponse>(Call(MakeRequest(wire::PingRequest{std::move(payload)})));
+  if (!r.ok()) return std::move(r).status();
+  return std::move(r.value().payload);
+}
+
+Result<std::string> Client::StatusJson() {
+  auto r = Unwrap<wire::StatusResponse>(Call(MakeRequest(wire::StatusRequest{})));
+  if (!r.ok()) return std::move(r).status();
+  return std::move(r.value().json);
+}
+
+wire::HelloResponse Client::server_info() const { return impl_->server_info(); }
+std::string Client::connected_endpoint() const { return impl_->connected_endpoint(); }
+std::string Client::session_token() const { return impl_->session_token(); }
+
+}  // namespace kvd::client

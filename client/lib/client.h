@@ -1,0 +1,96 @@
+// libkvclient: the C++ client library for kvd's wire protocol v1 (docs/PROTOCOL.md).
+//
+// A Client owns one TCP connection to one of its endpoints and an I/O thread. Requests
+// are pipelined: Send() returns at once and many requests may be in flight; responses
+// are matched by request id, in whatever order the server answers. The connection is
+// opened lazily (or by Connect()), performs the HELLO handshake, and is re-opened after a
+// failure, trying the endpoints in order with exponential backoff.
+//
+// Errors. Transport problems are returned as a Status: kUnavailable (cannot connect, or
+// the connection was lost), kTimeout (no answer within the request timeout),
+// kProtocolError (the server sent something malformed). A server answer with a non-OK
+// status is a successful round trip: Call()/Send() deliver it as a wire::Response, and
+// the typed helpers (Get, Put, ...) turn it into a Status with the server's code and
+// message.
+//
+// Retries. When a connection fails, requests that are safe to repeat (GET, SCAN, PING,
+// STATUS) are sent again on the next connection while their deadline allows; writes
+// fail with kUnavailable, because they may or may not have been applied.
+//
+// Sessions. The client remembers the newest session token the server returned; a data
+// request with consistency kSession and no token of its own carries it, which gives
+// read-your-writes and monotonic reads across the client's requests.
+//
+// Thread-safety: every method may be called from any thread. Callbacks run on the
+// client's I/O thread; they must not block, and may call Send() again.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "common/wire/messages.h"
+
+namespace kvd::client {
+
+struct ClientOptions {
+  std::vector<std::string> endpoints{"127.0.0.1:7379"};  // "host:port", tried in order
+  std::chrono::milliseconds connect_timeout{2000};
+  std::chrono::milliseconds request_timeout{5000};  // per request, retries included
+  std::chrono::milliseconds backoff_initial{20};
+  std::chrono::milliseconds backoff_max{1000};
+  std::string client_name = "libkvclient";
+  // Requests in flight at once; Send() beyond this waits in a local queue.
+  uint32_t max_inflight = 4096;
+};
+
+using Callback = std::function<void(Result<wire::Response>)>;
+
+class Client {
+ public:
+  explicit Client(ClientOptions options);
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // Connects now (optional: requests connect lazily). Errors: kUnavailable naming each
+  // endpoint tried and why it failed; kTimeout; kProtocolError if the handshake fails.
+  Status Connect();
+
+  // Sends `request` (its request_id is assigned by the client) and calls `callback`
+  // exactly once with the response or a transport error.
+  void Send(wire::Request request, Callback callback);
+
+  // Sends and waits. REQUIRES: not called from a callback (it would deadlock).
+  Result<wire::Response> Call(wire::Request request);
+
+  // Typed helpers: a non-OK server status becomes the returned Status.
+  Result<wire::GetResponse> Get(std::string key, wire::RequestOptions options = {});
+  Result<wire::PutResponse> Put(std::string key, std::string value, uint64_t ttl_ms = 0,
+                                wire::RequestOptions options = {});
+  Result<wire::DeleteResponse> Delete(std::string key, wire::RequestOptions options = {});
+  Result<wire::ScanResponse> Scan(wire::ScanRequest scan, wire::RequestOptions options = {});
+  Result<std::string> Ping(std::string payload = {});
+  Result<std::string> StatusJson();
+
+  // The server's HELLO answer on the current connection (version, mode, limits).
+  // REQUIRES: a connection was established (after Connect() or a completed request).
+  wire::HelloResponse server_info() const;
+  // The endpoint of the current connection, or "" when disconnected.
+  std::string connected_endpoint() const;
+  // The newest session token seen (empty if none).
+  std::string session_token() const;
+
+ private:
+  class Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+// Splits "host:port" / "[v6]:port". Errors: kInvalidArgument.
+Status ParseEndpoint(const std::string& endpoint, std::string* host, uint16_t* port);
+
+}  // namespace kvd::client

@@ -1,0 +1,790 @@
+// YAML -> Config. yaml-cpp builds the node tree; everything after that is our own walk over
+// it, so that every bad field becomes one line in one error instead of the first exception.
+//
+// Allowed values (docs/OPERATIONS.md is the operator's copy of this table; keep them equal):
+//
+//   field                                allowed                         default
+//   node.id                              1 .. 2^63-1                     1
+//   node.mode                            single                          single
+//   node.data_dir                        non-empty path                  ./data
+//   server.listen                        host:port, [v6]:port, :port     127.0.0.1:7379
+//   server.admin_listen                  as listen                       127.0.0.1:7380
+//   server.admin_enabled                 true, false                     true
+//   server.max_connections               1 .. 1000000                    10000
+//   server.idle_timeout_ms               0 .. 86400000 (0 = never)       0
+//   server.shutdown_grace_ms             0 .. 600000                     5000
+//   storage.engine                       leveldb, memory                 leveldb
+//   storage.durability                   always, periodic, none          always
+//   storage.sync_interval_ms             1 .. 60000                      1000
+//   storage.block_cache_mb               0 .. 65536                      64
+//   storage.write_buffer_mb              1 .. 4096                       16
+//   storage.expiry_sweep_interval_ms     1 .. 60000                      100
+//   storage.expiry_sweep_max_keys        1 .. 1000000                    1000
+//   limits.max_key_bytes                 1 .. 65536                      4096
+//   limits.max_value_bytes               0 .. 33554432                   1048576
+//   limits.max_batch_ops                 1 .. 100000                     1000
+//   limits.max_batch_bytes               1 .. 67108864                   4194304
+//   limits.max_scan_limit                1 .. 1000000                    10000
+//   limits.max_frame_bytes               4096 .. 67108864 (see below)    8388608
+//   limits.max_inflight_per_connection   1 .. 65536                      1024
+//   log.level                            debug, info, warn, error        info
+//   log.file                             path, or empty for stderr       (empty)
+//
+// Cross-field rules (CheckCrossFields):
+//   - limits.max_frame_bytes >= 2 * limits.max_key_bytes + limits.max_value_bytes + 1024,
+//     so that a PUT of a maximal key and value fits in one frame with its header and
+//     options, and so does a SCAN page holding one maximal item plus the continuation
+//     token that repeats its key.
+//   - server.admin_listen must not bind the same address as server.listen while
+//     server.admin_enabled is true (port 0 never clashes: the OS picks two free ports).
+// Deliberately NOT a rule: max_batch_bytes >= max_value_bytes (or >= max_frame_bytes).
+// Each limit is checked on its own and the smallest one wins; an operator may well want
+// batches smaller than one maximal PUT, and that is a policy, not a contradiction.
+//
+// Integers are decimal only (optionally with a leading '+'); negatives, floats, hex and
+// values beyond 2^64 are rejected with the field's range. Booleans are exactly true/false:
+// YAML 1.1's yes/no/on/off are a classic source of surprises. A section left empty (all
+// its fields commented out) is the same as an absent section.
+#include "common/config/config.h"
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <exception>
+#include <limits>
+#include <optional>
+#include <set>
+#include <span>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace kvd::config {
+
+namespace {
+
+struct Range {
+  uint64_t min;
+  uint64_t max;
+};
+
+constexpr Range kNodeIdRange{1, (uint64_t{1} << 63) - 1};
+constexpr Range kMaxConnectionsRange{1, 1'000'000};
+constexpr Range kIdleTimeoutRange{0, 86'400'000};
+constexpr Range kShutdownGraceRange{0, 600'000};
+constexpr Range kSyncIntervalRange{1, 60'000};
+constexpr Range kBlockCacheRange{0, 65'536};
+constexpr Range kWriteBufferRange{1, 4'096};
+constexpr Range kExpirySweepIntervalRange{1, 60'000};
+constexpr Range kExpirySweepMaxKeysRange{1, 1'000'000};
+constexpr Range kMaxKeyBytesRange{1, 65'536};
+constexpr Range kMaxValueBytesRange{0, 32u << 20};
+constexpr Range kMaxBatchOpsRange{1, 100'000};
+constexpr Range kMaxBatchBytesRange{1, 64u << 20};
+constexpr Range kMaxScanLimitRange{1, 1'000'000};
+constexpr Range kMaxFrameBytesRange{4'096, 64u << 20};
+constexpr Range kMaxInflightRange{1, 65'536};
+
+// Room in a frame beyond the key and value: frame header, opcode body fields, options.
+constexpr uint64_t kFrameOverheadBytes = 1024;
+
+// Values echoed in messages are cut here, so a megabyte of garbage stays one short line.
+constexpr size_t kMaxShownBytes = 64;
+
+// The topologies that exist in the design but not in this build (docs/OPERATIONS.md).
+constexpr std::string_view kFutureModes[] = {"leader_follower", "multi_leader", "dynamo"};
+
+constexpr Mode kModes[] = {Mode::kSingle};
+constexpr Engine kEngines[] = {Engine::kLevelDb, Engine::kMemory};
+constexpr Durability kDurabilities[] = {Durability::kAlways, Durability::kPeriodic,
+                                        Durability::kNone};
+constexpr LogLevel kLogLevels[] = {LogLevel::kDebug, LogLevel::kInfo, LogLevel::kWarn,
+                                   LogLevel::kError};
+
+// The error list of one parse or validation. `failed` remembers which paths already have
+// an error, so cross-field rules do not pile a second, misleading line on top of it (the
+// field then holds its default, not what the operator wrote).
+class Errors {
+ public:
+  void Add(std::string_view path, std::string_view message) {
+    lines_.push_back(fmt::format("{}: {}", path, message));
+    failed_.emplace(path);
+  }
+  // True if `path` or its section ("limits" for "limits.max_key_bytes") has an error.
+  [[nodiscard]] bool Failed(std::string_view path) const {
+    if (failed_.count(path) > 0) return true;
+    size_t dot = path.find('.');
+    return dot != std::string_view::npos && failed_.count(path.substr(0, dot)) > 0;
+  }
+  [[nodiscard]] bool empty() const { return lines_.empty(); }
+  Status ToStatus() const {
+    if (lines_.empty()) return Status::Ok();
+    return Status::InvalidArgument(fmt::format("{}", fmt::join(lines_, "\n")));
+  }
+
+ private:
+  std::vector<std::string> lines_;
+  std::set<std::string, std::less<>> failed_;
+};
+
+// A value as shown in a message: quoted, escaped, and cut if long.
+std::string Quote(std::string_view text) {
+  if (text.size() <= kMaxShownBytes) return fmt::format("{:?}", text);
+  return fmt::format("{:?}... ({} bytes)", text.substr(0, kMaxShownBytes), text.size());
+}
+
+// A field name as shown in a path: raw if it is plain, else quoted.
+std::string ShowKey(std::string_view key) {
+  bool plain = !key.empty() && key.size() <= kMaxShownBytes &&
+               std::all_of(key.begin(), key.end(), [](char c) {
+                 return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '-';
+               });
+  return plain ? std::string(key) : Quote(key);
+}
+
+std::string Join(std::string_view section, std::string_view key) {
+  return fmt::format("{}.{}", section, key);
+}
+
+std::string_view TypeName(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Null: return "an empty value";
+    case YAML::NodeType::Scalar: return "a scalar";
+    case YAML::NodeType::Sequence: return "a sequence";
+    case YAML::NodeType::Map: return "a mapping";
+    case YAML::NodeType::Undefined: break;
+  }
+  return "nothing";
+}
+
+std::string RangeText(Range range) {
+  return fmt::format("an integer from {} to {}", range.min, range.max);
+}
+
+template <typename E, size_t N>
+std::string OneOfText(const E (&values)[N], std::string_view (*name)(E)) {
+  std::string text = "one of: ";
+  for (size_t i = 0; i < N; ++i) {
+    if (i > 0) text += ", ";
+    text += name(values[i]);
+  }
+  return text;
+}
+
+// Restricted Damerau-Levenshtein (optimal string alignment) distance: a swap of two
+// neighbours ("stroage") counts as one edit, which is the most common typo.
+size_t EditDistance(std::string_view a, std::string_view b) {
+  std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
+  for (size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[a.size()][b.size()];
+}
+
+std::string Lower(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// The allowed name closest to `key`, if it is close enough to be a plausible typo: at most
+// one edit per three characters of the candidate (at least one, at most three).
+std::optional<std::string_view> ClosestName(std::string_view key,
+                                            const std::vector<std::string_view>& allowed) {
+  if (key.size() > kMaxShownBytes) return std::nullopt;
+  std::string lower_key = Lower(key);
+  std::optional<std::string_view> best;
+  size_t best_distance = std::numeric_limits<size_t>::max();
+  for (std::string_view name : allowed) {
+    size_t distance = EditDistance(lower_key, name);
+    size_t limit = std::clamp<size_t>(name.size() / 3, 1, 3);
+    if (distance <= limit && distance < best_distance) {
+      best = name;
+      best_distance = distance;
+    }
+  }
+  return best;
+}
+
+// ---------------------------------------------------------------------------------------
+// Scalar readers. Each reads one field into `*out` only if the value is valid, and
+// otherwise adds exactly one line to `errors` and leaves the default in place.
+
+// Returns the scalar text of `value`, or reports that `expected` was wanted.
+const std::string* ScalarOrReport(const YAML::Node& value, std::string_view path,
+                                  std::string_view expected, Errors* errors) {
+  if (value.IsScalar()) return &value.Scalar();
+  errors->Add(path, fmt::format("expected {}, got {}", expected, TypeName(value)));
+  return nullptr;
+}
+
+enum class IntParse { kOk, kNotInteger, kOutOfRange };
+
+// Decimal digits with an optional sign. "-0" is 0; any other negative is out of range.
+IntParse ParseDecimal(std::string_view text, uint64_t* out) {
+  bool negative = false;
+  if (!text.empty() && (text[0] == '+' || text[0] == '-')) {
+    negative = text[0] == '-';
+    text.remove_prefix(1);
+  }
+  if (text.empty()) return IntParse::kNotInteger;
+  constexpr uint64_t kMax = std::numeric_limits<uint64_t>::max();
+  uint64_t value = 0;
+  bool overflow = false;
+  for (char c : text) {
+    if (c < '0' || c > '9') return IntParse::kNotInteger;
+    auto digit = static_cast<uint64_t>(c - '0');
+    if (value > (kMax - digit) / 10) overflow = true;
+    if (!overflow) value = value * 10 + digit;
+  }
+  if (overflow || (negative && value != 0)) return IntParse::kOutOfRange;
+  *out = value;
+  return IntParse::kOk;
+}
+
+std::string OutOfRange(std::string_view shown, Range range) {
+  return fmt::format("{} is out of range; expected {}", shown, RangeText(range));
+}
+
+template <typename T>
+void ReadUint(const YAML::Node& value, std::string_view path, Range range, T* out, Errors* errors) {
+  KVD_ASSERT(range.max <= std::numeric_limits<T>::max());
+  const std::string* text = ScalarOrReport(value, path, RangeText(range), errors);
+  if (text == nullptr) return;
+  uint64_t parsed = 0;
+  switch (ParseDecimal(*text, &parsed)) {
+    case IntParse::kNotInteger:
+      errors->Add(path, fmt::format("{} is not an integer", Quote(*text)));
+      return;
+    case IntParse::kOutOfRange:
+      // Digits and a sign only, but possibly very many of them.
+      errors->Add(path, OutOfRange(text->size() <= kMaxShownBytes ? *text : Quote(*text), range));
+      return;
+    case IntParse::kOk: break;
+  }
+  if (parsed < range.min || parsed > range.max) {
+    errors->Add(path, OutOfRange(*text, range));
+    return;
+  }
+  *out = static_cast<T>(parsed);
+}
+
+void ReadBool(const YAML::Node& value, std::string_view path, bool* out, Errors* errors) {
+  const std::string* text = ScalarOrReport(value, path, "true or false", errors);
+  if (text == nullptr) return;
+  if (*text == "true" || *text == "false") {
+    *out = *text == "true";
+    return;
+  }
+  errors->Add(path, fmt::format("{} is not allowed; expected true or false", Quote(*text)));
+}
+
+template <typename E, size_t N>
+void ReadEnum(const YAML::Node& value, std::string_view path, const E (&values)[N],
+              std::string_view (*name)(E), E* out, Errors* errors) {
+  std::string expected = OneOfText(values, name);
+  const std::string* text = ScalarOrReport(value, path, expected, errors);
+  if (text == nullptr) return;
+  for (E candidate : values) {
+    if (*text == name(candidate)) {
+      *out = candidate;
+      return;
+    }
+  }
+  errors->Add(path, fmt::format("{} is not allowed; expected {}", Quote(*text), expected));
+}
+
+void ReadMode(const YAML::Node& value, std::string_view path, Mode* out, Errors* errors) {
+  // A replicated topology gets its own message: the name is right, the build is not.
+  if (value.IsScalar()) {
+    for (std::string_view future : kFutureModes) {
+      if (value.Scalar() == future) {
+        errors->Add(path, fmt::format("{} is not available in this build yet; expected {}",
+                                      Quote(future), OneOfText(kModes, ModeName)));
+        return;
+      }
+    }
+  }
+  ReadEnum(value, path, kModes, ModeName, out, errors);
+}
+
+// Why `text` is not an acceptable path, or nullopt if it is.
+std::optional<std::string> PathProblem(std::string_view text, bool allow_empty) {
+  if (text.empty() && !allow_empty) {
+    return std::string("\"\" is not allowed; expected a non-empty path");
+  }
+  // The OS would silently cut the path at the NUL.
+  if (text.find('\0') != std::string_view::npos) {
+    return fmt::format("{} is not allowed; a path must not contain a NUL byte", Quote(text));
+  }
+  return std::nullopt;
+}
+
+void ReadPath(const YAML::Node& value, std::string_view path, bool allow_empty, std::string* out,
+              Errors* errors) {
+  // `file:` with nothing after it is YAML's null; for an optional path that means "none".
+  if (allow_empty && value.IsNull()) {
+    out->clear();
+    return;
+  }
+  const std::string* text =
+      ScalarOrReport(value, path, allow_empty ? "a path" : "a non-empty path", errors);
+  if (text == nullptr) return;
+  if (std::optional<std::string> problem = PathProblem(*text, allow_empty)) {
+    errors->Add(path, *problem);
+    return;
+  }
+  *out = *text;
+}
+
+void ReadAddress(const YAML::Node& value, std::string_view path, Address* out, Errors* errors) {
+  const std::string* text = ScalarOrReport(value, path, "host:port", errors);
+  if (text == nullptr) return;
+  Result<Address> address = ParseAddress(*text);
+  if (!address.ok()) {
+    errors->Add(path, address.status().message());
+    return;
+  }
+  *out = std::move(address).value();
+}
+
+void CheckUint(uint64_t value, std::string_view path, Range range, Errors* errors) {
+  if (value < range.min || value > range.max) {
+    errors->Add(path, OutOfRange(fmt::format("{}", value), range));
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// The schema: every section and field, in the order of config.h. `read` parses a YAML
+// value into the Config; `check`, where set, re-checks the typed value for ValidateConfig
+// (a command-line override or a hand-built Config never went through `read`).
+
+using ReadFn = void (*)(const YAML::Node& value, std::string_view path, Config* config,
+                        Errors* errors);
+using CheckFn = void (*)(const Config& config, std::string_view path, Errors* errors);
+
+struct FieldSpec {
+  std::string_view key;
+  ReadFn read;
+  CheckFn check;
+};
+
+struct SectionSpec {
+  std::string_view name;
+  std::span<const FieldSpec> fields;
+};
+
+// Field makers: one per kind, addressing the field by pointers to members so that each
+// table row below names its key, its place in Config and its constraint once.
+template <auto kSection, auto kMember, Range kRange>
+constexpr FieldSpec UintField(std::string_view key) {
+  using Field = std::remove_cvref_t<decltype(std::declval<Config>().*kSection.*kMember)>;
+  static_assert(kRange.max <= std::numeric_limits<Field>::max(), "range exceeds the field type");
+  return {key,
+          [](const YAML::Node& v, std::string_view p, Config* c, Errors* e) {
+            ReadUint(v, p, kRange, &((c->*kSection).*kMember), e);
+          },
+          [](const Config& c, std::string_view p, Errors* e) {
+            CheckUint((c.*kSection).*kMember, p, kRange, e);
+          }};
+}
+
+template <auto kSection, auto kMember, bool kAllowEmpty>
+constexpr FieldSpec PathField(std::string_view key) {
+  return {key,
+          [](const YAML::Node& v, std::string_view p, Config* c, Errors* e) {
+            ReadPath(v, p, kAllowEmpty, &((c->*kSection).*kMember), e);
+          },
+          [](const Config& c, std::string_view p, Errors* e) {
+            if (auto problem = PathProblem((c.*kSection).*kMember, kAllowEmpty)) {
+              e->Add(p, *problem);
+            }
+          }};
+}
+
+template <auto kSection, auto kMember, const auto& kValues, auto kName>
+constexpr FieldSpec EnumField(std::string_view key) {
+  return {key,
+          [](const YAML::Node& v, std::string_view p, Config* c, Errors* e) {
+            ReadEnum(v, p, kValues, kName, &((c->*kSection).*kMember), e);
+          },
+          nullptr};
+}
+
+template <auto kSection, auto kMember>
+constexpr FieldSpec AddressField(std::string_view key) {
+  return {key,
+          [](const YAML::Node& v, std::string_view p, Config* c, Errors* e) {
+            ReadAddress(v, p, &((c->*kSection).*kMember), e);
+          },
+          nullptr};
+}
+
+template <auto kSection, auto kMember>
+constexpr FieldSpec BoolField(std::string_view key) {
+  return {key,
+          [](const YAML::Node& v, std::string_view p, Config* c, Errors* e) {
+            ReadBool(v, p, &((c->*kSection).*kMember), e);
+          },
+          nullptr};
+}
+
+constexpr FieldSpec kNodeFields[] = {
+    UintField<&Config::node, &NodeConfig::id, kNodeIdRange>("id"),
+    FieldSpec{"mode",
+              [](const YAML::Node& v, std::string_view p, Config* c, Errors* e) {
+                ReadMode(v, p, &c->node.mode, e);
+              },
+              nullptr},
+    PathField<&Config::node, &NodeConfig::data_dir, false>("data_dir"),
+};
+
+constexpr auto kServer = &Config::server;
+constexpr FieldSpec kServerFields[] = {
+    AddressField<kServer, &ServerConfig::listen>("listen"),
+    AddressField<kServer, &ServerConfig::admin_listen>("admin_listen"),
+    BoolField<kServer, &ServerConfig::admin_enabled>("admin_enabled"),
+    UintField<kServer, &ServerConfig::max_connections, kMaxConnectionsRange>("max_connections"),
+    UintField<kServer, &ServerConfig::idle_timeout_ms, kIdleTimeoutRange>("idle_timeout_ms"),
+    UintField<kServer, &ServerConfig::shutdown_grace_ms, kShutdownGraceRange>("shutdown_grace_ms"),
+};
+
+constexpr auto kStorage = &Config::storage;
+constexpr FieldSpec kStorageFields[] = {
+    EnumField<kStorage, &StorageConfig::engine, kEngines, EngineName>("engine"),
+    EnumField<kStorage, &StorageConfig::durability, kDurabilities, DurabilityName>("durability"),
+    UintField<kStorage, &StorageConfig::sync_interval_ms, kSyncIntervalRange>("sync_interval_ms"),
+    UintField<kStorage, &StorageConfig::block_cache_mb, kBlockCacheRange>("block_cache_mb"),
+    UintField<kStorage, &StorageConfig::write_buffer_mb, kWriteBufferRange>("write_buffer_mb"),
+    UintField<kStorage, &StorageConfig::expiry_sweep_interval_ms, kExpirySweepIntervalRange>(
+        "expiry_sweep_interval_ms"),
+    UintField<kStorage, &StorageConfig::expiry_sweep_max_keys, kExpirySweepMaxKeysRange>(
+        "expiry_sweep_max_keys"),
+};
+
+constexpr auto kLimits = &Config::limits;
+constexpr FieldSpec kLimitsFields[] = {
+    UintField<kLimits, &LimitsConfig::max_key_bytes, kMaxKeyBytesRange>("max_key_bytes"),
+    UintField<kLimits, &LimitsConfig::max_value_bytes, kMaxValueBytesRange>("max_value_bytes"),
+    UintField<kLimits, &LimitsConfig::max_batch_ops, kMaxBatchOpsRange>("max_batch_ops"),
+    UintField<kLimits, &LimitsConfig::max_batch_bytes, kMaxBatchBytesRange>("max_batch_bytes"),
+    UintField<kLimits, &LimitsConfig::max_scan_limit, kMaxScanLimitRange>("max_scan_limit"),
+    UintField<kLimits, &LimitsConfig::max_frame_bytes, kMaxFrameBytesRange>("max_frame_bytes"),
+    UintField<kLimits, &LimitsConfig::max_inflight_per_connection, kMaxInflightRange>(
+        "max_inflight_per_connection"),
+};
+
+constexpr FieldSpec kLogFields[] = {
+    EnumField<&Config::log, &LogConfig::level, kLogLevels, LogLevelName>("level"),
+    PathField<&Config::log, &LogConfig::file, true>("file"),
+};
+
+constexpr SectionSpec kSections[] = {
+    {"node", kNodeFields},     {"server", kServerFields}, {"storage", kStorageFields},
+    {"limits", kLimitsFields}, {"log", kLogFields},
+};
+
+// ---------------------------------------------------------------------------------------
+// Walking the document.
+
+// The message for a key nobody knows: a near-miss at this level, or else the same key in
+// another section (a field written one level too high or in the wrong section).
+std::string UnknownFieldMessage(std::string_view key, const std::vector<std::string_view>& here,
+                                std::string_view section) {
+  if (std::optional<std::string_view> near = ClosestName(key, here)) {
+    return fmt::format("unknown field (did you mean \"{}\"?)", *near);
+  }
+  for (const SectionSpec& other : kSections) {
+    if (other.name == section) continue;
+    for (const FieldSpec& field : other.fields) {
+      if (field.key == key) {
+        return fmt::format("unknown field (did you mean \"{}\"?)", Join(other.name, key));
+      }
+    }
+  }
+  return "unknown field";
+}
+
+// Calls visit(key, path, value) for each well-formed, known, first-seen entry of `map`
+// (a mapping already checked); reports bad keys, duplicates and unknown fields.
+// `section` is empty at the top level.
+template <typename Visit>
+void ForEachField(const YAML::Node& map, std::string_view section,
+                  const std::vector<std::string_view>& allowed, Errors* errors, Visit visit) {
+  std::set<std::string, std::less<>> seen;
+  for (const auto& entry : map) {
+    const YAML::Node& key_node = entry.first;
+    if (!key_node.IsScalar()) {
+      errors->Add(section.empty() ? "config" : section,
+                  fmt::format("a field name must be a scalar, got {}", TypeName(key_node)));
+      continue;
+    }
+    const std::string& key = key_node.Scalar();
+    std::string shown = ShowKey(key);
+    std::string path = section.empty() ? shown : Join(section, shown);
+    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+      errors->Add(path, UnknownFieldMessage(key, allowed, section));
+      continue;
+    }
+    // yaml-cpp keeps both entries of a duplicated key; which one wins would be an accident.
+    if (!seen.insert(key).second) {
+      errors->Add(path, "is given more than once; keep one");
+      continue;
+    }
+    visit(key, path, entry.second);
+  }
+}
+
+void ParseSection(const YAML::Node& node, const SectionSpec& section, Config* config,
+                  Errors* errors) {
+  if (node.IsNull()) return;  // every field commented out: all defaults
+  if (!node.IsMap()) {
+    errors->Add(section.name, fmt::format("expected a mapping, got {}", TypeName(node)));
+    return;
+  }
+  std::vector<std::string_view> allowed;
+  for (const FieldSpec& field : section.fields) allowed.push_back(field.key);
+  ForEachField(node, section.name, allowed, errors,
+               [&](std::string_view key, const std::string& path, const YAML::Node& value) {
+                 for (const FieldSpec& field : section.fields) {
+                   if (field.key == key) field.read(value, path, config, errors);
+                 }
+               });
+}
+
+void ParseTopLevel(const YAML::Node& root, Config* config, Errors* errors) {
+  if (root.IsNull()) return;  // "~": all defaults
+  if (!root.IsMap()) {
+    errors->Add("config",
+                fmt::format("expected a mapping at the top level, got {}", TypeName(root)));
+    return;
+  }
+  std::vector<std::string_view> allowed;
+  for (const SectionSpec& section : kSections) allowed.push_back(section.name);
+  ForEachField(root, "", allowed, errors,
+               [&](std::string_view key, const std::string&, const YAML::Node& value) {
+                 for (const SectionSpec& section : kSections) {
+                   if (section.name == key) ParseSection(value, section, config, errors);
+                 }
+               });
+}
+
+// ---------------------------------------------------------------------------------------
+// Whole-config checks, shared by ParseConfig and ValidateConfig.
+
+// Two listen addresses bind the same socket: same port (not 0), and the same host or a
+// wildcard that covers the other ("::" is dual-stack on Linux and covers IPv4 too).
+bool AddressesClash(const Address& a, const Address& b) {
+  if (a.port != b.port || a.port == 0) return false;
+  if (Lower(a.host) == Lower(b.host)) return true;
+  auto covers = [](const Address& wildcard, const Address& other) {
+    if (wildcard.host == "::") return true;
+    return wildcard.host == "0.0.0.0" && other.host.find(':') == std::string::npos;
+  };
+  return covers(a, b) || covers(b, a);
+}
+
+void CheckCrossFields(const Config& config, Errors* errors) {
+  const LimitsConfig& limits = config.limits;
+  if (!errors->Failed("limits.max_frame_bytes") && !errors->Failed("limits.max_key_bytes") &&
+      !errors->Failed("limits.max_value_bytes")) {
+    // 64-bit sum: the operands are 32-bit and a hand-built Config may hold anything.
+    uint64_t needed = 2 * uint64_t{limits.max_key_bytes} + uint64_t{limits.max_value_bytes} +
+                      kFrameOverheadBytes;
+    if (limits.max_frame_bytes < needed) {
+      errors->Add("limits.max_frame_bytes",
+                  fmt::format("{} is too small to hold a maximal item; expected at least {} "
+                              "(2 x limits.max_key_bytes {} + limits.max_value_bytes {} + {})",
+                              limits.max_frame_bytes, needed, limits.max_key_bytes,
+                              limits.max_value_bytes, kFrameOverheadBytes));
+    }
+  }
+  const ServerConfig& server = config.server;
+  if (server.admin_enabled && !errors->Failed("server.listen") &&
+      !errors->Failed("server.admin_listen") && !errors->Failed("server.admin_enabled") &&
+      AddressesClash(server.listen, server.admin_listen)) {
+    errors->Add(
+        "server.admin_listen",
+        fmt::format("{} clashes with server.listen {}; expected a different address "
+                    "while server.admin_enabled is true",
+                    Quote(server.admin_listen.ToString()), Quote(server.listen.ToString())));
+  }
+}
+
+void CheckConfig(const Config& config, Errors* errors) {
+  for (const SectionSpec& section : kSections) {
+    for (const FieldSpec& field : section.fields) {
+      if (field.check == nullptr) continue;
+      std::string path = Join(section.name, field.key);
+      if (!errors->Failed(path)) field.check(config, path, errors);
+    }
+  }
+  CheckCrossFields(config, errors);
+}
+
+Result<Config> ParseDocument(std::string_view yaml_text) {
+  std::vector<YAML::Node> documents = YAML::LoadAll(std::string(yaml_text));
+  if (documents.size() > 1) {
+    return Status::InvalidArgument(fmt::format(
+        "config: expected one YAML document, found {} (remove the extra '---')", documents.size()));
+  }
+  Config config;
+  Errors errors;
+  if (!documents.empty()) ParseTopLevel(documents.front(), &config, &errors);
+  CheckConfig(config, &errors);
+  if (!errors.empty()) return errors.ToStatus();
+  return config;
+}
+
+std::string SyntaxErrorMessage(const YAML::ParserException& e) {
+  if (e.mark.is_null()) return fmt::format("config: YAML syntax error: {}", e.msg);
+  // yaml-cpp counts from 0; editors count from 1.
+  return fmt::format("config: YAML syntax error at line {}, column {}: {}", e.mark.line + 1,
+                     e.mark.column + 1, e.msg);
+}
+
+// Accepted characters of a host name or IP literal. Brackets are handled by the caller;
+// '%' allows an IPv6 zone ("fe80::1%eth0").
+bool IsHostChar(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '.' || c == '-' || c == '_' ||
+         c == ':' || c == '%';
+}
+
+}  // namespace
+
+std::string_view ModeName(Mode m) {
+  switch (m) {
+    case Mode::kSingle: return "single";
+  }
+  KVD_PANIC("unknown Mode");
+}
+
+std::string_view EngineName(Engine e) {
+  switch (e) {
+    case Engine::kLevelDb: return "leveldb";
+    case Engine::kMemory: return "memory";
+  }
+  KVD_PANIC("unknown Engine");
+}
+
+std::string_view DurabilityName(Durability d) {
+  switch (d) {
+    case Durability::kAlways: return "always";
+    case Durability::kPeriodic: return "periodic";
+    case Durability::kNone: return "none";
+  }
+  KVD_PANIC("unknown Durability");
+}
+
+std::string_view LogLevelName(LogLevel l) {
+  switch (l) {
+    case LogLevel::kDebug: return "debug";
+    case LogLevel::kInfo: return "info";
+    case LogLevel::kWarn: return "warn";
+    case LogLevel::kError: return "error";
+  }
+  KVD_PANIC("unknown LogLevel");
+}
+
+bool ParseLogLevel(std::string_view text, LogLevel* out) {
+  for (LogLevel level : kLogLevels) {
+    if (text == LogLevelName(level)) {
+      *out = level;
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string Address::ToString() const {
+  if (host.find(':') != std::string::npos) return fmt::format("[{}]:{}", host, port);
+  return fmt::format("{}:{}", host, port);
+}
+
+Result<Address> ParseAddress(std::string_view text) {
+  auto fail = [&](std::string_view why) {
+    return Status::InvalidArgument(fmt::format("{} is not a valid address; {}", Quote(text), why));
+  };
+  std::string_view host;
+  std::string_view port_text;
+  if (!text.empty() && text.front() == '[') {
+    size_t close = text.find(']');
+    if (close == std::string_view::npos) return fail("missing ']' after the IPv6 host");
+    host = text.substr(1, close - 1);
+    std::string_view rest = text.substr(close + 1);
+    if (rest.empty() || rest.front() != ':') return fail("expected [host]:port");
+    if (host.empty()) return fail("the host between '[' and ']' is empty");
+    port_text = rest.substr(1);
+  } else {
+    size_t colon = text.rfind(':');
+    if (colon == std::string_view::npos) {
+      bool all_digits = !text.empty() && std::all_of(text.begin(), text.end(),
+                                                     [](char c) { return c >= '0' && c <= '9'; });
+      if (all_digits) {
+        return fail(fmt::format("expected host:port (\":{}\" listens on all interfaces)", text));
+      }
+      return fail("expected host:port");
+    }
+    host = text.substr(0, colon);
+    if (host.find(':') != std::string_view::npos) {
+      return fail("an IPv6 host must be in brackets, e.g. [::1]:7379");
+    }
+    port_text = text.substr(colon + 1);
+  }
+  for (char c : host) {
+    if (!IsHostChar(c)) {
+      return fail(fmt::format("the host contains {}", Quote(std::string_view(&c, 1))));
+    }
+  }
+  if (port_text.empty()) return fail("the port is missing; expected host:port");
+  uint64_t port = 0;
+  // A port is plain digits; ParseDecimal's leading '+' is for YAML integers only.
+  IntParse parsed =
+      port_text.front() == '+' ? IntParse::kNotInteger : ParseDecimal(port_text, &port);
+  switch (parsed) {
+    case IntParse::kNotInteger:
+      return fail(fmt::format("the port {} is not an integer", Quote(port_text)));
+    case IntParse::kOutOfRange:
+      return fail(fmt::format("the port {} is out of range; expected 0 to 65535",
+                              port_text.size() <= kMaxShownBytes ? port_text : Quote(port_text)));
+    case IntParse::kOk: break;
+  }
+  if (port > std::numeric_limits<uint16_t>::max()) {
+    return fail(fmt::format("the port {} is out of range; expected 0 to 65535", port));
+  }
+  return Address{host.empty() ? std::string("0.0.0.0") : std::string(host),
+                 static_cast<uint16_t>(port)};
+}
+
+Result<Config> ParseConfig(std::string_view yaml_text) {
+  // Design rule: no exception crosses a module boundary. yaml-cpp throws on syntax errors
+  // (and on allocation failure or deep nesting); everything else here reports by value.
+  try {
+    return ParseDocument(yaml_text);
+  } catch (const YAML::ParserException& e) {
+    return Status::InvalidArgument(SyntaxErrorMessage(e));
+  } catch (const std::exception& e) {
+    return Status::InvalidArgument(fmt::format("config: cannot read YAML: {}", e.what()));
+  } catch (...) {
+    return Status::InvalidArgument("config: cannot read YAML: unknown error");
+  }
+}
+
+Status ValidateConfig(const Config& config) {
+  Errors errors;
+  CheckConfig(config, &errors);
+  return errors.ToStatus();
+}
+
+}  // namespace kvd::config

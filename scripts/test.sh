@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, and runs the whole test suite:
+#   1. the release build: every test (unit, integration) through ctest;
+#   2. the AddressSanitizer + UBSan build: the unit tests through ctest.
+# Usage: scripts/test.sh [--no-asan]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+jobs=$(nproc)
+start=$(date +%s)
+scripts/install-deps.sh
+scripts/build.sh
+(cd build && ctest --output-on-failure --timeout 600 -j "$jobs")
+
+if [ "${1:-}" != "--no-asan" ]; then
+  scripts/build.sh --asan
+  (cd build-asan && ctest --output-on-failure --timeout 600 -j "$jobs" -L unit)
+fi
+echo "test: all tests passed in $(( $(date +%s) - start ))s"

@@ -1,0 +1,101 @@
+// Metrics: the counters, gauges and histograms a node exports at /metrics in the
+// Prometheus text exposition format (version 0.0.4).
+//
+// Every metric is a fixed set of relaxed atomics, allocated up front: recording on the hot
+// path is a handful of uncontended atomic adds, with no locks and no allocation. Labels
+// are closed sets (opcode x status), so the series count is bounded. The render call reads
+// the atomics without stopping writers; a scrape may therefore see a histogram's count
+// and sum from slightly different instants, as Prometheus clients generally allow.
+//
+// Thread-safety: every method may be called from any thread.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+
+#include "common/status.h"
+#include "common/wire/messages.h"
+
+namespace kvd::admin {
+
+// A histogram with fixed upper bounds (seconds), like a Prometheus client histogram.
+class Histogram {
+ public:
+  // Bucket upper bounds in seconds, from 25 µs to 10 s.
+  static constexpr std::array<double, 18> kBounds = {
+      0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+      0.025,    0.05,    0.1,    0.25,    0.5,    1.0,   2.5,    5.0,   10.0};
+
+  void Observe(uint64_t nanos);
+  // Appends the _bucket/_sum/_count lines for `name{labels}`.
+  void Render(const std::string& name, const std::string& labels, std::string* out) const;
+
+ private:
+  std::array<std::atomic<uint64_t>, kBounds.size() + 1> buckets_{};  // last = +Inf
+  std::atomic<uint64_t> count_{0};
+  std::atomic<uint64_t> sum_nanos_{0};
+};
+
+// A histogram of plain counts (group commit sizes) with power-of-two bounds 1..4096.
+class SizeHistogram {
+ public:
+  static constexpr size_t kBuckets = 13;
+  void Observe(uint64_t value);
+  void Render(const std::string& name, std::string* out) const;
+
+ private:
+  std::array<std::atomic<uint64_t>, kBuckets + 1> buckets_{};
+  std::atomic<uint64_t> count_{0};
+  std::atomic<uint64_t> sum_{0};
+};
+
+class Metrics {
+ public:
+  static constexpr size_t kOpSlots = 256;  // indexed by opcode byte
+
+  // A request finished with `status` after `nanos` (from the first byte to the response).
+  void RecordRequest(wire::Opcode op, Code status, uint64_t nanos);
+  void AddBytesReceived(uint64_t n) { bytes_received_.fetch_add(n, std::memory_order_relaxed); }
+  void AddBytesSent(uint64_t n) { bytes_sent_.fetch_add(n, std::memory_order_relaxed); }
+  void ConnectionOpened();
+  void ConnectionClosed();
+  void ConnectionRejected() { connections_rejected_.fetch_add(1, std::memory_order_relaxed); }
+  void ProtocolError() { protocol_errors_.fetch_add(1, std::memory_order_relaxed); }
+  // One engine write that carried `requests` client requests (group commit).
+  void RecordStorageWrite(bool sync, uint64_t requests, uint64_t nanos);
+  void StorageWriteFailed() { storage_write_errors_.fetch_add(1, std::memory_order_relaxed); }
+  void KeysExpired(uint64_t n) { keys_expired_.fetch_add(n, std::memory_order_relaxed); }
+  void SetRevision(uint64_t r) { revision_.store(r, std::memory_order_relaxed); }
+
+  uint64_t connections() const { return connections_.load(std::memory_order_relaxed); }
+  uint64_t requests_total() const;
+
+  // Renders everything. `storage_gauges` come from Engine::Stats at scrape time;
+  // `uptime_seconds` from the caller's clock.
+  std::string RenderPrometheus(const std::map<std::string, uint64_t>& storage_gauges,
+                               double uptime_seconds) const;
+
+ private:
+  std::array<std::array<std::atomic<uint64_t>, kMaxCode + 1>, kOpSlots> requests_{};
+  std::array<Histogram, kOpSlots> latency_;
+  std::atomic<uint64_t> bytes_received_{0};
+  std::atomic<uint64_t> bytes_sent_{0};
+  std::atomic<uint64_t> connections_{0};
+  std::atomic<uint64_t> connections_total_{0};
+  std::atomic<uint64_t> connections_rejected_{0};
+  std::atomic<uint64_t> protocol_errors_{0};
+  std::atomic<uint64_t> storage_writes_{0};
+  std::atomic<uint64_t> storage_syncs_{0};
+  std::atomic<uint64_t> storage_write_errors_{0};
+  std::atomic<uint64_t> keys_expired_{0};
+  std::atomic<uint64_t> revision_{0};
+  Histogram storage_write_latency_;
+  Histogram storage_sync_latency_;
+  SizeHistogram group_commit_requests_;
+};
+
+}  // namespace kvd::admin

@@ -1,0 +1,215 @@
+#include "server/app/app.h"
+
+#include <utility>  // must precede Asio with GCC 12 + C++20
+
+#include <fmt/format.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <csignal>
+#include <future>
+#include <memory>
+
+#include "server/admin/metrics.h"
+#include "server/app/data_dir_lock.h"
+#include "server/net/admin_http.h"
+#include "server/net/server.h"
+#include "server/node/node_runtime.h"
+#include "server/storage/leveldb_engine.h"
+#include "server/storage/memory_engine.h"
+#include "server/topology/node.h"
+
+namespace kvd::app {
+
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr auto kTickInterval = std::chrono::milliseconds(10);
+constexpr auto kDrainPollInterval = std::chrono::milliseconds(5);
+constexpr auto kAdminStatusTimeout = std::chrono::seconds(1);
+
+uint64_t WallMillis() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+uint64_t SteadyMillis() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+}
+
+Result<std::unique_ptr<storage::Engine>> OpenEngine(const config::Config& config,
+                                                    DataDirLock* lock) {
+  if (config.storage.engine == config::Engine::kMemory) {
+    return std::unique_ptr<storage::Engine>(std::make_unique<storage::MemoryEngine>());
+  }
+  KVD_TRY(lock->Acquire(config.node.data_dir));
+  storage::LevelDbOptions options;
+  options.block_cache_bytes = size_t{config.storage.block_cache_mb} << 20;
+  options.write_buffer_bytes = size_t{config.storage.write_buffer_mb} << 20;
+  KVD_ASSIGN_OR_RETURN(auto engine,
+                       storage::LevelDbEngine::Open(config.node.data_dir + "/db", options));
+  return std::unique_ptr<storage::Engine>(std::move(engine));
+}
+
+// Everything that lives for one run of the node, in construction order.
+class Node {
+ public:
+  Node(const config::Config& config, Logger* logger) : config_(config), logger_(logger) {}
+
+  int Run();
+
+ private:
+  Status Start();
+  void Tick();
+  void BeginShutdown(int signal);
+  void PollDrain();
+  std::string StatusJson();
+  std::string StatusJsonFromAdminThread();
+
+  const config::Config& config_;
+  Logger* logger_;
+  asio::io_context io_{1};
+  admin::Metrics metrics_;
+  DataDirLock lock_;
+  std::unique_ptr<storage::Engine> engine_;
+  std::unique_ptr<node::NodeRuntime> runtime_;
+  std::unique_ptr<net::Server> server_;
+  std::unique_ptr<net::AdminHttp> admin_;
+  asio::steady_timer tick_timer_{io_};
+  asio::steady_timer drain_timer_{io_};
+  asio::signal_set signals_{io_, SIGINT, SIGTERM};
+  uint64_t start_steady_ms_ = SteadyMillis();
+  uint64_t drain_deadline_ms_ = 0;
+  bool stopping_ = false;
+};
+
+Status Node::Start() {
+  KVD_ASSIGN_OR_RETURN(engine_, OpenEngine(config_, &lock_));
+  KVD_ASSIGN_OR_RETURN(std::unique_ptr<topology::Node> core, topology::MakeNode(config_));
+  node::NodeRuntime::Hooks hooks;
+  hooks.post = [this](std::function<void()> fn) { asio::post(io_, std::move(fn)); };
+  hooks.deliver = [this](const topology::ClientRef& ref, wire::Response r) {
+    server_->Deliver(ref, std::move(r));
+  };
+  runtime_ = std::make_unique<node::NodeRuntime>(config_, engine_.get(), std::move(core),
+                                                 logger_, &metrics_, std::move(hooks));
+  KVD_TRY(runtime_->Open().WithContext("open storage"));
+  server_ = std::make_unique<net::Server>(&io_, &config_, runtime_.get(), logger_, &metrics_,
+                                          [this] { return StatusJson(); });
+  KVD_TRY(server_->Listen());
+  if (config_.server.admin_enabled) {
+    net::AdminHttp::Handlers handlers;
+    handlers.metrics = [this] {
+      return metrics_.RenderPrometheus(engine_->Stats().gauges,
+                                       static_cast<double>(SteadyMillis() - start_steady_ms_) / 1e3);
+    };
+    handlers.status = [this] { return StatusJsonFromAdminThread(); };
+    admin_ = std::make_unique<net::AdminHttp>(config_.server.admin_listen, std::move(handlers),
+                                              logger_);
+    KVD_TRY(admin_->Listen());
+  }
+  return Status::Ok();
+}
+
+std::string Node::StatusJson() {
+  return runtime_->StatusJson((SteadyMillis() - start_steady_ms_) / 1000,
+                              server_->connection_count());
+}
+
+std::string Node::StatusJsonFromAdminThread() {
+  // The runtime belongs to the loop thread: ask it there, and give up after a while
+  // rather than hang the scraper.
+  auto promise = std::make_shared<std::promise<std::string>>();
+  std::future<std::string> future = promise->get_future();
+  asio::post(io_, [this, promise] { promise->set_value(StatusJson()); });
+  if (future.wait_for(kAdminStatusTimeout) != std::future_status::ready) return "";
+  return future.get();
+}
+
+void Node::Tick() {
+  runtime_->Tick(WallMillis(), SteadyMillis());
+  tick_timer_.expires_after(kTickInterval);
+  tick_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) Tick();
+  });
+}
+
+void Node::BeginShutdown(int signal) {
+  if (stopping_) return;
+  stopping_ = true;
+  KVD_LOG(*logger_, kInfo, "app", "-", "received {}; draining (at most {} ms)",
+          signal == SIGINT ? "SIGINT" : "SIGTERM", config_.server.shutdown_grace_ms);
+  drain_deadline_ms_ = SteadyMillis() + config_.server.shutdown_grace_ms;
+  server_->BeginShutdown();
+  PollDrain();
+}
+
+void Node::PollDrain() {
+  bool drained = server_->connection_count() == 0 && runtime_->Idle();
+  if (drained || SteadyMillis() >= drain_deadline_ms_) {
+    if (!drained) {
+      KVD_LOG(*logger_, kWarn, "app", "-",
+              "drain timed out with {} connections open; closing them",
+              server_->connection_count());
+    }
+    server_->CloseAll();
+    tick_timer_.cancel();
+    io_.stop();
+    return;
+  }
+  drain_timer_.expires_after(kDrainPollInterval);
+  drain_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) PollDrain();
+  });
+}
+
+int Node::Run() {
+  KVD_LOG(*logger_, kInfo, "app", "-",
+          "kvd {} starting: node {} mode {} engine {} durability {} data_dir {}", KVD_VERSION,
+          config_.node.id, config::ModeName(config_.node.mode),
+          config::EngineName(config_.storage.engine),
+          config::DurabilityName(config_.storage.durability), config_.node.data_dir);
+  if (Status s = Start(); !s.ok()) {
+    KVD_LOG(*logger_, kError, "app", "-", "cannot start: {}", s.message());
+    if (runtime_) (void)runtime_->Close();
+    return kExitRuntimeError;
+  }
+  server_->StartAccepting();
+  if (admin_) admin_->Start();
+  KVD_LOG(*logger_, kInfo, "app", "-", "listening on {} (admin {}); revision {}",
+          server_->local_address().ToString(),
+          admin_ ? admin_->local_address().ToString() : std::string("disabled"),
+          runtime_->kv().revision());
+  signals_.async_wait([this](const boost::system::error_code& ec, int signal) {
+    if (!ec) BeginShutdown(signal);
+  });
+  Tick();
+  io_.run();
+
+  if (admin_) admin_->Stop();
+  server_.reset();
+  Status closed = runtime_->Close();
+  if (!closed.ok()) {
+    KVD_LOG(*logger_, kError, "app", "-", "shutdown: {}", closed.ToString());
+    return kExitRuntimeError;
+  }
+  KVD_LOG(*logger_, kInfo, "app", "-", "stopped cleanly at revision {}",
+          runtime_->kv().revision());
+  return kExitOk;
+}
+
+}  // namespace
+
+int Run(const config::Config& config, Logger* logger) {
+  Node node(config, logger);
+  return node.Run();
+}
+
+}  // namespace kvd::app

@@ -1,0 +1,130 @@
+// KvStore: the key-value state machine. It applies data requests (GET, PUT, DELETE, CAS,
+// BATCH, SCAN) to a storage Engine, deterministically: the same engine contents, requests
+// and `now_ms` values always give the same responses and writes.
+//
+// Group commit. The node shell applies requests in groups and makes each group's writes
+// durable with one engine Write (one fsync in `always` mode) while it goes on applying the
+// next group. KvStore therefore never writes to the engine itself: Apply appends the
+// writes to the caller's WriteBatch and keeps them in an in-memory overlay, tagged with the
+// group number, so later requests read their own pipeline's writes. The shell must:
+//   1. write each group's batch to the engine in group order;
+//   2. call OnDurable(g) once group g's batch is written (or synced, as its mode demands),
+//      which drops g's overlay entries;
+//   3. hold every response of group g (reads included) until group g is written, because a
+//      read may have seen a write of that or an earlier group;
+//   4. on a failed write, fail the responses of that group and of every later group
+//      already applied, then call Rollback(): the overlay is dropped and the revision
+//      returns to the last durable one.
+//
+// Versions. Every successful write request increments the store-wide revision by one; the
+// key's version is the revision that last wrote it (all writes of a BATCH share one). The
+// revision is persisted with every write, so it survives restarts. Expired keys (TTL)
+// behave as absent everywhere; SweepExpired removes them physically.
+//
+// Thread-safety: not thread-safe; one owner thread (the node shell's loop). The engine may
+// concurrently be written by the shell's storage thread, which is safe by Engine's contract.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "common/wire/messages.h"
+#include "server/kv/record.h"
+#include "server/storage/engine.h"
+
+namespace kvd::kv {
+
+struct KvOptions {
+  wire::Limits limits;
+  uint32_t max_batch_bytes = 4u << 20;  // sum of key and value sizes in one BATCH
+};
+
+class KvStore {
+ public:
+  // REQUIRES: engine outlives the store.
+  KvStore(storage::Engine* engine, KvOptions options);
+
+  // Loads the persisted revision. Errors: from the engine (kIOError, kCorruption).
+  Status Open();
+
+  // Applies one data request at time now_ms. Writes are appended to *batch and to the
+  // overlay under `group`. Returns the complete response (request id, opcode, status,
+  // session token, body). Never fails as a C++ call: errors are in the response.
+  // REQUIRES: request is a data request already checked by wire::ValidateRequest;
+  //           group >= every group passed before.
+  wire::Response Apply(const wire::Request& request, uint64_t now_ms, uint64_t group,
+                       storage::WriteBatch* batch);
+
+  // Examines up to max_keys TTL index entries that are due by now_ms, deleting the keys
+  // that expired and stale index entries. Returns the number of keys deleted.
+  size_t SweepExpired(uint64_t now_ms, size_t max_keys, uint64_t group,
+                      storage::WriteBatch* batch);
+
+  // Group `group` (and every earlier one) is now in the engine.
+  void OnDurable(uint64_t group);
+  // Every write not yet reported durable failed: forget them.
+  void Rollback();
+
+  uint64_t revision() const { return revision_; }
+  uint64_t durable_revision() const { return durable_revision_; }
+  // Keys stored, counting expired keys the sweep has not removed yet.
+  uint64_t key_count() const { return key_count_; }
+  size_t overlay_keys() const { return overlay_.size(); }
+
+  // The session token for a revision: its 8 big-endian bytes.
+  static std::string SessionToken(uint64_t revision);
+
+ private:
+  struct OverlayEntry {
+    std::optional<Record> record;  // nullopt: deleted
+    uint64_t group = 0;
+  };
+  struct GroupMark {
+    uint64_t group;
+    uint64_t revision;              // revision_ after the group's last write
+    uint64_t key_count;             // key_count_ after the group's last write
+    std::vector<std::string> keys;  // keys it wrote
+  };
+  // The newest state of a key as this store sees it, ignoring expiry.
+  // nullopt: absent. Errors: from the engine.
+  Result<std::optional<Record>> Lookup(std::string_view key);
+  // Like Lookup, but an expired record is absent.
+  Result<std::optional<Record>> LookupLive(std::string_view key, uint64_t now_ms);
+
+  // Stages a write of key (record or deletion) into batch and overlay.
+  void StageWrite(const std::string& key, const std::optional<Record>& old_record,
+                  std::optional<Record> new_record, uint64_t group, storage::WriteBatch* batch);
+  // Bumps the revision and persists it into batch; returns the new revision.
+  uint64_t NextRevision(uint64_t group, storage::WriteBatch* batch);
+  GroupMark& MarkFor(uint64_t group);
+
+  wire::Response ApplyGet(const wire::GetRequest& r, uint64_t now_ms, wire::Response resp);
+  wire::Response ApplyPut(const wire::PutRequest& r, uint64_t now_ms, uint64_t group,
+                          storage::WriteBatch* batch, wire::Response resp);
+  wire::Response ApplyDelete(const wire::DeleteRequest& r, uint64_t now_ms, uint64_t group,
+                             storage::WriteBatch* batch, wire::Response resp);
+  wire::Response ApplyCas(const wire::CasRequest& r, uint64_t now_ms, uint64_t group,
+                          storage::WriteBatch* batch, wire::Response resp);
+  wire::Response ApplyBatch(const wire::BatchRequest& r, uint64_t now_ms, uint64_t group,
+                            storage::WriteBatch* batch, wire::Response resp);
+  wire::Response ApplyScan(const wire::ScanRequest& r, uint64_t now_ms, wire::Response resp);
+
+  storage::Engine* engine_;
+  KvOptions options_;
+  uint64_t revision_ = 0;
+  uint64_t durable_revision_ = 0;
+  uint64_t key_count_ = 0;
+  uint64_t durable_key_count_ = 0;
+  std::map<std::string, OverlayEntry, std::less<>> overlay_;
+  std::deque<GroupMark> groups_;  // groups with writes not yet durable, oldest first
+};
+
+// Expiry time for a TTL given at now_ms (0 = no TTL), saturating instead of overflowing.
+uint64_t ExpiresAt(uint64_t now_ms, uint64_t ttl_ms);
+
+}  // namespace kvd::kv

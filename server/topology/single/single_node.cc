@@ -1,0 +1,34 @@
+#include "server/topology/single/single_node.h"
+
+namespace kvd::topology {
+
+SingleNode::SingleNode(uint64_t node_id, uint32_t expiry_sweep_interval_ms)
+    : node_id_(node_id), expiry_sweep_interval_ms_(expiry_sweep_interval_ms) {}
+
+void SingleNode::Tick(uint64_t now_ms) {
+  ++ticks_;
+  // Wall clocks can step backwards; a sweep then simply waits for time to catch up.
+  if (now_ms >= last_sweep_ms_ + expiry_sweep_interval_ms_) {
+    last_sweep_ms_ = now_ms;
+    output_.expire.push_back(now_ms);
+  }
+}
+
+void SingleNode::OnClientRequest(ClientRequest request) {
+  // Every consistency level is satisfied by the only replica, so none is rejected; a
+  // session token is accepted and needs no waiting, since no replica can be behind.
+  output_.apply.push_back(
+      ApplyItem{request.ref, request.arrival_ms, std::move(request.request)});
+}
+
+Output SingleNode::TakeOutput() {
+  Output out = std::move(output_);
+  output_ = Output();
+  return out;
+}
+
+NodeInfo SingleNode::Inspect() const {
+  return NodeInfo{"single", "standalone", node_id_, ticks_};
+}
+
+}  // namespace kvd::topology
