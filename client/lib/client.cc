@@ -196,21 +196,32 @@ class Client::Impl {
       endpoint_index_ = 0;
       round_errors_.clear();
     }
+    if (options_.endpoints.empty()) {
+      FailAll(Status::InvalidArgument("no endpoints configured (ClientOptions::endpoints)"));
+      return;
+    }
     state_ = State::kConnecting;
-    const std::string& endpoint = options_.endpoints.at(endpoint_index_);
+    const std::string& endpoint = options_.endpoints[endpoint_index_];
     std::string host;
     uint16_t port = 0;
     if (Status s = ParseEndpoint(endpoint, &host, &port); !s.ok()) {
       ConnectFailed(s.message());
       return;
     }
+    // One deadline covers resolving, connecting and the HELLO exchange: a server that
+    // accepts but never answers must not stall the client.
+    uint64_t attempt = ++connect_attempt_;
     connect_timer_.expires_after(options_.connect_timeout);
-    connect_timer_.async_wait([this](const boost::system::error_code& ec) {
-      if (ec) return;  // cancelled: the attempt finished first
+    connect_timer_.async_wait([this, attempt](const boost::system::error_code& ec) {
+      if (ec || attempt != connect_attempt_) return;  // the attempt finished first
+      connect_timed_out_ = true;
+      if (state_ == State::kHandshaking) {
+        ConnectionLost(Status::Timeout("no answer to HELLO in time"));
+        return;
+      }
       resolver_.cancel();
       boost::system::error_code ignored;
       socket_.close(ignored);  // aborts the connect; its handler reports the timeout
-      connect_timed_out_ = true;
     });
     connect_timed_out_ = false;
     resolver_.async_resolve(
@@ -232,7 +243,6 @@ class Client::Impl {
       ConnectFailed(connect_timed_out_ ? "timed out" : ec.message());
       return;
     }
-    connect_timer_.cancel();
     boost::system::error_code ignored;
     socket_.set_option(tcp::no_delay(true), ignored);
     state_ = State::kHandshaking;
@@ -249,6 +259,7 @@ class Client::Impl {
   }
 
   void ConnectFailed(const std::string& reason) {
+    ++connect_attempt_;
     connect_timer_.cancel();
     CloseSocket();
     round_errors_.push_back(fmt::format("{}: {}", options_.endpoints[endpoint_index_], reason));
@@ -290,6 +301,8 @@ class Client::Impl {
       server_info_ = *hello;
       connected_endpoint_ = options_.endpoints[endpoint_index_];
     }
+    ++connect_attempt_;
+    connect_timer_.cancel();
     state_ = State::kReady;
     backoff_ = options_.backoff_initial;
     for (auto& w : connect_waiters_) w->set_value(Status::Ok());
@@ -520,6 +533,7 @@ class Client::Impl {
   std::chrono::milliseconds backoff_;
   bool backoff_armed_ = false;
   bool connect_timed_out_ = false;
+  uint64_t connect_attempt_ = 0;  // invalidates the timer of a finished attempt
   bool sweep_armed_ = false;
   uint64_t next_request_id_ = 1;
   uint64_t hello_request_id_ = 0;

@@ -39,7 +39,7 @@ namespace kvd::client {
 
 struct ClientOptions {
   std::vector<std::string> endpoints{"127.0.0.1:7379"};  // "host:port", tried in order
-  std::chrono::milliseconds connect_timeout{2000};
+  std::chrono::milliseconds connect_timeout{2000};  // resolve + connect + HELLO, per endpoint
   std::chrono::milliseconds request_timeout{5000};  // per request, retries included
   std::chrono::milliseconds backoff_initial{20};
   std::chrono::milliseconds backoff_max{1000};
