@@ -68,6 +68,7 @@ class Node {
  private:
   Status Start();
   void Tick();
+  void WaitForSignal();
   void BeginShutdown(int signal);
   void PollDrain();
   std::string StatusJson();
@@ -141,8 +142,19 @@ void Node::Tick() {
   });
 }
 
+void Node::WaitForSignal() {
+  signals_.async_wait([this](const boost::system::error_code& ec, int signal) {
+    if (ec) return;
+    BeginShutdown(signal);
+    WaitForSignal();  // keep catching repeats while draining
+  });
+}
+
 void Node::BeginShutdown(int signal) {
-  if (stopping_) return;
+  if (stopping_) {
+    KVD_LOG(*logger_, kInfo, "app", "-", "already draining; ignoring repeated signal");
+    return;
+  }
   stopping_ = true;
   KVD_LOG(*logger_, kInfo, "app", "-", "received {}; draining (at most {} ms)",
           signal == SIGINT ? "SIGINT" : "SIGTERM", config_.server.shutdown_grace_ms);
@@ -187,11 +199,16 @@ int Node::Run() {
           server_->local_address().ToString(),
           admin_ ? admin_->local_address().ToString() : std::string("disabled"),
           runtime_->kv().revision());
-  signals_.async_wait([this](const boost::system::error_code& ec, int signal) {
-    if (!ec) BeginShutdown(signal);
-  });
+  WaitForSignal();
   Tick();
   io_.run();
+  // Shutdown is under way: a repeated SIGTERM (as service managers send) must not kill the
+  // process while it writes its last groups and syncs. Unregistering restores SIG_DFL,
+  // so unregister first, then ignore.
+  boost::system::error_code ignored;
+  signals_.clear(ignored);
+  std::signal(SIGTERM, SIG_IGN);
+  std::signal(SIGINT, SIG_IGN);
 
   if (admin_) admin_->Stop();
   server_.reset();
