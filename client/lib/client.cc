@@ -18,6 +18,7 @@
 #include <thread>
 #include <unordered_map>
 #include <algorithm>
+#include <atomic>
 
 #include "common/wire/codec.h"
 #include "common/wire/frame.h"
@@ -69,31 +70,83 @@ Status ParseEndpoint(const std::string& endpoint, std::string* host, uint16_t* p
   return Status::Ok();
 }
 
-class Client::Impl {
+class IoThreads {
+ public:
+  explicit IoThreads(size_t count) {
+    KVD_ASSERT(count > 0);
+    for (size_t i = 0; i < count; ++i) {
+      contexts_.push_back(std::make_unique<asio::io_context>(1));
+      guards_.push_back(asio::make_work_guard(*contexts_.back()));
+    }
+    for (auto& io : contexts_) threads_.emplace_back([ctx = io.get()] { ctx->run(); });
+  }
+  ~IoThreads() {
+    // Every client using the pool is gone (the owner's contract); the handlers they left
+    // queued run now, releasing the last references to their clients, and the loops exit.
+    for (auto& g : guards_) g.reset();
+    for (auto& t : threads_) t.join();
+  }
+  asio::io_context* Next() {
+    return contexts_[next_.fetch_add(1, std::memory_order_relaxed) % contexts_.size()].get();
+  }
+
+ private:
+  std::vector<std::unique_ptr<asio::io_context>> contexts_;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards_;
+  std::vector<std::thread> threads_;
+  std::atomic<size_t> next_{0};
+};
+
+std::shared_ptr<IoThreads> MakeIoThreads(size_t count) {
+  return std::make_shared<IoThreads>(count);
+}
+
+// Every asynchronous handler holds a shared_ptr to the Impl, so an Impl on shared I/O
+// threads stays alive until its last handler has run, after the Client is gone.
+class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
  public:
   explicit Impl(ClientOptions options)
       : options_(std::move(options)),
-        work_(asio::make_work_guard(io_)),
+        pool_(options_.io_threads.get()),
+        own_io_(pool_ ? nullptr : std::make_unique<asio::io_context>(1)),
+        io_(pool_ ? *pool_->Next() : *own_io_),
         socket_(io_),
         resolver_(io_),
         connect_timer_(io_),
         backoff_timer_(io_),
         sweep_timer_(io_) {
     backoff_ = options_.backoff_initial;
-    thread_ = std::thread([this] { io_.run(); });
+    // The pool's owner keeps it alive; a reference here could be the last one, dropped on
+    // a pool thread that would then have to join itself.
+    options_.io_threads.reset();
+    if (own_io_) {
+      work_.emplace(asio::make_work_guard(io_));
+      thread_ = std::thread([this] { io_.run(); });
+    }
   }
 
-  ~Impl() {
-    asio::post(io_, [this] {
+  ~Impl() { KVD_ASSERT(!thread_.joinable()); }
+
+  // Fails what is pending, closes the connection and (with its own thread) joins it.
+  // REQUIRES: not on this client's I/O thread.
+  void Shutdown() {
+    KVD_ASSERT(!OnIoThread());
+    std::promise<void> done;
+    asio::post(io_, [this, self = shared_from_this(), &done] {
+      closed_ = true;
       FailAll(Status::Unavailable("client closed"));
       CloseSocket();
       resolver_.cancel();
       connect_timer_.cancel();
       backoff_timer_.cancel();
       sweep_timer_.cancel();
-      work_.reset();
+      done.set_value();
     });
-    thread_.join();
+    done.get_future().wait();
+    if (own_io_) {
+      work_.reset();
+      thread_.join();
+    }
   }
 
   void Send(wire::Request request, Callback callback) {
@@ -106,14 +159,14 @@ class Client::Impl {
     submit_.push_back(std::move(p));
     if (!submit_posted_) {
       submit_posted_ = true;
-      asio::post(io_, [this] { DrainSubmissions(); });
+      asio::post(io_, [this, self = shared_from_this()] { DrainSubmissions(); });
     }
   }
 
   Status Connect() {
     auto promise = std::make_shared<std::promise<Status>>();
     auto future = promise->get_future();
-    asio::post(io_, [this, promise] {
+    asio::post(io_, [this, self = shared_from_this(), promise] {
       if (state_ == State::kReady) {
         promise->set_value(Status::Ok());
         return;
@@ -157,6 +210,10 @@ class Client::Impl {
   }
 
   void Enqueue(Pending p) {
+    if (closed_) {
+      p.callback(Status::Unavailable("client closed"));
+      return;
+    }
     p.request.request_id = next_request_id_++;
     if (state_ == State::kReady && inflight_.size() < options_.max_inflight) {
       Transmit(std::move(p));
@@ -212,7 +269,7 @@ class Client::Impl {
     // accepts but never answers must not stall the client.
     uint64_t attempt = ++connect_attempt_;
     connect_timer_.expires_after(options_.connect_timeout);
-    connect_timer_.async_wait([this, attempt](const boost::system::error_code& ec) {
+    connect_timer_.async_wait([this, self = shared_from_this(), attempt](const boost::system::error_code& ec) {
       if (ec || attempt != connect_attempt_) return;  // the attempt finished first
       connect_timed_out_ = true;
       if (state_ == State::kHandshaking) {
@@ -226,13 +283,15 @@ class Client::Impl {
     connect_timed_out_ = false;
     resolver_.async_resolve(
         host, std::to_string(port),
-        [this](const boost::system::error_code& ec, const tcp::resolver::results_type& results) {
+        [this, self = shared_from_this()](const boost::system::error_code& ec,
+                                          const tcp::resolver::results_type& results) {
           if (ec) {
             ConnectFailed(connect_timed_out_ ? "timed out" : ec.message());
             return;
           }
           asio::async_connect(socket_, results,
-                              [this](const boost::system::error_code& cec, const tcp::endpoint&) {
+                              [this, self](const boost::system::error_code& cec,
+                                           const tcp::endpoint&) {
                                 OnConnected(cec);
                               });
         });
@@ -279,7 +338,7 @@ class Client::Impl {
     backoff_armed_ = true;
     backoff_timer_.expires_after(backoff_);
     backoff_ = std::min(backoff_ * 2, options_.backoff_max);
-    backoff_timer_.async_wait([this](const boost::system::error_code& ec) {
+    backoff_timer_.async_wait([this, self = shared_from_this()](const boost::system::error_code& ec) {
       backoff_armed_ = false;
       if (ec) return;
       if (state_ == State::kDisconnected && !waiting_.empty()) StartConnect(true);
@@ -315,7 +374,7 @@ class Client::Impl {
   void ScheduleWrite() {
     if (write_active_ || write_scheduled_) return;
     write_scheduled_ = true;
-    asio::post(io_, [this] {
+    asio::post(io_, [this, self = shared_from_this()] {
       write_scheduled_ = false;
       Write();
     });
@@ -328,7 +387,8 @@ class Client::Impl {
     write_active_ = true;
     uint64_t generation = generation_;
     asio::async_write(socket_, asio::buffer(writing_),
-                      [this, generation](const boost::system::error_code& ec, size_t) {
+                      [this, self = shared_from_this(), generation](const boost::system::error_code& ec,
+                                                                      size_t) {
                         write_active_ = false;
                         writing_.clear();
                         if (generation != generation_) return;  // an old connection
@@ -349,7 +409,8 @@ class Client::Impl {
     if (in_.size() - in_end_ < kReadChunkBytes) in_.resize(in_end_ + kReadChunkBytes);
     uint64_t generation = generation_;
     socket_.async_read_some(asio::buffer(in_.data() + in_end_, in_.size() - in_end_),
-                            [this, generation](const boost::system::error_code& ec, size_t n) {
+                            [this, self = shared_from_this(), generation](
+                                const boost::system::error_code& ec, size_t n) {
                               if (generation != generation_) return;
                               if (ec) {
                                 ConnectionLost(Status::Unavailable(
@@ -473,7 +534,7 @@ class Client::Impl {
     if (sweep_armed_) return;
     sweep_armed_ = true;
     sweep_timer_.expires_after(kDeadlineSweep);
-    sweep_timer_.async_wait([this](const boost::system::error_code& ec) {
+    sweep_timer_.async_wait([this, self = shared_from_this()](const boost::system::error_code& ec) {
       sweep_armed_ = false;
       if (ec) return;
       Sweep();
@@ -516,8 +577,10 @@ class Client::Impl {
   }
 
   ClientOptions options_;
-  asio::io_context io_{1};
-  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  IoThreads* pool_;                           // shared I/O threads, or
+  std::unique_ptr<asio::io_context> own_io_;  // this client's own loop and thread
+  asio::io_context& io_;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
   tcp::socket socket_;
   tcp::resolver resolver_;
   asio::steady_timer connect_timer_;
@@ -548,6 +611,7 @@ class Client::Impl {
   std::string writing_;
   bool write_active_ = false;
   bool write_scheduled_ = false;
+  bool closed_ = false;  // Shutdown ran: fail new requests at once
 
   // Shared with other threads.
   std::mutex submit_mu_;
@@ -560,7 +624,7 @@ class Client::Impl {
 };
 
 Client::Client(ClientOptions options) : impl_(std::make_shared<Impl>(std::move(options))) {}
-Client::~Client() = default;
+Client::~Client() { impl_->Shutdown(); }
 
 Status Client::Connect() { return impl_->Connect(); }
 

@@ -21,8 +21,10 @@
 // request with consistency kSession and no token of its own carries it, which gives
 // read-your-writes and monotonic reads across the client's requests.
 //
-// Thread-safety: every method may be called from any thread. Callbacks run on the
-// client's I/O thread; they must not block, and may call Send() again.
+// Thread-safety: every method may be called from any thread, except that the destructor
+// and Call() must not run on the client's I/O thread. Callbacks run on the client's I/O
+// thread; they must not block, and may call Send() again. Destroying a client fails its
+// pending requests with kUnavailable ("client closed").
 #pragma once
 
 #include <chrono>
@@ -37,6 +39,12 @@
 
 namespace kvd::client {
 
+// A set of I/O threads that many clients can share (a load generator with hundreds of
+// connections wants a few threads, not one per connection).
+// REQUIRES: destroy every client that uses a pool before the pool itself.
+class IoThreads;
+std::shared_ptr<IoThreads> MakeIoThreads(size_t count);
+
 struct ClientOptions {
   std::vector<std::string> endpoints{"127.0.0.1:7379"};  // "host:port", tried in order
   std::chrono::milliseconds connect_timeout{2000};  // resolve + connect + HELLO, per endpoint
@@ -46,6 +54,8 @@ struct ClientOptions {
   std::string client_name = "libkvclient";
   // Requests in flight at once; Send() beyond this waits in a local queue.
   uint32_t max_inflight = 4096;
+  // Shared I/O threads; null: the client runs its own I/O thread.
+  std::shared_ptr<IoThreads> io_threads;
 };
 
 using Callback = std::function<void(Result<wire::Response>)>;
