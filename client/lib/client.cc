@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <atomic>
 
+#include "common/read_buffer.h"
 #include "common/wire/codec.h"
 #include "common/wire/frame.h"
 
@@ -134,6 +135,7 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
     std::promise<void> done;
     asio::post(io_, [this, self = shared_from_this(), &done] {
       closed_ = true;
+      ++connect_attempt_;  // resolve/connect/timer handlers still queued find nothing to do
       FailAll(Status::Unavailable("client closed"));
       CloseSocket();
       resolver_.cancel();
@@ -249,6 +251,9 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
   // ---- connecting ----
 
   void StartConnect(bool round_start) {
+    if (closed_) return;
+    // One attempt at a time: a callback run while a connection is lost may send again.
+    if (round_start && state_ != State::kDisconnected) return;
     if (round_start) {
       endpoint_index_ = 0;
       round_errors_.clear();
@@ -283,15 +288,17 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
     connect_timed_out_ = false;
     resolver_.async_resolve(
         host, std::to_string(port),
-        [this, self = shared_from_this()](const boost::system::error_code& ec,
-                                          const tcp::resolver::results_type& results) {
-          if (ec) {
+        [this, self = shared_from_this(), attempt](const boost::system::error_code& ec,
+                                                   const tcp::resolver::results_type& results) {
+          if (attempt != connect_attempt_) return;  // superseded (or the client closed)
+          if (ec || connect_timed_out_) {
             ConnectFailed(connect_timed_out_ ? "timed out" : ec.message());
             return;
           }
           asio::async_connect(socket_, results,
-                              [this, self](const boost::system::error_code& cec,
-                                           const tcp::endpoint&) {
+                              [this, self, attempt](const boost::system::error_code& cec,
+                                                    const tcp::endpoint&) {
+                                if (attempt != connect_attempt_) return;
                                 OnConnected(cec);
                               });
         });
@@ -305,8 +312,8 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
     boost::system::error_code ignored;
     socket_.set_option(tcp::no_delay(true), ignored);
     state_ = State::kHandshaking;
-    in_.clear();
-    in_start_ = in_end_ = 0;
+    in_ = ReadBuffer();
+    pending_frame_bytes_ = 0;
     wire::Request hello;
     hello.request_id = hello_request_id_ = next_request_id_++;
     hello.body = wire::HelloRequest{wire::kProtocolVersion, wire::kProtocolVersion,
@@ -318,6 +325,7 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
   }
 
   void ConnectFailed(const std::string& reason) {
+    if (closed_) return;
     ++connect_attempt_;
     connect_timer_.cancel();
     CloseSocket();
@@ -333,15 +341,19 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
     for (auto& w : connect_waiters_) w->set_value(s);
     connect_waiters_.clear();
     last_connect_error_ = s;
-    if (waiting_.empty()) return;
-    // Requests are waiting: try again after a backoff, until their deadlines pass.
+    ScheduleReconnect();
+  }
+
+  // Requests are waiting: try again after a backoff, until their deadlines pass.
+  void ScheduleReconnect() {
+    if (closed_ || waiting_.empty() || backoff_armed_) return;
     backoff_armed_ = true;
     backoff_timer_.expires_after(backoff_);
     backoff_ = std::min(backoff_ * 2, options_.backoff_max);
     backoff_timer_.async_wait([this, self = shared_from_this()](const boost::system::error_code& ec) {
       backoff_armed_ = false;
       if (ec) return;
-      if (state_ == State::kDisconnected && !waiting_.empty()) StartConnect(true);
+      StartConnect(true);
     });
   }
 
@@ -363,7 +375,6 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
     ++connect_attempt_;
     connect_timer_.cancel();
     state_ = State::kReady;
-    backoff_ = options_.backoff_initial;
     for (auto& w : connect_waiters_) w->set_value(Status::Ok());
     connect_waiters_.clear();
     FlushWaiting();
@@ -389,9 +400,11 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
     asio::async_write(socket_, asio::buffer(writing_),
                       [this, self = shared_from_this(), generation](const boost::system::error_code& ec,
                                                                       size_t) {
+                        // A write of an old connection must not touch the new one's state
+                        // (CloseSocket already reset it).
+                        if (generation != generation_) return;
                         write_active_ = false;
                         writing_.clear();
-                        if (generation != generation_) return;  // an old connection
                         if (ec) {
                           ConnectionLost(Status::Unavailable(ec.message()));
                           return;
@@ -401,14 +414,9 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
   }
 
   void Read() {
-    if (in_start_ > 0) {
-      in_.erase(0, in_start_);
-      in_end_ -= in_start_;
-      in_start_ = 0;
-    }
-    if (in_.size() - in_end_ < kReadChunkBytes) in_.resize(in_end_ + kReadChunkBytes);
+    char* dest = in_.Reserve(std::max(kReadChunkBytes, pending_frame_bytes_));
     uint64_t generation = generation_;
-    socket_.async_read_some(asio::buffer(in_.data() + in_end_, in_.size() - in_end_),
+    socket_.async_read_some(asio::buffer(dest, in_.WritableBytes()),
                             [this, self = shared_from_this(), generation](
                                 const boost::system::error_code& ec, size_t n) {
                               if (generation != generation_) return;
@@ -418,27 +426,28 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
                                                            : ec.message()));
                                 return;
                               }
-                              in_end_ += n;
+                              in_.Commit(n);
                               if (ProcessFrames()) Read();
                             });
   }
 
   // Returns false if the connection was dropped.
   bool ProcessFrames() {
-    while (in_end_ - in_start_ >= wire::kFrameHeaderBytes) {
-      std::string_view avail(in_.data() + in_start_, in_end_ - in_start_);
+    pending_frame_bytes_ = 0;
+    while (in_.Readable().size() >= wire::kFrameHeaderBytes) {
+      std::string_view avail = in_.Readable();
       wire::FrameHeader h;
       if (Status s = wire::DecodeFrameHeader(avail, wire::kMaxFrameBytesCeiling, &h); !s.ok()) {
         ConnectionLost(s);
         return false;
       }
       if (avail.size() < h.frame_bytes()) {
-        if (in_.size() < in_start_ + h.frame_bytes()) in_.resize(in_start_ + h.frame_bytes());
+        pending_frame_bytes_ = h.frame_bytes() - avail.size();
         return true;
       }
       Result<wire::Response> r =
           wire::DecodeResponse(h, avail.substr(wire::kFrameHeaderBytes, h.body_bytes()));
-      in_start_ += h.frame_bytes();
+      in_.Consume(h.frame_bytes());
       if (!r.ok()) {
         ConnectionLost(r.status());
         return false;
@@ -451,7 +460,9 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
   }
 
   void Dispatch(wire::Response r) {
-    if (state_ == State::kHandshaking && r.request_id == hello_request_id_) {
+    // A server at its connection limit answers UNAVAILABLE with request id 0 and closes.
+    if (state_ == State::kHandshaking &&
+        (r.request_id == hello_request_id_ || (r.request_id == 0 && !r.ok()))) {
       OnHello(r);
       return;
     }
@@ -464,6 +475,7 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
     }
     Pending p = std::move(it->second);
     inflight_.erase(it);
+    backoff_ = options_.backoff_initial;  // the connection works: reconnect fast next time
     if (r.ok() && !r.session_token.empty()) {
       std::lock_guard lock(info_mu_);
       if (session_token_.size() != r.session_token.size() || session_token_ < r.session_token) {
@@ -484,6 +496,7 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
   }
 
   void ConnectionLost(const Status& cause) {
+    if (closed_) return;
     std::string endpoint = options_.endpoints[endpoint_index_];
     bool was_handshaking = state_ == State::kHandshaking;
     CloseSocket();
@@ -503,18 +516,24 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
     for (auto& [id, p] : inflight_) ids.push_back(id);
     std::sort(ids.begin(), ids.end(), std::greater<>());
     auto now = Clock::now();
+    std::vector<Pending> failed;
     for (uint64_t id : ids) {
       Pending p = std::move(inflight_[id]);
       inflight_.erase(id);
       if (IsIdempotent(p.request.opcode()) && p.deadline > now) {
         waiting_.push_front(std::move(p));
       } else {
-        p.callback(Status::Unavailable(fmt::format(
-            "connection to {} lost ({}); the request may or may not have been applied", endpoint,
-            cause.message())));
+        failed.push_back(std::move(p));
       }
     }
-    if (!waiting_.empty() && !backoff_armed_) StartConnect(true);
+    // Reconnect after a backoff, so a server that accepts and then drops connections is not
+    // hammered; the state is settled before any callback runs (callbacks may Send).
+    ScheduleReconnect();
+    Status lost = Status::Unavailable(
+        fmt::format("connection to {} lost ({}); the request may or may not have been applied",
+                    endpoint, cause.message()));
+    for (Pending& p : failed) p.callback(lost);
+    if (!waiting_.empty()) ScheduleReconnect();
   }
 
   void FailAll(const Status& s) {
@@ -604,9 +623,8 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
   std::unordered_map<uint64_t, Pending> inflight_;
   std::deque<Pending> waiting_;
   std::vector<std::shared_ptr<std::promise<Status>>> connect_waiters_;
-  std::string in_;
-  size_t in_start_ = 0;
-  size_t in_end_ = 0;
+  ReadBuffer in_;
+  size_t pending_frame_bytes_ = 0;
   std::string out_;
   std::string writing_;
   bool write_active_ = false;

@@ -17,6 +17,7 @@
 //   storage.durability                   always, periodic, none          always
 //   storage.sync_interval_ms             1 .. 60000                      1000
 //   storage.block_cache_mb               0 .. 65536                      64
+//   storage.row_cache_mb                 0 .. 65536                      64
 //   storage.write_buffer_mb              1 .. 4096                       16
 //   storage.expiry_sweep_interval_ms     1 .. 60000                      100
 //   storage.expiry_sweep_max_keys        1 .. 1000000                    1000
@@ -466,6 +467,7 @@ constexpr FieldSpec kStorageFields[] = {
     EnumField<kStorage, &StorageConfig::durability, kDurabilities, DurabilityName>("durability"),
     UintField<kStorage, &StorageConfig::sync_interval_ms, kSyncIntervalRange>("sync_interval_ms"),
     UintField<kStorage, &StorageConfig::block_cache_mb, kBlockCacheRange>("block_cache_mb"),
+    UintField<kStorage, &StorageConfig::row_cache_mb, kBlockCacheRange>("row_cache_mb"),
     UintField<kStorage, &StorageConfig::write_buffer_mb, kWriteBufferRange>("write_buffer_mb"),
     UintField<kStorage, &StorageConfig::expiry_sweep_interval_ms, kExpirySweepIntervalRange>(
         "expiry_sweep_interval_ms"),

@@ -68,6 +68,7 @@ struct StorageConfig {
   Durability durability = Durability::kAlways;  // storage.durability
   uint32_t sync_interval_ms = 1000;           // storage.sync_interval_ms (periodic only)
   uint32_t block_cache_mb = 64;               // storage.block_cache_mb (leveldb)
+  uint32_t row_cache_mb = 64;                 // storage.row_cache_mb: decoded records
   uint32_t write_buffer_mb = 16;              // storage.write_buffer_mb (leveldb)
   uint32_t expiry_sweep_interval_ms = 100;    // storage.expiry_sweep_interval_ms
   uint32_t expiry_sweep_max_keys = 1000;      // storage.expiry_sweep_max_keys

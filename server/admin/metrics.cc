@@ -155,6 +155,12 @@ std::string Metrics::RenderPrometheus(const std::map<std::string, uint64_t>& sto
   Sample(&out, "kvd_keys_expired_total", keys_expired_.load(kRelaxed));
   Header(&out, "kvd_revision", "gauge", "Store-wide revision of the last applied write.");
   Sample(&out, "kvd_revision", revision_.load(kRelaxed));
+  Header(&out, "kvd_row_cache_hits_total", "counter", "Reads answered by the row cache.");
+  Sample(&out, "kvd_row_cache_hits_total", row_cache_hits_.load(kRelaxed));
+  Header(&out, "kvd_row_cache_misses_total", "counter", "Reads that went to the engine.");
+  Sample(&out, "kvd_row_cache_misses_total", row_cache_misses_.load(kRelaxed));
+  Header(&out, "kvd_row_cache_bytes", "gauge", "Bytes charged to the row cache.");
+  Sample(&out, "kvd_row_cache_bytes", row_cache_bytes_.load(kRelaxed));
   Header(&out, "kvd_storage_engine", "gauge", "Engine statistics, by name.");
   for (const auto& [name, value] : storage_gauges) {
     fmt::format_to(std::back_inserter(out), "kvd_storage_engine{{stat=\"{}\"}} {}\n", name, value);

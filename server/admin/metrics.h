@@ -70,6 +70,12 @@ class Metrics {
   void StorageWriteFailed() { storage_write_errors_.fetch_add(1, std::memory_order_relaxed); }
   void KeysExpired(uint64_t n) { keys_expired_.fetch_add(n, std::memory_order_relaxed); }
   void SetRevision(uint64_t r) { revision_.store(r, std::memory_order_relaxed); }
+  // Published by the loop thread on every tick.
+  void SetRowCache(uint64_t hits, uint64_t misses, uint64_t bytes) {
+    row_cache_hits_.store(hits, std::memory_order_relaxed);
+    row_cache_misses_.store(misses, std::memory_order_relaxed);
+    row_cache_bytes_.store(bytes, std::memory_order_relaxed);
+  }
 
   uint64_t connections() const { return connections_.load(std::memory_order_relaxed); }
   uint64_t requests_total() const;
@@ -93,6 +99,9 @@ class Metrics {
   std::atomic<uint64_t> storage_write_errors_{0};
   std::atomic<uint64_t> keys_expired_{0};
   std::atomic<uint64_t> revision_{0};
+  std::atomic<uint64_t> row_cache_hits_{0};
+  std::atomic<uint64_t> row_cache_misses_{0};
+  std::atomic<uint64_t> row_cache_bytes_{0};
   Histogram storage_write_latency_;
   Histogram storage_sync_latency_;
   SizeHistogram group_commit_requests_;

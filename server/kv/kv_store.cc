@@ -28,7 +28,7 @@ std::string U64Bytes(uint64_t v) {
 std::string KvStore::SessionToken(uint64_t revision) { return U64Bytes(revision); }
 
 KvStore::KvStore(storage::Engine* engine, KvOptions options)
-    : engine_(engine), options_(options) {
+    : engine_(engine), options_(options), cache_(options.row_cache_bytes) {
   // Config validation guarantees these; a zero would make every SCAN page "full".
   KVD_ASSERT(options_.limits.max_scan_limit > 0);
   KVD_ASSERT(options_.limits.max_frame_bytes > 0);
@@ -63,11 +63,13 @@ Status KvStore::Open() {
 
 Result<std::optional<Record>> KvStore::Lookup(std::string_view key) {
   if (auto it = overlay_.find(key); it != overlay_.end()) return it->second.record;
+  if (const Record* cached = cache_.Find(key)) return std::optional<Record>(*cached);
   std::string bytes;
   Status s = engine_->Get(DataKey(key), &bytes);
   if (s.code() == Code::kNotFound) return std::optional<Record>();
   if (!s.ok()) return s;
   KVD_ASSIGN_OR_RETURN(Record rec, DecodeRecord(key, bytes));
+  cache_.Put(key, rec);
   return std::optional<Record>(std::move(rec));
 }
 
@@ -120,8 +122,20 @@ void KvStore::OnDurable(uint64_t group) {
     GroupMark& mark = groups_.front();
     for (const std::string& key : mark.keys) {
       auto it = overlay_.find(key);
-      // A later group may have written the key again; its entry must stay.
-      if (it != overlay_.end() && it->second.group <= group) overlay_.erase(it);
+      if (it == overlay_.end()) continue;  // written twice in this group: already moved
+      if (it->second.group > group) {
+        // A later group wrote the key again; its entry must stay. The engine now holds
+        // this group's version, which the overlay no longer has: drop the cached one so
+        // a rollback of the later group cannot expose a stale copy.
+        cache_.Erase(key);
+        continue;
+      }
+      if (it->second.record) {
+        cache_.Put(key, std::move(*it->second.record));
+      } else {
+        cache_.Erase(key);
+      }
+      overlay_.erase(it);
     }
     durable_revision_ = mark.revision;
     durable_key_count_ = mark.key_count;

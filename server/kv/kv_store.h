@@ -35,6 +35,7 @@
 #include "common/status.h"
 #include "common/wire/messages.h"
 #include "server/kv/record.h"
+#include "server/kv/row_cache.h"
 #include "server/storage/engine.h"
 
 namespace kvd::kv {
@@ -42,6 +43,7 @@ namespace kvd::kv {
 struct KvOptions {
   wire::Limits limits;
   uint32_t max_batch_bytes = 4u << 20;  // sum of key and value sizes in one BATCH
+  size_t row_cache_bytes = 0;           // RowCache capacity; 0 disables it
 };
 
 class KvStore {
@@ -75,6 +77,7 @@ class KvStore {
   // Keys stored, counting expired keys the sweep has not removed yet.
   uint64_t key_count() const { return key_count_; }
   size_t overlay_keys() const { return overlay_.size(); }
+  const RowCache& row_cache() const { return cache_; }
 
   // The session token for a revision: its 8 big-endian bytes.
   static std::string SessionToken(uint64_t revision);
@@ -122,6 +125,7 @@ class KvStore {
   uint64_t durable_key_count_ = 0;
   std::map<std::string, OverlayEntry, std::less<>> overlay_;
   std::deque<GroupMark> groups_;  // groups with writes not yet durable, oldest first
+  RowCache cache_;                // mirrors durable engine state only
 };
 
 // Expiry time for a TTL given at now_ms (0 = no TTL), saturating instead of overflowing.

@@ -6,6 +6,7 @@
 #include <boost/asio/write.hpp>
 #include <chrono>
 
+#include "common/bytes.h"
 #include "server/net/server.h"
 
 namespace kvd::net {
@@ -28,8 +29,8 @@ uint64_t WallMillis() {
 }
 }  // namespace
 
-Connection::Connection(Server* server, asio::ip::tcp::socket socket, uint64_t id, bool reject)
-    : server_(server), socket_(std::move(socket)), id_(id), reject_(reject) {
+Connection::Connection(Server* server, asio::ip::tcp::socket socket, uint64_t id)
+    : server_(server), socket_(std::move(socket)), id_(id) {
   boost::system::error_code ec;
   auto ep = socket_.remote_endpoint(ec);
   peer_ = ec ? std::string("?") : fmt::format("{}:{}", ep.address().to_string(), ep.port());
@@ -39,23 +40,34 @@ Connection::Connection(Server* server, asio::ip::tcp::socket socket, uint64_t id
 
 void Connection::Start() { Read(); }
 
-bool Connection::ReadAllowed() const {
-  return !read_closed_ && !closed_ &&
-         inflight_ < server_->config_->limits.max_inflight_per_connection;
+bool Connection::CanProcess() const {
+  // Backpressure: stop taking requests while too many are unanswered, or while answers
+  // pile up because the client does not read them.
+  return !closed_ && !closing_ &&
+         inflight_ < server_->config_->limits.max_inflight_per_connection &&
+         out_.size() + writing_.size() < OutputLimitBytes();
+}
+
+size_t Connection::OutputLimitBytes() const {
+  return std::max<size_t>(kReadChunkBytes, server_->config_->limits.max_frame_bytes);
+}
+
+bool Connection::ReadAllowed() const { return !read_closed_ && CanProcess(); }
+
+void Connection::Resume() {
+  if (read_active_ || closed_) return;
+  // Frames read earlier but held back by backpressure go first.
+  if (!ProcessFrames()) return;
+  Read();
 }
 
 void Connection::Read() {
   if (read_active_ || !ReadAllowed()) return;
-  // Make room: drop consumed bytes, and keep at least one chunk free.
-  if (in_start_ > 0 && (in_start_ == in_end_ || in_.size() - in_end_ < kReadChunkBytes)) {
-    in_.erase(0, in_start_);
-    in_end_ -= in_start_;
-    in_start_ = 0;
-  }
-  if (in_.size() - in_end_ < kReadChunkBytes) in_.resize(in_end_ + kReadChunkBytes);
+  // At least a chunk, or the rest of a large frame that has started to arrive.
+  char* dest = in_.Reserve(std::max(kReadChunkBytes, pending_frame_bytes_));
   read_active_ = true;
   socket_.async_read_some(
-      asio::buffer(in_.data() + in_end_, in_.size() - in_end_),
+      asio::buffer(dest, in_.WritableBytes()),
       [self = shared_from_this()](const boost::system::error_code& ec, size_t n) {
         self->OnRead(ec, n);
       });
@@ -75,7 +87,7 @@ void Connection::OnRead(const boost::system::error_code& ec, size_t n) {
     MaybeFinish();
     return;
   }
-  in_end_ += n;
+  in_.Commit(n);
   last_activity_ns_ = SteadyNanos();
   server_->metrics_->AddBytesReceived(n);
   if (!ProcessFrames()) return;
@@ -84,8 +96,9 @@ void Connection::OnRead(const boost::system::error_code& ec, size_t n) {
 
 bool Connection::ProcessFrames() {
   const uint32_t max_frame = server_->config_->limits.max_frame_bytes;
-  while (in_end_ - in_start_ >= wire::kFrameHeaderBytes && !read_closed_) {
-    std::string_view avail(in_.data() + in_start_, in_end_ - in_start_);
+  pending_frame_bytes_ = 0;
+  while (in_.Readable().size() >= wire::kFrameHeaderBytes && CanProcess()) {
+    std::string_view avail = in_.Readable();
     wire::FrameHeader header;
     Status s = wire::DecodeFrameHeader(avail, max_frame, &header);
     if (!s.ok()) {
@@ -93,19 +106,13 @@ bool Connection::ProcessFrames() {
       return false;
     }
     if (avail.size() < header.frame_bytes()) {
-      // Wait for the rest; make sure the buffer can hold the whole frame.
-      size_t need = in_start_ + header.frame_bytes();
-      if (in_.size() < need) {
-        in_.erase(0, in_start_);
-        in_end_ -= in_start_;
-        in_start_ = 0;
-        if (in_.size() < header.frame_bytes()) in_.resize(header.frame_bytes());
-      }
+      // Wait for the rest; the next read makes room for the whole frame.
+      pending_frame_bytes_ = header.frame_bytes() - avail.size();
       return true;
     }
-    uint64_t start_ns = SteadyNanos();
-    HandleFrame(header, avail.substr(wire::kFrameHeaderBytes, header.body_bytes()), start_ns);
-    in_start_ += header.frame_bytes();
+    HandleFrame(header, avail.substr(wire::kFrameHeaderBytes, header.body_bytes()),
+                last_activity_ns_);
+    in_.Consume(header.frame_bytes());
     if (closing_ || closed_) return false;
   }
   return !closed_;
@@ -120,16 +127,6 @@ void Connection::HandleFrame(const wire::FrameHeader& header, std::string_view b
   }
   wire::Request& request = decoded.value();
   wire::Opcode op = request.opcode();
-  if (reject_) {
-    wire::Response r = wire::Response::Error(
-        request.request_id, op,
-        Status::Unavailable(fmt::format("too many connections (server.max_connections is {})",
-                                        server_->config_->server.max_connections)));
-    Respond(r, start_ns);
-    read_closed_ = true;
-    closing_ = true;
-    return;
-  }
   if (!handshake_done_) {
     if (op != wire::Opcode::kHello) {
       ProtocolError(request.request_id, header.opcode,
@@ -227,7 +224,7 @@ void Connection::Deliver(wire::Response response, uint64_t start_ns) {
   --inflight_;
   if (closed_) return;
   Respond(response, start_ns);
-  if (!read_active_ && ReadAllowed()) Read();  // resume after backpressure
+  Resume();
 }
 
 void Connection::ScheduleWrite() {
@@ -260,12 +257,21 @@ void Connection::Write() {
                         return;
                       }
                       self->last_activity_ns_ = SteadyNanos();
+                      self->Resume();  // the client drained answers: take requests again
                       self->Write();
                     });
 }
 
+bool Connection::HasCompleteFrame() const {
+  std::string_view avail = in_.Readable();
+  if (avail.size() < wire::kFrameHeaderBytes) return false;
+  return avail.size() >= size_t{GetU32BE(avail.data())} + 4;
+}
+
 void Connection::MaybeFinish() {
   if (closed_ || write_active_ || write_scheduled_ || !out_.empty()) return;
+  // Requests a half-closed client sent before its EOF are still answered.
+  if (!closing_ && HasCompleteFrame()) return;
   if (closing_ || (read_closed_ && inflight_ == 0)) Close();
 }
 

@@ -2,7 +2,7 @@
 // handshake, dispatch, pipelined responses and backpressure.
 //
 // Buffers: incoming bytes accumulate in in_ (grown to hold one whole frame, never more
-// than limits.max_frame_bytes); answers are encoded into out_, and one write is posted per
+// than limits.max_frame_bytes); every frame of one read is stamped with that read's time; answers are encoded into out_, and one write is posted per
 // loop turn, so a burst of answers leaves in one system call.
 //
 // Thread-safety: loop thread only.
@@ -15,6 +15,7 @@
 #include <memory>
 #include <string>
 
+#include "common/read_buffer.h"
 #include "common/wire/codec.h"
 #include "common/wire/frame.h"
 
@@ -24,7 +25,7 @@ class Server;
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(Server* server, boost::asio::ip::tcp::socket socket, uint64_t id, bool reject);
+  Connection(Server* server, boost::asio::ip::tcp::socket socket, uint64_t id);
 
   void Start();
   // Stops reading: requests already read are answered, then the connection closes.
@@ -49,17 +50,20 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void ScheduleWrite();
   void Write();
   void MaybeFinish();
+  bool HasCompleteFrame() const;
+  bool CanProcess() const;
   bool ReadAllowed() const;
+  size_t OutputLimitBytes() const;
+  // Processes frames held back by backpressure, then reads, as far as allowed.
+  void Resume();
 
   Server* server_;
   boost::asio::ip::tcp::socket socket_;
   uint64_t id_;
   std::string peer_;
-  bool reject_;  // over server.max_connections: answer the first frame UNAVAILABLE, close
 
-  std::string in_;
-  size_t in_start_ = 0;  // first unconsumed byte
-  size_t in_end_ = 0;    // one past the last received byte
+  ReadBuffer in_;
+  size_t pending_frame_bytes_ = 0;  // bytes still missing of a partly received frame
   std::string out_;      // answers not yet handed to the socket
   std::string writing_;  // the buffer of the write in progress
   bool read_active_ = false;

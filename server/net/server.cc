@@ -2,9 +2,11 @@
 
 #include <fmt/format.h>
 
+#include <boost/asio/write.hpp>
 #include <chrono>
 
 #include "server/net/connection.h"
+#include "common/wire/codec.h"
 #include "server/net/listen.h"
 
 namespace kvd::net {
@@ -57,10 +59,18 @@ void Server::Accept() {
       });
       return;
     }
+    if (shutting_down_) {
+      boost::system::error_code ignored;
+      socket.close(ignored);  // accepted just before the acceptor closed
+      return;
+    }
+    if (connections_.size() >= config_->server.max_connections) {
+      Reject(std::move(socket));
+      Accept();
+      return;
+    }
     uint64_t id = next_connection_id_++;
-    bool reject = connections_.size() >= config_->server.max_connections;
-    if (reject) metrics_->ConnectionRejected();
-    auto conn = std::make_shared<Connection>(this, std::move(socket), id, reject);
+    auto conn = std::make_shared<Connection>(this, std::move(socket), id);
     connections_.emplace(id, conn);
     metrics_->ConnectionOpened();
     KVD_LOG(*logger_, kDebug, "net", fmt::format("c{}", id), "accepted connection from {}",
@@ -68,6 +78,29 @@ void Server::Accept() {
     conn->Start();
     Accept();
   });
+}
+
+void Server::Reject(tcp::socket socket) {
+  // Over server.max_connections: answer at once, without reading (the client's HELLO may
+  // never come) and without a Connection, so refused sockets neither count against the
+  // limit nor stay open. The answer carries request id 0 (docs/PROTOCOL.md).
+  metrics_->ConnectionRejected();
+  KVD_LOG(*logger_, kWarn, "net", "-", "refusing a connection: server.max_connections ({}) reached",
+          config_->server.max_connections);
+  auto frame = std::make_shared<std::string>();
+  wire::EncodeResponse(
+      wire::Response::Error(0, wire::Opcode::kHello,
+                            Status::Unavailable(fmt::format(
+                                "too many connections (server.max_connections is {})",
+                                config_->server.max_connections))),
+      frame.get());
+  auto sock = std::make_shared<tcp::socket>(std::move(socket));
+  asio::async_write(*sock, asio::buffer(*frame),
+                    [sock, frame](const boost::system::error_code&, size_t) {
+                      boost::system::error_code ignored;
+                      sock->shutdown(tcp::socket::shutdown_both, ignored);
+                      sock->close(ignored);
+                    });
 }
 
 void Server::ArmIdleSweep() {

@@ -59,6 +59,7 @@ class Server {
  private:
   friend class Connection;
   void Accept();
+  void Reject(boost::asio::ip::tcp::socket socket);
   void Forget(uint64_t connection_id);
   void ArmIdleSweep();
 

@@ -16,6 +16,7 @@ kv::KvOptions KvOptionsFrom(const config::Config& c) {
   o.limits.max_batch_ops = c.limits.max_batch_ops;
   o.limits.max_scan_limit = c.limits.max_scan_limit;
   o.max_batch_bytes = c.limits.max_batch_bytes;
+  o.row_cache_bytes = size_t{c.storage.row_cache_mb} << 20;
   return o;
 }
 
@@ -57,6 +58,8 @@ void NodeRuntime::Submit(topology::ClientRequest request) {
 
 void NodeRuntime::Tick(uint64_t wall_ms, uint64_t steady_ms) {
   node_->Tick(wall_ms);
+  const kv::RowCache& cache = kv_.row_cache();
+  metrics_->SetRowCache(cache.hits(), cache.misses(), cache.bytes());
   ScheduleFlush();
   if (config_.storage.durability == config::Durability::kPeriodic) {
     if (next_periodic_sync_ms_ == 0) next_periodic_sync_ms_ = steady_ms;
@@ -193,6 +196,11 @@ std::string NodeRuntime::StatusJson(uint64_t uptime_seconds, uint64_t connection
   j["engine"] = std::string(engine_->Name());
   j["data_dir"] = config_.node.data_dir;
   j["groups_in_flight"] = pending_.size();
+  const kv::RowCache& cache = kv_.row_cache();
+  j["row_cache"] = {{"entries", cache.entries()},
+                    {"bytes", cache.bytes()},
+                    {"hits", cache.hits()},
+                    {"misses", cache.misses()}};
   return j.dump();
 }
 

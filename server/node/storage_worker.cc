@@ -56,6 +56,7 @@ std::vector<StorageWorker::Completion> StorageWorker::WriteRound(std::vector<Job
   bool sync = false;
   uint64_t requests = 0;
   std::optional<uint64_t> epoch;
+  bool has_groups = false;
   for (Job& job : jobs) {
     if (failed_epoch_ && job.epoch == *failed_epoch_) {
       done.push_back({job.group, job.epoch,
@@ -65,6 +66,7 @@ std::vector<StorageWorker::Completion> StorageWorker::WriteRound(std::vector<Job
     // Jobs of an epoch newer than a failure are written; a round never mixes two live
     // epochs because the shell starts a new epoch only after seeing the failure.
     epoch = job.epoch;
+    has_groups = has_groups || job.group != 0;
     if (merged.empty()) {
       merged = std::move(job.batch);
     } else {
@@ -90,7 +92,9 @@ std::vector<StorageWorker::Completion> StorageWorker::WriteRound(std::vector<Job
   }
   if (!s.ok()) {
     metrics_->StorageWriteFailed();
-    failed_epoch_ = *epoch;
+    // A failed bare sync (periodic durability) fails nothing applied on top of it: the
+    // writes it covered were acknowledged by that mode's promise already.
+    if (has_groups) failed_epoch_ = *epoch;
     for (Completion& c : done) {
       if (c.status.ok()) c.status = s;
     }

@@ -8,11 +8,14 @@
 #include <catch2/catch.hpp>
 
 #include <arpa/inet.h>
+#include <future>
+#include <thread>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "client/lib/client.h"
+#include "common/wire/codec.h"
 #include "tests/integration/harness.h"
 
 namespace kvd::test {
@@ -42,6 +45,143 @@ class SilentListener {
   int fd_ = -1;
   uint16_t port_ = 0;
 };
+
+int ListenFd(int backlog, uint16_t* port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  KVD_ASSERT(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
+  KVD_ASSERT(::listen(fd, backlog) == 0);
+  socklen_t len = sizeof(addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  *port = ntohs(addr.sin_port);
+  return fd;
+}
+
+bool ReadFrame(int fd, std::string* frame) {
+  std::string buf(14, '\0');
+  size_t got = 0;
+  while (got < 14) {
+    ssize_t n = ::read(fd, buf.data() + got, 14 - got);
+    if (n <= 0) return false;
+    got += static_cast<size_t>(n);
+  }
+  uint32_t len = (uint32_t(uint8_t(buf[0])) << 24) | (uint32_t(uint8_t(buf[1])) << 16) |
+                 (uint32_t(uint8_t(buf[2])) << 8) | uint32_t(uint8_t(buf[3]));
+  buf.resize(len + 4);
+  while (got < len + 4) {
+    ssize_t n = ::read(fd, buf.data() + got, len + 4 - got);
+    if (n <= 0) return false;
+    got += static_cast<size_t>(n);
+  }
+  *frame = buf;
+  return true;
+}
+
+std::string HelloAnswer(const std::string& hello_frame) {
+  wire::FrameHeader h;
+  KVD_ASSERT(wire::DecodeFrameHeader(hello_frame, 1 << 20, &h).ok());
+  wire::Response r;
+  r.request_id = h.request_id;
+  r.opcode = wire::Opcode::kHello;
+  wire::HelloResponse body;
+  body.version = 1;
+  body.server_version = "fake";
+  body.mode = "single";
+  body.node_id = 1;
+  r.body = body;
+  std::string out;
+  wire::EncodeResponse(r, &out);
+  return out;
+}
+
+// A write in flight when the connection drops; its callback re-sends (allowed by client.h).
+TEST_CASE("client: a callback that sends again while the connection is lost is safe",
+          "[integration][client]") {
+  uint16_t port = 0;
+  int lfd = ListenFd(16, &port);
+  std::atomic<int> accepted{0};
+  std::thread server([&] {
+    int c = ::accept(lfd, nullptr, nullptr);
+    ++accepted;
+    std::string f;
+    REQUIRE(ReadFrame(c, &f));
+    std::string a = HelloAnswer(f);
+    REQUIRE(::write(c, a.data(), a.size()) == ssize_t(a.size()));
+    REQUIRE(ReadFrame(c, &f));  // the PUT
+    ::close(lfd);               // nobody listens any more: reconnects are refused
+    ::close(c);                 // drop the connection with the PUT unanswered
+  });
+  client::ClientOptions o;
+  o.endpoints = {"127.0.0.1:" + std::to_string(port)};
+  o.request_timeout = 1500ms;
+  o.backoff_initial = 5ms;
+  client::Client c(o);
+  std::promise<Status> first, second;
+  wire::Request put;
+  put.body = wire::PutRequest{"k", "v", 0};
+  c.Send(put, [&](Result<wire::Response> r) {
+    first.set_value(r.status());
+    c.Send(put, [&](Result<wire::Response> r2) { second.set_value(r2.status()); });
+  });
+  auto s1 = first.get_future().get();
+  INFO(s1.ToString());
+  auto s2 = second.get_future().get();
+  INFO(s2.ToString());
+  server.join();
+  CHECK(s1.code() == Code::kUnavailable);
+  CHECK_FALSE(s2.ok());  // nobody listens any more; it fails cleanly, once
+}
+
+// Destroying a client while it connects to the first of two endpoints.
+TEST_CASE("client: destroying a client while it connects does not hang", "[integration][client]") {
+  // Endpoint A: a full accept queue, so connects hang in SYN retransmission.
+  uint16_t port_a = 0;
+  int a = ListenFd(0, &port_a);
+  std::vector<int> fillers;
+  for (int i = 0; i < 4; ++i) {
+    int f = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(port_a);
+    ::connect(f, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    fillers.push_back(f);
+  }
+  std::this_thread::sleep_for(100ms);
+  KvdProcess kvd;
+  REQUIRE(kvd.Start().ok());
+  auto* c = new client::Client([&] {
+    client::ClientOptions o;
+    o.endpoints = {"127.0.0.1:" + std::to_string(port_a), kvd.endpoint()};
+    o.connect_timeout = 3000ms;
+    return o;
+  }());
+  std::promise<Status> got;
+  wire::Request ping;
+  ping.body = wire::PingRequest{"x"};
+  c->Send(ping, [&](Result<wire::Response> r) { got.set_value(r.status()); });
+  std::this_thread::sleep_for(200ms);  // connecting to A
+  auto done = std::async(std::launch::async, [c] { delete c; });
+  bool finished = done.wait_for(5s) == std::future_status::ready;
+  CHECK(finished);
+  if (!finished) {
+    // Let the process end: the destructor thread is stuck in join().
+    auto metrics = HttpGet(kvd.admin_port(), "/metrics");
+    if (metrics.ok()) {
+      auto& body = metrics.value().second;
+      auto pos = body.find("\nkvd_connections ");
+      if (pos != std::string::npos) WARN("~Client stuck; kvd reports" << body.substr(pos, 30));
+    }
+    kvd.Kill9();
+    std::_Exit(1);
+  }
+  for (int f : fillers) ::close(f);
+  ::close(a);
+}
 
 TEST_CASE("client: a server that never answers HELLO fails Connect within the timeout",
           "[integration][client]") {

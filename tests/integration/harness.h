@@ -89,6 +89,7 @@ class KvdProcess {
   std::string endpoint() const { return "127.0.0.1:" + std::to_string(port_); }
   std::string admin_endpoint() const { return "127.0.0.1:" + std::to_string(admin_port_); }
   uint16_t port() const { return port_; }
+  pid_t pid() const { return pid_; }
   uint16_t admin_port() const { return admin_port_; }
   const std::filesystem::path& data_dir() const { return data_dir_; }
   const std::filesystem::path& config_path() const { return config_path_; }

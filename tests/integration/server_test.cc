@@ -369,3 +369,114 @@ TEST_CASE("server: a full disk fails writes with io_error and loses nothing ackn
 
 }  // namespace
 }  // namespace kvd::test
+
+namespace kvd::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+uint64_t MetricValue(uint16_t admin_port, const std::string& name) {
+  auto metrics = HttpGet(admin_port, "/metrics");
+  REQUIRE(metrics.ok());
+  const std::string& body = metrics->second;
+  size_t pos = body.find("\n" + name + " ");
+  REQUIRE(pos != std::string::npos);
+  return std::stoull(body.substr(pos + name.size() + 2));
+}
+
+TEST_CASE("server: connections over max_connections are refused at once and not counted",
+          "[integration]") {
+  KvdOptions o;
+  o.yaml = "server:\n  max_connections: 2\nstorage:\n  durability: none\n";
+  KvdProcess kvd(o);
+  REQUIRE_STARTED(kvd);
+  // Start() pinged on a connection of its own; wait until the server has let it go.
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (MetricValue(kvd.admin_port(), "kvd_connections") != 0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  auto first = std::make_unique<RawConnection>();
+  auto second = std::make_unique<RawConnection>();
+  REQUIRE(first->Connect(kvd.port()).ok());
+  REQUIRE(first->Handshake().ok());
+  REQUIRE(second->Connect(kvd.port()).ok());
+  REQUIRE(second->Handshake().ok());
+  // Silent extra connections are answered UNAVAILABLE and closed without a word from them.
+  std::vector<std::unique_ptr<RawConnection>> extra;
+  for (int i = 0; i < 20; ++i) {
+    extra.push_back(std::make_unique<RawConnection>());
+    REQUIRE(extra.back()->Connect(kvd.port()).ok());
+  }
+  auto refused = extra[0]->Read();
+  REQUIRE(refused.ok());
+  CHECK(refused->status == Code::kUnavailable);
+  CHECK(refused->request_id == 0);
+  CHECK_THAT(refused->message, Catch::Contains("max_connections"));
+  for (auto& e : extra) CHECK(e->WaitClosed(2s));
+  // The client library reports the refusal in words.
+  {
+    client::ClientOptions co = OptionsFor(kvd);
+    co.connect_timeout = 1s;
+    client::Client c(co);
+    Status s = c.Connect();
+    CHECK_THAT(s.message(), Catch::Contains("too many connections"));
+  }
+  // Freed slots are usable again: refused sockets never counted.
+  first.reset();
+  second.reset();
+  deadline = std::chrono::steady_clock::now() + 5s;
+  while (MetricValue(kvd.admin_port(), "kvd_connections") != 0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  RawConnection fresh;
+  REQUIRE(fresh.Connect(kvd.port()).ok());
+  CHECK(fresh.Handshake().ok());
+  CHECK(MetricValue(kvd.admin_port(), "kvd_connections_rejected_total") >= 21);
+}
+
+long RssKb(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+
+TEST_CASE("server: a client that does not read its answers cannot grow server memory",
+          "[integration]") {
+  KvdOptions o;
+  o.yaml = "storage:\n  durability: none\nlimits:\n  max_inflight_per_connection: 4\n";
+  KvdProcess kvd(o);
+  REQUIRE_STARTED(kvd);
+  {
+    client::Client c(OptionsFor(kvd));
+    REQUIRE(c.Put("big", std::string(1 << 20, 'x')).ok());
+  }
+  long before = RssKb(kvd.pid());
+  RawConnection raw;
+  REQUIRE(raw.Connect(kvd.port()).ok());
+  REQUIRE(raw.Handshake().ok());
+  std::string frames;
+  for (int i = 0; i < 400; ++i) {
+    wire::Request r;
+    r.request_id = static_cast<uint64_t>(100 + i);
+    r.body = wire::GetRequest{"big"};
+    wire::EncodeRequest(r, &frames);
+  }
+  REQUIRE(raw.Send(frames).ok());  // 400 GETs of 1 MiB; we do not read the answers yet
+  std::this_thread::sleep_for(500ms);
+  long after = RssKb(kvd.pid());
+  INFO("RSS before " << before << " KiB, after " << after << " KiB");
+  CHECK(after - before < 64 * 1024);
+  // Reading now, every answer arrives.
+  for (int i = 0; i < 400; ++i) {
+    auto r = raw.Read(10s);
+    REQUIRE(r.ok());
+    REQUIRE(r->ok());
+  }
+}
+
+}  // namespace
+}  // namespace kvd::test

@@ -66,6 +66,7 @@ const IntField kIntFields[] = {
     {"node.id", 1, 9223372036854775807u},          {"server.max_connections", 1, 1000000},
     {"server.idle_timeout_ms", 0, 86400000},       {"server.shutdown_grace_ms", 0, 600000},
     {"storage.sync_interval_ms", 1, 60000},        {"storage.block_cache_mb", 0, 65536},
+    {"storage.row_cache_mb", 0, 65536},
     {"storage.write_buffer_mb", 1, 4096},          {"storage.expiry_sweep_interval_ms", 1, 60000},
     {"storage.expiry_sweep_max_keys", 1, 1000000}, {"limits.max_key_bytes", 1, 65536},
     {"limits.max_value_bytes", 0, 33554432},       {"limits.max_batch_ops", 1, 100000},
@@ -124,6 +125,7 @@ storage:
   durability: periodic
   sync_interval_ms: 250
   block_cache_mb: 0
+  row_cache_mb: 3
   write_buffer_mb: 4
   expiry_sweep_interval_ms: 50
   expiry_sweep_max_keys: 77
@@ -152,6 +154,7 @@ log:
   CHECK(c.storage.durability == Durability::kPeriodic);
   CHECK(c.storage.sync_interval_ms == 250);
   CHECK(c.storage.block_cache_mb == 0);
+  CHECK(c.storage.row_cache_mb == 3);
   CHECK(c.storage.write_buffer_mb == 4);
   CHECK(c.storage.expiry_sweep_interval_ms == 50);
   CHECK(c.storage.expiry_sweep_max_keys == 77);
@@ -201,6 +204,7 @@ TEST_CASE("config: config/single.yaml is valid and matches the quick start", "[u
                           "durability:",
                           "sync_interval_ms:",
                           "block_cache_mb:",
+                          "row_cache_mb:",
                           "write_buffer_mb:",
                           "expiry_sweep_interval_ms:",
                           "expiry_sweep_max_keys:",

@@ -43,6 +43,8 @@ inline KvOptions TestOptions() {
   KvOptions options;
   options.limits = TestLimits();
   options.max_batch_bytes = 64u << 10;
+  // Small enough that the randomized tests evict, so cache coherence is exercised too.
+  options.row_cache_bytes = 16u << 10;
   return options;
 }
 
