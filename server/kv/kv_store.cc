@@ -56,8 +56,8 @@ Status ReadMetaCounter(storage::Engine* engine, std::string_view key, uint64_t* 
 Status KvStore::Open() {
   KVD_TRY(ReadMetaCounter(engine_, kRevisionKey, &revision_));
   KVD_TRY(ReadMetaCounter(engine_, kKeyCountKey, &key_count_));
-  durable_revision_ = revision_;
-  durable_key_count_ = key_count_;
+  durable_revision_ = persisted_revision_ = revision_;
+  durable_key_count_ = persisted_key_count_ = key_count_;
   return Status::Ok();
 }
 
@@ -87,12 +87,22 @@ KvStore::GroupMark& KvStore::MarkFor(uint64_t group) {
   return groups_.back();
 }
 
-uint64_t KvStore::NextRevision(uint64_t group, storage::WriteBatch* batch) {
+uint64_t KvStore::NextRevision(uint64_t group, storage::WriteBatch* /*batch*/) {
   ++revision_;
   MarkFor(group).revision = revision_;
-  // Only the last put of a batch survives, so persisting per write costs a few bytes.
-  batch->Put(kRevisionKey, U64Bytes(revision_));
-  return revision_;
+  return revision_;  // persisted once per group by FinishGroup
+}
+
+void KvStore::FinishGroup(uint64_t group, storage::WriteBatch* batch) {
+  if (groups_.empty() || groups_.back().group != group) return;  // the group wrote nothing
+  if (revision_ != persisted_revision_) {
+    batch->Put(kRevisionKey, U64Bytes(revision_));
+    persisted_revision_ = revision_;
+  }
+  if (key_count_ != persisted_key_count_) {
+    batch->Put(kKeyCountKey, U64Bytes(key_count_));
+    persisted_key_count_ = key_count_;
+  }
 }
 
 void KvStore::StageWrite(const std::string& key, const std::optional<Record>& old_record,
@@ -102,28 +112,43 @@ void KvStore::StageWrite(const std::string& key, const std::optional<Record>& ol
   uint64_t new_expiry = new_record ? new_record->expires_at_ms : 0;
   if (old_expiry != 0 && old_expiry != new_expiry) batch->Delete(ExpiryKey(old_expiry, key));
   if (new_expiry != 0 && new_expiry != old_expiry) batch->Put(ExpiryKey(new_expiry, key), "");
+  static constexpr char kDataPrefix[1] = {kDataColumn};
+  const std::string_view data_prefix(kDataPrefix, 1);
   if (new_record) {
-    batch->Put(DataKey(key), EncodeRecord(*new_record));
+    char header[kRecordHeaderBytes];
+    EncodeRecordHeader(*new_record, header);
+    batch->PutConcat(data_prefix, key, std::string_view(header, kRecordHeaderBytes),
+                     new_record->value);
   } else {
-    batch->Delete(DataKey(key));
+    batch->DeleteConcat(data_prefix, key);
   }
   if (old_record.has_value() != new_record.has_value()) {
     key_count_ = new_record ? key_count_ + 1 : key_count_ - 1;
-    batch->Put(kKeyCountKey, U64Bytes(key_count_));
   }
-  overlay_[key] = OverlayEntry{std::move(new_record), group};
   GroupMark& mark = MarkFor(group);
-  mark.keys.push_back(key);
   mark.key_count = key_count_;
+  auto it = overlay_.find(key);
+  if (it == overlay_.end()) {
+    it = overlay_.emplace(key, OverlayEntry{std::move(new_record), group}).first;
+    mark.entries.push_back(it);
+  } else {
+    // Remember the entry once per group; std::map iterators stay valid until the entry is
+    // erased, which happens only once its latest group is durable (OnDurable) or on
+    // Rollback, which drops every mark too.
+    if (it->second.group != group) mark.entries.push_back(it);
+    it->second = OverlayEntry{std::move(new_record), group};
+  }
 }
 
 void KvStore::OnDurable(uint64_t group) {
   while (!groups_.empty() && groups_.front().group <= group) {
     GroupMark& mark = groups_.front();
-    for (const std::string& key : mark.keys) {
-      auto it = overlay_.find(key);
-      if (it == overlay_.end()) continue;  // written twice in this group: already moved
-      if (it->second.group > group) {
+    for (Overlay::iterator it : mark.entries) {
+      const std::string& key = it->first;
+      // Compare with this mark's group, not the argument: only the mark of the entry's
+      // latest group may erase it (an earlier mark of the same call would otherwise leave
+      // the later mark a dangling iterator).
+      if (it->second.group > mark.group) {
         // A later group wrote the key again; its entry must stay. The engine now holds
         // this group's version, which the overlay no longer has: drop the cached one so
         // a rollback of the later group cannot expose a stale copy.
@@ -146,17 +171,17 @@ void KvStore::OnDurable(uint64_t group) {
 void KvStore::Rollback() {
   overlay_.clear();
   groups_.clear();
-  revision_ = durable_revision_;
-  key_count_ = durable_key_count_;
+  revision_ = persisted_revision_ = durable_revision_;
+  key_count_ = persisted_key_count_ = durable_key_count_;
 }
 
-wire::Response KvStore::Apply(const wire::Request& request, uint64_t now_ms, uint64_t group,
+wire::Response KvStore::Apply(wire::Request request, uint64_t now_ms, uint64_t group,
                               storage::WriteBatch* batch) {
   wire::Response resp;
   resp.request_id = request.request_id;
   resp.opcode = request.opcode();
   resp = std::visit(
-      [&](const auto& body) -> wire::Response {
+      [&](auto& body) -> wire::Response {
         using T = std::decay_t<decltype(body)>;
         if constexpr (std::is_same_v<T, wire::GetRequest>) {
           return ApplyGet(body, now_ms, std::move(resp));
@@ -202,12 +227,13 @@ wire::Response KvStore::ApplyGet(const wire::GetRequest& r, uint64_t now_ms,
   return resp;
 }
 
-wire::Response KvStore::ApplyPut(const wire::PutRequest& r, uint64_t now_ms, uint64_t group,
+wire::Response KvStore::ApplyPut(wire::PutRequest& r, uint64_t now_ms, uint64_t group,
                                  storage::WriteBatch* batch, wire::Response resp) {
   auto old = Lookup(r.key);
   if (!old.ok()) return Fail(std::move(resp), old.status());
   uint64_t version = NextRevision(group, batch);
-  StageWrite(r.key, *old, Record{version, ExpiresAt(now_ms, r.ttl_ms), r.value}, group, batch);
+  StageWrite(r.key, *old, Record{version, ExpiresAt(now_ms, r.ttl_ms), std::move(r.value)},
+             group, batch);
   resp.body = wire::PutResponse{version};
   return resp;
 }
@@ -226,7 +252,7 @@ wire::Response KvStore::ApplyDelete(const wire::DeleteRequest& r, uint64_t now_m
   return resp;
 }
 
-wire::Response KvStore::ApplyCas(const wire::CasRequest& r, uint64_t now_ms, uint64_t group,
+wire::Response KvStore::ApplyCas(wire::CasRequest& r, uint64_t now_ms, uint64_t group,
                                  storage::WriteBatch* batch, wire::Response resp) {
   auto old = Lookup(r.key);
   if (!old.ok()) return Fail(std::move(resp), old.status());
@@ -251,7 +277,8 @@ wire::Response KvStore::ApplyCas(const wire::CasRequest& r, uint64_t now_ms, uin
     return resp;
   }
   uint64_t version = NextRevision(group, batch);
-  StageWrite(r.key, *old, Record{version, ExpiresAt(now_ms, r.ttl_ms), r.value}, group, batch);
+  StageWrite(r.key, *old, Record{version, ExpiresAt(now_ms, r.ttl_ms), std::move(r.value)},
+             group, batch);
   resp.body = wire::CasResponse{version};
   return resp;
 }

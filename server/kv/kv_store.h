@@ -7,6 +7,7 @@
 // next group. KvStore therefore never writes to the engine itself: Apply appends the
 // writes to the caller's WriteBatch and keeps them in an in-memory overlay, tagged with the
 // group number, so later requests read their own pipeline's writes. The shell must:
+//   0. call FinishGroup(g) after the group's last request, before writing its batch;
 //   1. write each group's batch to the engine in group order;
 //   2. call OnDurable(g) once group g's batch is written (or synced, as its mode demands),
 //      which drops g's overlay entries;
@@ -59,13 +60,19 @@ class KvStore {
   // session token, body). Never fails as a C++ call: errors are in the response.
   // REQUIRES: request is a data request already checked by wire::ValidateRequest;
   //           group >= every group passed before.
-  wire::Response Apply(const wire::Request& request, uint64_t now_ms, uint64_t group,
+  wire::Response Apply(wire::Request request, uint64_t now_ms, uint64_t group,
                        storage::WriteBatch* batch);
 
   // Examines up to max_keys TTL index entries that are due by now_ms, deleting the keys
   // that expired and stale index entries. Returns the number of keys deleted.
   size_t SweepExpired(uint64_t now_ms, size_t max_keys, uint64_t group,
                       storage::WriteBatch* batch);
+
+  // Ends group `group`: appends the revision and key count to *batch once, if the group
+  // changed them (per group rather than per write: a group of N writes costs one counter
+  // update, not N). REQUIRES: called once per group, after its last Apply/SweepExpired
+  // and before its batch is written.
+  void FinishGroup(uint64_t group, storage::WriteBatch* batch);
 
   // Group `group` (and every earlier one) is now in the engine.
   void OnDurable(uint64_t group);
@@ -87,11 +94,12 @@ class KvStore {
     std::optional<Record> record;  // nullopt: deleted
     uint64_t group = 0;
   };
+  using Overlay = std::map<std::string, OverlayEntry, std::less<>>;
   struct GroupMark {
     uint64_t group;
-    uint64_t revision;              // revision_ after the group's last write
-    uint64_t key_count;             // key_count_ after the group's last write
-    std::vector<std::string> keys;  // keys it wrote
+    uint64_t revision;   // revision_ after the group's last write
+    uint64_t key_count;  // key_count_ after the group's last write
+    std::vector<Overlay::iterator> entries;  // overlay entries it wrote, once each
   };
   // The newest state of a key as this store sees it, ignoring expiry.
   // nullopt: absent. Errors: from the engine.
@@ -107,11 +115,11 @@ class KvStore {
   GroupMark& MarkFor(uint64_t group);
 
   wire::Response ApplyGet(const wire::GetRequest& r, uint64_t now_ms, wire::Response resp);
-  wire::Response ApplyPut(const wire::PutRequest& r, uint64_t now_ms, uint64_t group,
+  wire::Response ApplyPut(wire::PutRequest& r, uint64_t now_ms, uint64_t group,
                           storage::WriteBatch* batch, wire::Response resp);
   wire::Response ApplyDelete(const wire::DeleteRequest& r, uint64_t now_ms, uint64_t group,
                              storage::WriteBatch* batch, wire::Response resp);
-  wire::Response ApplyCas(const wire::CasRequest& r, uint64_t now_ms, uint64_t group,
+  wire::Response ApplyCas(wire::CasRequest& r, uint64_t now_ms, uint64_t group,
                           storage::WriteBatch* batch, wire::Response resp);
   wire::Response ApplyBatch(const wire::BatchRequest& r, uint64_t now_ms, uint64_t group,
                             storage::WriteBatch* batch, wire::Response resp);
@@ -123,7 +131,10 @@ class KvStore {
   uint64_t durable_revision_ = 0;
   uint64_t key_count_ = 0;
   uint64_t durable_key_count_ = 0;
-  std::map<std::string, OverlayEntry, std::less<>> overlay_;
+  // The counter values already staged in some group's batch.
+  uint64_t persisted_revision_ = 0;
+  uint64_t persisted_key_count_ = 0;
+  Overlay overlay_;
   std::deque<GroupMark> groups_;  // groups with writes not yet durable, oldest first
   RowCache cache_;                // mirrors durable engine state only
 };

@@ -29,6 +29,12 @@ bool ParseExpiryKey(std::string_view key, uint64_t* expires_at_ms, std::string_v
   return true;
 }
 
+void EncodeRecordHeader(const Record& record, char out[kRecordHeaderBytes]) {
+  out[0] = static_cast<char>(kRecordFormat);
+  PutU64BE(out + 1, record.version);
+  PutU64BE(out + 9, record.expires_at_ms);
+}
+
 std::string EncodeRecord(const Record& record) {
   std::string out;
   out.reserve(kRecordHeaderBytes + record.value.size());

@@ -47,6 +47,8 @@ struct Record {
 std::string DataKey(std::string_view user_key);
 std::string ExpiryKey(uint64_t expires_at_ms, std::string_view user_key);
 std::string EncodeRecord(const Record& record);
+// The first kRecordHeaderBytes of EncodeRecord(record), into out.
+void EncodeRecordHeader(const Record& record, char out[kRecordHeaderBytes]);
 // Errors: kCorruption naming the key if the bytes are not a valid record.
 Result<Record> DecodeRecord(std::string_view user_key, std::string_view bytes);
 // Splits an expiry index key. Returns false if it is malformed.

@@ -99,9 +99,10 @@ void NodeRuntime::Flush() {
   for (topology::ApplyItem& item : out.apply) {
     request_wants_sync = request_wants_sync ||
                          item.request.options.durability == wire::Durability::kAlways;
-    wire::Response resp = kv_.Apply(item.request, item.now_ms, pg.group, &batch);
+    wire::Response resp = kv_.Apply(std::move(item.request), item.now_ms, pg.group, &batch);
     pg.replies.push_back(topology::Reply{item.ref, std::move(resp)});
   }
+  kv_.FinishGroup(pg.group, &batch);
   metrics_->SetRevision(kv_.revision());
   bool sync = !batch.empty() &&
               (request_wants_sync || config_.storage.durability == config::Durability::kAlways);

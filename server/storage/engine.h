@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <string>
@@ -33,35 +34,86 @@ class WriteBatch {
   enum class Kind : uint8_t { kPut, kDelete };
   struct Entry {
     Kind kind;
-    std::string key;
-    std::string value;  // empty for kDelete
+    std::string_view key;
+    std::string_view value;  // empty for kDelete
   };
 
-  void Put(std::string_view key, std::string_view value) {
-    bytes_ += key.size() + value.size();
-    entries_.push_back({Kind::kPut, std::string(key), std::string(value)});
+  // Entries are appended to one contiguous buffer (kind, key length, value length, key,
+  // value), so building a batch of many small writes costs no allocation per write.
+  void Put(std::string_view key, std::string_view value) { Add(Kind::kPut, key, value); }
+  // Put(key_prefix + key, value_prefix + value), without building either string.
+  void PutConcat(std::string_view key_prefix, std::string_view key, std::string_view value_prefix,
+                 std::string_view value) {
+    AddHeader(Kind::kPut, key_prefix.size() + key.size(), value_prefix.size() + value.size());
+    rep_.append(key_prefix).append(key).append(value_prefix).append(value);
   }
-  void Delete(std::string_view key) {
-    bytes_ += key.size();
-    entries_.push_back({Kind::kDelete, std::string(key), std::string()});
+  // Delete(key_prefix + key).
+  void DeleteConcat(std::string_view key_prefix, std::string_view key) {
+    AddHeader(Kind::kDelete, key_prefix.size() + key.size(), 0);
+    rep_.append(key_prefix).append(key);
   }
+  void Delete(std::string_view key) { Add(Kind::kDelete, key, {}); }
   void Append(const WriteBatch& other) {
-    entries_.insert(entries_.end(), other.entries_.begin(), other.entries_.end());
+    rep_.append(other.rep_);
+    count_ += other.count_;
     bytes_ += other.bytes_;
   }
   void Clear() {
-    entries_.clear();
+    rep_.clear();
+    count_ = 0;
     bytes_ = 0;
   }
 
-  const std::vector<Entry>& entries() const { return entries_; }
-  bool empty() const { return entries_.empty(); }
-  size_t size() const { return entries_.size(); }
+  // Calls fn(const Entry&) for every entry, in the order they were added.
+  template <typename Fn>
+  void ForEach(Fn&& fn) const {
+    size_t pos = 0;
+    while (pos < rep_.size()) {
+      Entry e;
+      uint32_t key_len = 0, value_len = 0;
+      e.kind = static_cast<Kind>(rep_[pos]);
+      std::memcpy(&key_len, rep_.data() + pos + 1, 4);
+      std::memcpy(&value_len, rep_.data() + pos + 5, 4);
+      pos += kEntryHeaderBytes;
+      e.key = std::string_view(rep_).substr(pos, key_len);
+      e.value = std::string_view(rep_).substr(pos + key_len, value_len);
+      pos += size_t{key_len} + value_len;
+      fn(e);
+    }
+  }
+  // The entries as a list (tests and debugging; the views point into this batch).
+  std::vector<Entry> entries() const {
+    std::vector<Entry> out;
+    ForEach([&](const Entry& e) { out.push_back(e); });
+    return out;
+  }
+
+  bool empty() const { return count_ == 0; }
+  size_t size() const { return count_; }
   // Sum of key and value sizes.
   size_t bytes() const { return bytes_; }
 
  private:
-  std::vector<Entry> entries_;
+  static constexpr size_t kEntryHeaderBytes = 9;
+  void Add(Kind kind, std::string_view key, std::string_view value) {
+    AddHeader(kind, key.size(), value.size());
+    rep_.append(key);
+    rep_.append(value);
+  }
+  void AddHeader(Kind kind, size_t key_size, size_t value_size) {
+    auto key_len = static_cast<uint32_t>(key_size);
+    auto value_len = static_cast<uint32_t>(value_size);
+    char header[kEntryHeaderBytes];
+    header[0] = static_cast<char>(kind);
+    std::memcpy(header + 1, &key_len, 4);
+    std::memcpy(header + 5, &value_len, 4);
+    rep_.append(header, kEntryHeaderBytes);
+    ++count_;
+    bytes_ += key_size + value_size;
+  }
+
+  std::string rep_;
+  size_t count_ = 0;
   size_t bytes_ = 0;
 };
 

@@ -105,13 +105,13 @@ void AddPropertyGauge(leveldb::DB* db, const std::string& property, const std::s
 
 leveldb::WriteBatch ToLevelDbBatch(const WriteBatch& batch) {
   leveldb::WriteBatch out;
-  for (const WriteBatch::Entry& entry : batch.entries()) {
+  batch.ForEach([&](const WriteBatch::Entry& entry) {
     if (entry.kind == WriteBatch::Kind::kPut) {
       out.Put(ToSlice(entry.key), ToSlice(entry.value));
     } else {
       out.Delete(ToSlice(entry.key));
     }
-  }
+  });
   return out;
 }
 

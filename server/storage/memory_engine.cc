@@ -71,12 +71,13 @@ Status MemoryEngine::Write(const WriteBatch& batch, bool sync) {
   if (sync) ++stats_.synced_writes;
   // An injected error fails the whole batch before anything changes, so atomicity holds.
   if (write_error_) return *write_error_;
-  for (const WriteBatch::Entry& entry : batch.entries()) {
+  batch.ForEach([&](const WriteBatch::Entry& entry) {
     std::optional<std::string> value;
-    if (entry.kind == WriteBatch::Kind::kPut) value = entry.value;
-    ApplyToMap(&data_, entry.key, value);
-    unsynced_.insert_or_assign(entry.key, std::move(value));
-  }
+    if (entry.kind == WriteBatch::Kind::kPut) value = std::string(entry.value);
+    std::string key(entry.key);
+    ApplyToMap(&data_, key, value);
+    unsynced_.insert_or_assign(std::move(key), std::move(value));
+  });
   if (!batch.empty()) snapshot_.reset();
   // A synced write is a barrier for every earlier write too, as an fsync of LevelDB's log
   // covers all records before it.

@@ -136,6 +136,7 @@ class Harness {
 
   // Ends the current group; its batch waits, unwritten, in `queued`.
   void EndGroup() {
+    store->FinishGroup(group, &batch);
     queued.emplace_back(group, std::move(batch));
     batch = storage::WriteBatch();
     ++group;

@@ -594,6 +594,9 @@ TEST_CASE("kv: Apply writes only into the caller's batch", "[unit][kv]") {
   CHECK(h.engine.Stats().writes == 0);
   CHECK(h.engine.Stats().gauges["keys"] == 0);
   CHECK_FALSE(h.batch.empty());
+  // The counters are staged once, when the group ends.
+  for (const auto& e : h.batch.entries()) CHECK(e.key != kRevisionKey);
+  h.store->FinishGroup(h.group, &h.batch);
   // The batch holds the data, the index entry and both counters.
   bool data = false, index = false, revision = false, keys = false;
   for (const auto& e : h.batch.entries()) {
@@ -827,6 +830,54 @@ TEST_CASE("kv: a corrupt record is reported as kCorruption, not a crash", "[unit
   CHECK(scan.status == Code::kCorruption);
   CHECK(h.store->revision() == 0);
   CHECK(h.batch.empty());
+}
+
+TEST_CASE("kv: the counters are staged once per group, and again after a rollback",
+          "[unit][kv]") {
+  Harness h;
+  for (int i = 0; i < 10; ++i) h.Put("k" + std::to_string(i), "v", kNow);
+  h.store->FinishGroup(h.group, &h.batch);
+  size_t revision_puts = 0;
+  for (const auto& e : h.batch.entries()) revision_puts += e.key == kRevisionKey ? 1u : 0u;
+  CHECK(revision_puts == 1);
+  // FinishGroup again (as EndGroup does) adds nothing new.
+  size_t before = h.batch.size();
+  h.store->FinishGroup(h.group, &h.batch);
+  CHECK(h.batch.size() == before);
+  h.Commit();
+  h.Put("x", "v", kNow);
+  h.FailPending();  // the group that would have persisted revision 11 never lands
+  h.Put("y", "v", kNow);
+  h.Commit();
+  h.Reopen();
+  CHECK(h.store->revision() == 11);
+  CHECK(h.store->key_count() == 11);
+}
+
+TEST_CASE("kv: OnDurable of several groups at once, with a key rewritten across them",
+          "[unit][kv]") {
+  Harness h;
+  h.Put("k", "v1", kNow);
+  h.Put("j", "w1", kNow);
+  h.EndGroup();
+  h.Put("k", "v2", kNow);
+  h.Delete("j", kNow);
+  h.EndGroup();
+  h.Put("k", "v3", kNow);
+  h.EndGroup();
+  // Write all three batches, then report only the last group durable: it covers them all.
+  uint64_t last = 0;
+  while (!h.queued.empty()) {
+    auto [g, b] = std::move(h.queued.front());
+    h.queued.pop_front();
+    REQUIRE(h.engine.Write(b, true).ok());
+    last = g;
+  }
+  h.store->OnDurable(last);
+  CHECK(h.store->overlay_keys() == 0);
+  CHECK(h.Get("k", kNow)->value == "v3");
+  CHECK_FALSE(h.Get("j", kNow));
+  CHECK(h.store->durable_revision() == 5);
 }
 
 }  // namespace

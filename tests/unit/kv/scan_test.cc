@@ -717,10 +717,11 @@ class RandomScanTest {
     const size_t before = h_.batch.size();
     const size_t deleted = h_.Sweep(now_, max_keys);
     size_t seen = 0;
-    for (size_t i = before; i < h_.batch.size(); ++i) {
-      const storage::WriteBatch::Entry& e = h_.batch.entries()[i];
+    const std::vector<storage::WriteBatch::Entry> entries = h_.batch.entries();
+    for (size_t i = before; i < entries.size(); ++i) {
+      const storage::WriteBatch::Entry& e = entries[i];
       if (e.kind != storage::WriteBatch::Kind::kDelete || e.key[0] != kDataColumn) continue;
-      std::string key = e.key.substr(1);
+      std::string key(e.key.substr(1));
       INFO("swept key " << key);
       auto it = model_.records.find(key);
       REQUIRE(it != model_.records.end());
