@@ -15,6 +15,7 @@
 #include <future>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <thread>
 #include <unordered_map>
 #include <algorithm>
@@ -33,6 +34,8 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 constexpr auto kDeadlineSweep = std::chrono::milliseconds(10);
+// A redirect to an endpoint that failed to connect this recently is not followed.
+constexpr auto kStaleHintWindow = std::chrono::milliseconds(1000);
 constexpr size_t kReadChunkBytes = 64u << 10;
 
 bool IsIdempotent(wire::Opcode op) {
@@ -117,6 +120,7 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
         backoff_timer_(io_),
         sweep_timer_(io_) {
     backoff_ = options_.backoff_initial;
+    client_id_ = jitter_rng_() | 1;  // non-zero: the server's dedup key for our writes
     // The pool's owner keeps it alive; a reference here could be the last one, dropped on
     // a pool thread that would then have to join itself.
     options_.io_threads.reset();
@@ -199,6 +203,7 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
     wire::Request request;
     Callback callback;
     Clock::time_point deadline;
+    uint32_t redirects = 0;
   };
 
   void DrainSubmissions() {
@@ -228,6 +233,11 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
 
   void Transmit(Pending p) {
     wire::Request& r = p.request;
+    if (IsWriteRequest(r) && r.options.client_id == 0) {
+      // Once per write: a repeat of it carries the same pair (server-side dedup).
+      r.options.client_id = client_id_;
+      r.options.sequence = ++sequence_;
+    }
     if (wire::IsDataOpcode(r.opcode()) && r.options.consistency == wire::Consistency::kSession &&
         r.options.session_token.empty()) {
       std::lock_guard lock(info_mu_);
@@ -255,7 +265,8 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
     // One attempt at a time: a callback run while a connection is lost may send again.
     if (round_start && state_ != State::kDisconnected) return;
     if (round_start) {
-      endpoint_index_ = 0;
+      endpoint_index_ = preferred_endpoint_ < options_.endpoints.size() ? preferred_endpoint_ : 0;
+      endpoints_tried_ = 0;
       round_errors_.clear();
     }
     if (options_.endpoints.empty()) {
@@ -330,10 +341,14 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
     connect_timer_.cancel();
     CloseSocket();
     round_errors_.push_back(fmt::format("{}: {}", options_.endpoints[endpoint_index_], reason));
-    if (++endpoint_index_ < options_.endpoints.size()) {
+    failed_endpoints_[options_.endpoints[endpoint_index_]] = Clock::now();
+    if (++endpoints_tried_ < options_.endpoints.size()) {
+      endpoint_index_ = (endpoint_index_ + 1) % options_.endpoints.size();
       StartConnect(false);
       return;
     }
+    // Next round starts with the endpoint after the last one tried.
+    preferred_endpoint_ = (endpoint_index_ + 1) % options_.endpoints.size();
     // Every endpoint failed this round.
     state_ = State::kDisconnected;
     Status s = Status::Unavailable(
@@ -372,6 +387,8 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
       server_info_ = *hello;
       connected_endpoint_ = options_.endpoints[endpoint_index_];
     }
+    replicated_ = hello->mode != "single";
+    preferred_endpoint_ = endpoint_index_;
     ++connect_attempt_;
     connect_timer_.cancel();
     state_ = State::kReady;
@@ -475,6 +492,10 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
     }
     Pending p = std::move(it->second);
     inflight_.erase(it);
+    if (options_.follow_redirects && MaybeRedirect(r, p)) {
+      MaybeSwitchEndpoint();
+      return;
+    }
     backoff_ = options_.backoff_initial;  // the connection works: reconnect fast next time
     if (r.ok() && !r.session_token.empty()) {
       std::lock_guard lock(info_mu_);
@@ -484,6 +505,102 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
     }
     FlushWaiting();
     p.callback(std::move(r));
+  }
+
+  static bool IsWriteRequest(const wire::Request& r) {
+    switch (r.opcode()) {
+      case wire::Opcode::kPut:
+      case wire::Opcode::kDelete:
+      case wire::Opcode::kCas:
+      case wire::Opcode::kBatch: return true;
+      default: return false;
+    }
+  }
+
+  // Handles NOT_LEADER and UNAVAILABLE answers that can be retried elsewhere or later.
+  // Returns true if the request was taken back (it will be sent again).
+  bool MaybeRedirect(const wire::Response& r, Pending& p) {
+    bool not_leader = r.status == Code::kNotLeader;
+    // UNAVAILABLE from a replicated server: a leadership change or a full queue. A write
+    // may be repeated only with its dedup pair, which Transmit gave it.
+    bool unavailable = r.status == Code::kUnavailable && replicated_ &&
+                       (!IsWriteRequest(p.request) || p.request.options.client_id != 0);
+    if (!not_leader && !unavailable) return false;
+    if (Clock::now() >= p.deadline) return false;
+    bool has_hint = not_leader && !r.detail.leader_hint.empty() &&
+                    r.detail.leader_hint != connected_endpoint();
+    if (has_hint) {
+      // A hint naming a node we just failed to reach is stale (the leader died and the
+      // followers do not know it yet): wait for the election instead of bouncing.
+      auto failed = failed_endpoints_.find(r.detail.leader_hint);
+      if (failed != failed_endpoints_.end() &&
+          Clock::now() - failed->second < kStaleHintWindow) {
+        has_hint = false;
+      }
+    }
+    if (has_hint) {
+      // Redirects between nodes that disagree about the leader must not loop forever.
+      if (p.redirects >= options_.max_redirects) return false;
+      ++p.redirects;
+      const std::string& hint = r.detail.leader_hint;
+      auto pos = std::find(options_.endpoints.begin(), options_.endpoints.end(), hint);
+      if (pos == options_.endpoints.end()) {
+        options_.endpoints.push_back(hint);
+        pos = options_.endpoints.end() - 1;
+      }
+      redirect_endpoint_ = static_cast<size_t>(pos - options_.endpoints.begin());
+      waiting_.push_front(std::move(p));
+      return true;
+    }
+    // No hint (an election is under way) or a transient refusal: back off, with jitter so
+    // that many clients do not retry in step, and try the next endpoint if there was no
+    // leader to name.
+    std::uniform_int_distribution<int64_t> jitter(0, backoff_.count());
+    auto delay = backoff_ + std::chrono::milliseconds(jitter(jitter_rng_));
+    backoff_ = std::min(backoff_ * 2, options_.backoff_max);
+    if (not_leader && options_.endpoints.size() > 1) {
+      redirect_endpoint_ = (endpoint_index_ + 1) % options_.endpoints.size();
+    }
+    auto timer = std::make_shared<asio::steady_timer>(io_, delay);
+    auto held = std::make_shared<Pending>(std::move(p));
+    ++delayed_;
+    timer->async_wait([this, self = shared_from_this(), timer, held](const boost::system::error_code&) {
+      --delayed_;
+      if (closed_) {
+        held->callback(Status::Unavailable("client closed"));
+        return;
+      }
+      waiting_.push_back(std::move(*held));
+      if (state_ == State::kReady) {
+        FlushWaiting();
+      } else if (state_ == State::kDisconnected && !backoff_armed_) {
+        StartConnect(true);
+      }
+      ArmSweep();
+    });
+    return true;
+  }
+
+  // After a redirect, once nothing is in flight on the current connection, moves it to
+  // the endpoint the redirect named.
+  void MaybeSwitchEndpoint() {
+    if (!redirect_endpoint_.has_value() || !inflight_.empty()) {
+      FlushWaiting();
+      return;
+    }
+    preferred_endpoint_ = *redirect_endpoint_;
+    redirect_endpoint_.reset();
+    if (state_ == State::kReady && preferred_endpoint_ == endpoint_index_) {
+      FlushWaiting();
+      return;
+    }
+    CloseSocket();
+    state_ = State::kDisconnected;
+    {
+      std::lock_guard lock(info_mu_);
+      connected_endpoint_.clear();
+    }
+    StartConnect(true);
   }
 
   void CloseSocket() {
@@ -520,7 +637,9 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
     for (uint64_t id : ids) {
       Pending p = std::move(inflight_[id]);
       inflight_.erase(id);
-      if (IsIdempotent(p.request.opcode()) && p.deadline > now) {
+      bool repeatable = IsIdempotent(p.request.opcode()) ||
+                        (replicated_ && p.request.options.client_id != 0);
+      if (repeatable && p.deadline > now) {
         waiting_.push_front(std::move(p));
       } else {
         failed.push_back(std::move(p));
@@ -610,6 +729,15 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
   // I/O thread state.
   State state_ = State::kDisconnected;
   size_t endpoint_index_ = 0;
+  size_t endpoints_tried_ = 0;
+  size_t preferred_endpoint_ = 0;  // where the next connection round starts
+  std::optional<size_t> redirect_endpoint_;  // move there once nothing is in flight
+  bool replicated_ = false;        // the server's HELLO named a replicated topology
+  uint64_t client_id_ = 0;
+  uint64_t sequence_ = 0;
+  std::mt19937_64 jitter_rng_{std::random_device{}()};
+  uint64_t delayed_ = 0;           // requests waiting out a retry backoff
+  std::unordered_map<std::string, Clock::time_point> failed_endpoints_;  // last failure
   std::vector<std::string> round_errors_;
   Status last_connect_error_;
   std::chrono::milliseconds backoff_;

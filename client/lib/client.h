@@ -14,8 +14,17 @@
 // message.
 //
 // Retries. When a connection fails, requests that are safe to repeat (GET, SCAN, PING,
-// STATUS) are sent again on the next connection while their deadline allows; writes
-// fail with kUnavailable, because they may or may not have been applied.
+// STATUS) are sent again on the next connection while their deadline allows. Writes carry
+// a client id (random per Client) and a sequence number; a replicated server applies a
+// write with a given (client id, sequence) at most once, so against one (HELLO mode other
+// than "single") a write is repeated too. Against a single server a write whose connection
+// failed fails with kUnavailable, because it may or may not have been applied.
+//
+// Redirects. A NOT_LEADER answer names the leader's address when the server knows it: the
+// client moves its connection there and sends the request again (at most max_redirects
+// times per request). Without a hint (an election is under way), and after an UNAVAILABLE
+// answer from a replicated server, it waits a backoff with jitter and tries again,
+// until the request's deadline.
 //
 // Sessions. The client remembers the newest session token the server returned; a data
 // request with consistency kSession and no token of its own carries it, which gives
@@ -56,6 +65,9 @@ struct ClientOptions {
   uint32_t max_inflight = 4096;
   // Shared I/O threads; null: the client runs its own I/O thread.
   std::shared_ptr<IoThreads> io_threads;
+  // Follow NOT_LEADER redirects and retry UNAVAILABLE answers of replicated servers.
+  bool follow_redirects = true;
+  uint32_t max_redirects = 8;
 };
 
 using Callback = std::function<void(Result<wire::Response>)>;

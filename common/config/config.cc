@@ -5,8 +5,30 @@
 //
 //   field                                allowed                         default
 //   node.id                              1 .. 2^63-1                     1
-//   node.mode                            single                          single
+//   node.mode                            single, leader_follower         single
 //   node.data_dir                        non-empty path                  ./data
+//   cluster.name                         1..64 of [A-Za-z0-9._-]         kvd
+//   cluster.members                      sequence of up to 64 entries    (empty)
+//   cluster.members[i].id                1 .. 2^63-1 (required)
+//   cluster.members[i].client            host:port, port not 0 (req.)
+//   cluster.members[i].peer              host:port, port not 0 (req.)
+//   cluster.members[i].admin             host:port, port not 0           (none)
+//   cluster.join                         true, false                     false
+//   raft.election_timeout_ms             50 .. 60000                     1000
+//   raft.heartbeat_interval_ms           10 .. 10000                     100
+//   raft.replication                     quorum, sync, semi_sync, async  quorum
+//   raft.failover                        auto, manual                    auto
+//   raft.pre_vote                        true, false                     true
+//   raft.check_quorum                    true, false                     true
+//   raft.lease_reads                     true, false                     false
+//   raft.follower_writes                 redirect (forward: not yet)     redirect
+//   raft.default_read                    linearizable, leader, follower, linearizable
+//                                        session
+//   raft.session_wait_ms                 0 .. 60000                      1000
+//   raft.snapshot_threshold_entries      0 .. 100000000 (0 = never)      10000
+//   raft.snapshot_trailing_entries       0 .. 100000000                  1000
+//   raft.max_append_entries              1 .. 4096                       256
+//   raft.max_inflight_appends            1 .. 1024                       32
 //   server.listen                        host:port, [v6]:port, :port     127.0.0.1:7379
 //   server.admin_listen                  as listen                       127.0.0.1:7380
 //   server.admin_enabled                 true, false                     true
@@ -31,6 +53,12 @@
 //   log.level                            debug, info, warn, error        info
 //   log.file                             path, or empty for stderr       (empty)
 //
+// Member entries are named by their 0-based position: cluster.members[0].peer. Every
+// member address must have a real port (other nodes and redirected clients connect to
+// it) and no two member addresses (client, peer or admin, of any members) may be equal.
+// server.listen / server.admin_listen record whether the file set them (listen_set);
+// ApplyMemberAddresses then lets a cluster node listen where its member entry says.
+//
 // Cross-field rules (CheckCrossFields):
 //   - limits.max_frame_bytes >= 2 * limits.max_key_bytes + limits.max_value_bytes + 1024,
 //     so that a PUT of a maximal key and value fits in one frame with its header and
@@ -38,6 +66,16 @@
 //     token that repeats its key.
 //   - server.admin_listen must not bind the same address as server.listen while
 //     server.admin_enabled is true (port 0 never clashes: the OS picks two free ports).
+//   - node.mode leader_follower: cluster.members must not be empty and must contain
+//     node.id, unless cluster.join is true (the node then waits to be added); member ids
+//     are unique, and so are member addresses.
+//   - node.mode single: cluster.members must be empty (a member list there is a mistake:
+//     the node would silently run alone). The raft section is allowed (and checked,
+//     rules included) but ignored, so one file can be switched between modes.
+//   - raft.heartbeat_interval_ms * 2 <= raft.election_timeout_ms: followers must hear at
+//     least two heartbeats per election timeout, or one late heartbeat starts an election.
+//   - raft.lease_reads requires raft.check_quorum: the lease is only safe if a leader that
+//     lost its quorum steps down before a new leader can be elected.
 // Deliberately NOT a rule: max_batch_bytes >= max_value_bytes (or >= max_frame_bytes).
 // Each limit is checked on its own and the smallest one wins; an operator may well want
 // batches smaller than one maximal PUT, and that is a policy, not a contradiction.
@@ -54,7 +92,9 @@
 #include <algorithm>
 #include <cctype>
 #include <exception>
+#include <iterator>
 #include <limits>
+#include <map>
 #include <optional>
 #include <set>
 #include <span>
@@ -88,6 +128,18 @@ constexpr Range kMaxBatchBytesRange{1, 64u << 20};
 constexpr Range kMaxScanLimitRange{1, 1'000'000};
 constexpr Range kMaxFrameBytesRange{4'096, 64u << 20};
 constexpr Range kMaxInflightRange{1, 65'536};
+constexpr Range kElectionTimeoutRange{50, 60'000};
+constexpr Range kHeartbeatIntervalRange{10, 10'000};
+constexpr Range kSessionWaitRange{0, 60'000};
+constexpr Range kSnapshotEntriesRange{0, 100'000'000};
+constexpr Range kMaxAppendEntriesRange{1, 4'096};
+constexpr Range kMaxInflightAppendsRange{1, 1'024};
+
+// A cluster is at most this many members (cluster.members), and its name this long.
+constexpr size_t kMaxMembers = 64;
+constexpr size_t kMaxClusterNameBytes = 64;
+constexpr std::string_view kClusterNameText =
+    "1 to 64 characters from A-Z, a-z, 0-9, '.', '_' and '-'";
 
 // Room in a frame beyond the key and value: frame header, opcode body fields, options.
 constexpr uint64_t kFrameOverheadBytes = 1024;
@@ -95,10 +147,19 @@ constexpr uint64_t kFrameOverheadBytes = 1024;
 // Values echoed in messages are cut here, so a megabyte of garbage stays one short line.
 constexpr size_t kMaxShownBytes = 64;
 
-// The topologies that exist in the design but not in this build (docs/OPERATIONS.md).
-constexpr std::string_view kFutureModes[] = {"leader_follower", "multi_leader", "dynamo"};
+// Values that exist in the design but not in this build (docs/OPERATIONS.md): they get
+// their own message, because the name is right and only the build is not.
+constexpr std::string_view kFutureModes[] = {"multi_leader", "dynamo"};
+constexpr std::string_view kFutureFollowerWrites[] = {"forward"};
 
-constexpr Mode kModes[] = {Mode::kSingle};
+constexpr Mode kModes[] = {Mode::kSingle, Mode::kLeaderFollower};
+constexpr Replication kReplications[] = {Replication::kQuorum, Replication::kSync,
+                                         Replication::kSemiSync, Replication::kAsync};
+constexpr Failover kFailovers[] = {Failover::kAuto, Failover::kManual};
+// FollowerWrites::kForward is declared but not implemented in this build.
+constexpr FollowerWrites kFollowerWrites[] = {FollowerWrites::kRedirect};
+constexpr ReadLevel kReadLevels[] = {ReadLevel::kLinearizable, ReadLevel::kLeader,
+                                     ReadLevel::kFollower, ReadLevel::kSession};
 constexpr Engine kEngines[] = {Engine::kLevelDb, Engine::kMemory};
 constexpr Durability kDurabilities[] = {Durability::kAlways, Durability::kPeriodic,
                                         Durability::kNone};
@@ -114,11 +175,12 @@ class Errors {
     lines_.push_back(fmt::format("{}: {}", path, message));
     failed_.emplace(path);
   }
-  // True if `path` or its section ("limits" for "limits.max_key_bytes") has an error.
+  // True if `path`, a part of it ("cluster.members[2].id" for "cluster.members") or
+  // what contains it ("limits" for "limits.max_key_bytes") has an error.
   [[nodiscard]] bool Failed(std::string_view path) const {
-    if (failed_.count(path) > 0) return true;
-    size_t dot = path.find('.');
-    return dot != std::string_view::npos && failed_.count(path.substr(0, dot)) > 0;
+    return std::any_of(failed_.begin(), failed_.end(), [&](const std::string& failed) {
+      return Within(failed, path) || Within(path, failed);
+    });
   }
   [[nodiscard]] bool empty() const { return lines_.empty(); }
   Status ToStatus() const {
@@ -127,6 +189,13 @@ class Errors {
   }
 
  private:
+  // True if `inner` is `outer` or one of its fields or entries.
+  static bool Within(std::string_view inner, std::string_view outer) {
+    if (!inner.starts_with(outer)) return false;
+    if (inner.size() == outer.size()) return true;
+    return inner[outer.size()] == '.' || inner[outer.size()] == '[';
+  }
+
   std::vector<std::string> lines_;
   std::set<std::string, std::less<>> failed_;
 };
@@ -292,6 +361,13 @@ void ReadBool(const YAML::Node& value, std::string_view path, bool* out, Errors*
 }
 
 template <typename E, size_t N>
+std::string FutureValueMessage(std::string_view shown, const E (&values)[N],
+                               std::string_view (*name)(E)) {
+  return fmt::format("{} is not available in this build yet; expected {}", Quote(shown),
+                     OneOfText(values, name));
+}
+
+template <typename E, size_t N>
 void ReadEnum(const YAML::Node& value, std::string_view path, const E (&values)[N],
               std::string_view (*name)(E), E* out, Errors* errors) {
   std::string expected = OneOfText(values, name);
@@ -306,18 +382,21 @@ void ReadEnum(const YAML::Node& value, std::string_view path, const E (&values)[
   errors->Add(path, fmt::format("{} is not allowed; expected {}", Quote(*text), expected));
 }
 
-void ReadMode(const YAML::Node& value, std::string_view path, Mode* out, Errors* errors) {
-  // A replicated topology gets its own message: the name is right, the build is not.
+// ReadEnum for a field some of whose values are designed but not built yet (`future`):
+// those get their own message, since the name is right and only the build is not.
+template <typename E, size_t N, size_t F>
+void ReadEnumOrFuture(const YAML::Node& value, std::string_view path, const E (&values)[N],
+                      const std::string_view (&future)[F], std::string_view (*name)(E), E* out,
+                      Errors* errors) {
   if (value.IsScalar()) {
-    for (std::string_view future : kFutureModes) {
-      if (value.Scalar() == future) {
-        errors->Add(path, fmt::format("{} is not available in this build yet; expected {}",
-                                      Quote(future), OneOfText(kModes, ModeName)));
+    for (std::string_view candidate : future) {
+      if (value.Scalar() == candidate) {
+        errors->Add(path, FutureValueMessage(candidate, values, name));
         return;
       }
     }
   }
-  ReadEnum(value, path, kModes, ModeName, out, errors);
+  ReadEnum(value, path, values, name, out, errors);
 }
 
 // Why `text` is not an acceptable path, or nullopt if it is.
@@ -349,15 +428,40 @@ void ReadPath(const YAML::Node& value, std::string_view path, bool allow_empty, 
   *out = *text;
 }
 
-void ReadAddress(const YAML::Node& value, std::string_view path, Address* out, Errors* errors) {
+// Returns whether the value was a valid address (and is now in *out).
+bool ReadAddress(const YAML::Node& value, std::string_view path, Address* out, Errors* errors) {
   const std::string* text = ScalarOrReport(value, path, "host:port", errors);
-  if (text == nullptr) return;
+  if (text == nullptr) return false;
   Result<Address> address = ParseAddress(*text);
   if (!address.ok()) {
     errors->Add(path, address.status().message());
-    return;
+    return false;
   }
   *out = std::move(address).value();
+  return true;
+}
+
+// Why `name` is not an acceptable cluster.name, or nullopt if it is. The name travels in
+// every peer handshake and appears in logs and metrics, hence the short, plain alphabet.
+std::optional<std::string> ClusterNameProblem(std::string_view name) {
+  bool ok = !name.empty() && name.size() <= kMaxClusterNameBytes &&
+            std::all_of(name.begin(), name.end(), [](char c) {
+              return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '.' || c == '_' ||
+                     c == '-';
+            });
+  if (ok) return std::nullopt;
+  return fmt::format("{} is not allowed; expected {}", Quote(name), kClusterNameText);
+}
+
+void ReadClusterName(const YAML::Node& value, std::string_view path, std::string* out,
+                     Errors* errors) {
+  const std::string* text = ScalarOrReport(value, path, kClusterNameText, errors);
+  if (text == nullptr) return;
+  if (std::optional<std::string> problem = ClusterNameProblem(*text)) {
+    errors->Add(path, *problem);
+    return;
+  }
+  *out = *text;
 }
 
 void CheckUint(uint64_t value, std::string_view path, Range range, Errors* errors) {
@@ -423,11 +527,13 @@ constexpr FieldSpec EnumField(std::string_view key) {
           nullptr};
 }
 
-template <auto kSection, auto kMember>
-constexpr FieldSpec AddressField(std::string_view key) {
+// An address the node listens on; `kSet` records that the file gave it (ServerConfig).
+template <auto kSection, auto kMember, auto kSet>
+constexpr FieldSpec ListenField(std::string_view key) {
   return {key,
           [](const YAML::Node& v, std::string_view p, Config* c, Errors* e) {
             ReadAddress(v, p, &((c->*kSection).*kMember), e);
+            (c->*kSection).*kSet = true;
           },
           nullptr};
 }
@@ -441,20 +547,110 @@ constexpr FieldSpec BoolField(std::string_view key) {
           nullptr};
 }
 
+// A member address must name a port: other nodes and redirected clients dial it.
+std::string MemberPortZeroMessage(const Address& address) {
+  return fmt::format("{} has port 0; expected a fixed port, since other nodes and clients "
+                     "connect to it",
+                     Quote(address.ToString()));
+}
+
+// Re-checks one member entry (for ValidateConfig; ReadMembers checks the same as it reads).
+void CheckMember(const MemberConfig& member, std::string_view path, Errors* errors) {
+  CheckUint(member.id, Join(path, "id"), kNodeIdRange, errors);
+  if (member.client.port == 0) {
+    errors->Add(Join(path, "client"), MemberPortZeroMessage(member.client));
+  }
+  if (member.peer.port == 0) errors->Add(Join(path, "peer"), MemberPortZeroMessage(member.peer));
+  if (member.has_admin && member.admin.port == 0) {
+    errors->Add(Join(path, "admin"), MemberPortZeroMessage(member.admin));
+  }
+}
+
+std::string TooManyMembersMessage(size_t count) {
+  return fmt::format("{} members is too many; expected at most {}", count, kMaxMembers);
+}
+
+void CheckMembers(const Config& config, std::string_view path, Errors* errors) {
+  const std::vector<MemberConfig>& members = config.cluster.members;
+  if (members.size() > kMaxMembers) {
+    errors->Add(path, TooManyMembersMessage(members.size()));
+    return;
+  }
+  for (size_t i = 0; i < members.size(); ++i) {
+    CheckMember(members[i], fmt::format("{}[{}]", path, i), errors);
+  }
+}
+
+// Defined with the document walk below, which it uses for each entry's fields.
+void ReadMembers(const YAML::Node& value, std::string_view path, std::vector<MemberConfig>* out,
+                 Errors* errors);
+
 constexpr FieldSpec kNodeFields[] = {
     UintField<&Config::node, &NodeConfig::id, kNodeIdRange>("id"),
     FieldSpec{"mode",
               [](const YAML::Node& v, std::string_view p, Config* c, Errors* e) {
-                ReadMode(v, p, &c->node.mode, e);
+                ReadEnumOrFuture(v, p, kModes, kFutureModes, ModeName, &c->node.mode, e);
               },
               nullptr},
     PathField<&Config::node, &NodeConfig::data_dir, false>("data_dir"),
 };
 
+constexpr FieldSpec kClusterFields[] = {
+    FieldSpec{"name",
+              [](const YAML::Node& v, std::string_view p, Config* c, Errors* e) {
+                ReadClusterName(v, p, &c->cluster.name, e);
+              },
+              [](const Config& c, std::string_view p, Errors* e) {
+                if (auto problem = ClusterNameProblem(c.cluster.name)) e->Add(p, *problem);
+              }},
+    FieldSpec{"members",
+              [](const YAML::Node& v, std::string_view p, Config* c, Errors* e) {
+                ReadMembers(v, p, &c->cluster.members, e);
+              },
+              CheckMembers},
+    BoolField<&Config::cluster, &ClusterConfig::join>("join"),
+};
+
+constexpr auto kRaft = &Config::raft;
+constexpr FieldSpec kRaftFields[] = {
+    UintField<kRaft, &RaftConfig::election_timeout_ms, kElectionTimeoutRange>(
+        "election_timeout_ms"),
+    UintField<kRaft, &RaftConfig::heartbeat_interval_ms, kHeartbeatIntervalRange>(
+        "heartbeat_interval_ms"),
+    EnumField<kRaft, &RaftConfig::replication, kReplications, ReplicationName>("replication"),
+    EnumField<kRaft, &RaftConfig::failover, kFailovers, FailoverName>("failover"),
+    BoolField<kRaft, &RaftConfig::pre_vote>("pre_vote"),
+    BoolField<kRaft, &RaftConfig::check_quorum>("check_quorum"),
+    BoolField<kRaft, &RaftConfig::lease_reads>("lease_reads"),
+    FieldSpec{"follower_writes",
+              [](const YAML::Node& v, std::string_view p, Config* c, Errors* e) {
+                ReadEnumOrFuture(v, p, kFollowerWrites, kFutureFollowerWrites,
+                                 FollowerWritesName, &c->raft.follower_writes, e);
+              },
+              // A hand-built Config may hold the declared but unbuilt value.
+              [](const Config& c, std::string_view p, Errors* e) {
+                if (c.raft.follower_writes == FollowerWrites::kForward) {
+                  e->Add(p, FutureValueMessage(FollowerWritesName(FollowerWrites::kForward),
+                                               kFollowerWrites, FollowerWritesName));
+                }
+              }},
+    EnumField<kRaft, &RaftConfig::default_read, kReadLevels, ReadLevelName>("default_read"),
+    UintField<kRaft, &RaftConfig::session_wait_ms, kSessionWaitRange>("session_wait_ms"),
+    UintField<kRaft, &RaftConfig::snapshot_threshold_entries, kSnapshotEntriesRange>(
+        "snapshot_threshold_entries"),
+    UintField<kRaft, &RaftConfig::snapshot_trailing_entries, kSnapshotEntriesRange>(
+        "snapshot_trailing_entries"),
+    UintField<kRaft, &RaftConfig::max_append_entries, kMaxAppendEntriesRange>(
+        "max_append_entries"),
+    UintField<kRaft, &RaftConfig::max_inflight_appends, kMaxInflightAppendsRange>(
+        "max_inflight_appends"),
+};
+
 constexpr auto kServer = &Config::server;
 constexpr FieldSpec kServerFields[] = {
-    AddressField<kServer, &ServerConfig::listen>("listen"),
-    AddressField<kServer, &ServerConfig::admin_listen>("admin_listen"),
+    ListenField<kServer, &ServerConfig::listen, &ServerConfig::listen_set>("listen"),
+    ListenField<kServer, &ServerConfig::admin_listen, &ServerConfig::admin_listen_set>(
+        "admin_listen"),
     BoolField<kServer, &ServerConfig::admin_enabled>("admin_enabled"),
     UintField<kServer, &ServerConfig::max_connections, kMaxConnectionsRange>("max_connections"),
     UintField<kServer, &ServerConfig::idle_timeout_ms, kIdleTimeoutRange>("idle_timeout_ms"),
@@ -493,20 +689,27 @@ constexpr FieldSpec kLogFields[] = {
 };
 
 constexpr SectionSpec kSections[] = {
-    {"node", kNodeFields},     {"server", kServerFields}, {"storage", kStorageFields},
-    {"limits", kLimitsFields}, {"log", kLogFields},
+    {"node", kNodeFields},       {"cluster", kClusterFields}, {"raft", kRaftFields},
+    {"server", kServerFields},   {"storage", kStorageFields}, {"limits", kLimitsFields},
+    {"log", kLogFields},
 };
 
 // ---------------------------------------------------------------------------------------
 // Walking the document.
 
 // The message for a key nobody knows: a near-miss at this level, or else the same key in
-// another section (a field written one level too high or in the wrong section).
+// another section (a field written one level too high or in the wrong section). Inside a
+// cluster.members entry only the entry's own fields are suggested: "listen" there is not
+// a misplaced server.listen.
 std::string UnknownFieldMessage(std::string_view key, const std::vector<std::string_view>& here,
                                 std::string_view section) {
   if (std::optional<std::string_view> near = ClosestName(key, here)) {
     return fmt::format("unknown field (did you mean \"{}\"?)", *near);
   }
+  bool in_section = section.empty() ||
+                    std::any_of(std::begin(kSections), std::end(kSections),
+                                [&](const SectionSpec& s) { return s.name == section; });
+  if (!in_section) return "unknown field";
   for (const SectionSpec& other : kSections) {
     if (other.name == section) continue;
     for (const FieldSpec& field : other.fields) {
@@ -545,6 +748,66 @@ void ForEachField(const YAML::Node& map, std::string_view section,
       continue;
     }
     visit(key, path, entry.second);
+  }
+}
+
+// One cluster.members entry. The fields are few and all required but admin, so they are
+// read here directly rather than through FieldSpec (which addresses Config, not an entry).
+MemberConfig ReadMember(const YAML::Node& node, std::string_view path, Errors* errors) {
+  MemberConfig member;
+  if (!node.IsMap()) {
+    errors->Add(path, fmt::format("expected a mapping with id, client, peer and optionally "
+                                  "admin, got {}",
+                                  TypeName(node)));
+    return member;
+  }
+  static const std::vector<std::string_view> kAllowed = {"id", "client", "peer", "admin"};
+  std::set<std::string, std::less<>> present;
+  auto read_address = [&](const YAML::Node& value, const std::string& field_path, Address* out) {
+    if (ReadAddress(value, field_path, out, errors) && out->port == 0) {
+      errors->Add(field_path, MemberPortZeroMessage(*out));
+    }
+  };
+  ForEachField(node, path, kAllowed, errors,
+               [&](std::string_view key, const std::string& field_path, const YAML::Node& value) {
+                 present.emplace(key);
+                 if (key == "id") {
+                   ReadUint(value, field_path, kNodeIdRange, &member.id, errors);
+                 } else if (key == "client") {
+                   read_address(value, field_path, &member.client);
+                 } else if (key == "peer") {
+                   read_address(value, field_path, &member.peer);
+                 } else {
+                   member.has_admin = true;
+                   read_address(value, field_path, &member.admin);
+                 }
+               });
+  if (present.count("id") == 0) {
+    errors->Add(Join(path, "id"), fmt::format("is missing; expected {}", RangeText(kNodeIdRange)));
+  }
+  for (std::string_view key : {"client", "peer"}) {
+    if (present.count(key) == 0) errors->Add(Join(path, key), "is missing; expected host:port");
+  }
+  return member;
+}
+
+void ReadMembers(const YAML::Node& value, std::string_view path, std::vector<MemberConfig>* out,
+                 Errors* errors) {
+  out->clear();
+  if (value.IsNull()) return;  // "members:" with nothing under it: no members
+  if (!value.IsSequence()) {
+    errors->Add(path, fmt::format("expected a sequence of members, got {}", TypeName(value)));
+    return;
+  }
+  // Checked before reading, so that a runaway list is one line, not thousands.
+  if (value.size() > kMaxMembers) {
+    errors->Add(path, TooManyMembersMessage(value.size()));
+    return;
+  }
+  size_t index = 0;
+  for (const auto& entry : value) {
+    out->push_back(ReadMember(entry, fmt::format("{}[{}]", path, index), errors));
+    ++index;
   }
 }
 
@@ -597,6 +860,89 @@ bool AddressesClash(const Address& a, const Address& b) {
   return covers(a, b) || covers(b, a);
 }
 
+// Member ids are unique, and no address (client, peer or admin, of any member) is given
+// twice: two endpoints on one host:port cannot both listen.
+void CheckMembersDistinct(const std::vector<MemberConfig>& members, Errors* errors) {
+  std::map<uint64_t, size_t> ids;
+  std::map<std::pair<std::string, uint16_t>, std::string> addresses;
+  for (size_t i = 0; i < members.size(); ++i) {
+    const MemberConfig& member = members[i];
+    std::string path = fmt::format("cluster.members[{}]", i);
+    if (auto [it, inserted] = ids.emplace(member.id, i); !inserted) {
+      errors->Add(Join(path, "id"),
+                  fmt::format("{} is already the id of cluster.members[{}]; expected unique ids",
+                              member.id, it->second));
+    }
+    auto check = [&](std::string_view key, const Address& address) {
+      std::string field_path = Join(path, key);
+      auto [it, inserted] =
+          addresses.emplace(std::pair(Lower(address.host), address.port), field_path);
+      if (!inserted) {
+        errors->Add(field_path,
+                    fmt::format("{} is already used by {}; expected an address of its own",
+                                Quote(address.ToString()), it->second));
+      }
+    };
+    check("client", member.client);
+    check("peer", member.peer);
+    if (member.has_admin) check("admin", member.admin);
+  }
+}
+
+void CheckCluster(const Config& config, Errors* errors) {
+  const ClusterConfig& cluster = config.cluster;
+  if (errors->Failed("node.mode")) return;
+  if (!IsClustered(config.node.mode)) {
+    if (!cluster.members.empty() && !errors->Failed("cluster.members")) {
+      errors->Add("cluster.members",
+                  fmt::format("only used when node.mode is leader_follower (node.mode is {}); "
+                              "remove the members or change node.mode",
+                              ModeName(config.node.mode)));
+    }
+    return;
+  }
+  if (errors->Failed("cluster.members")) return;
+  CheckMembersDistinct(cluster.members, errors);
+  if (errors->Failed("cluster.join") || cluster.join) return;
+  if (cluster.members.empty()) {
+    // Not after another cluster error: "membres:" is reported as unknown, and an empty
+    // list on top of that would only repeat it.
+    if (!errors->Failed("cluster")) {
+      errors->Add("cluster.members",
+                  fmt::format("is empty; node.mode {} needs the members the cluster starts "
+                              "with, or set cluster.join: true to join an existing cluster",
+                              ModeName(config.node.mode)));
+    }
+    return;
+  }
+  if (!errors->Failed("node.id") && SelfMember(config) == nullptr) {
+    std::vector<uint64_t> ids;
+    for (const MemberConfig& member : cluster.members) ids.push_back(member.id);
+    errors->Add("node.id", fmt::format("{} is not in cluster.members (ids {}); add it, or set "
+                                       "cluster.join: true to join an existing cluster",
+                                       config.node.id, fmt::join(ids, ", ")));
+  }
+}
+
+void CheckRaft(const RaftConfig& raft, Errors* errors) {
+  if (!errors->Failed("raft.heartbeat_interval_ms") &&
+      !errors->Failed("raft.election_timeout_ms") &&
+      2 * uint64_t{raft.heartbeat_interval_ms} > uint64_t{raft.election_timeout_ms}) {
+    errors->Add("raft.heartbeat_interval_ms",
+                fmt::format("{} is too long for raft.election_timeout_ms {}; expected at most {} "
+                            "(half of it), so that followers hear at least two heartbeats per "
+                            "election timeout and do not depose a healthy leader",
+                            raft.heartbeat_interval_ms, raft.election_timeout_ms,
+                            raft.election_timeout_ms / 2));
+  }
+  if (raft.lease_reads && !raft.check_quorum && !errors->Failed("raft.lease_reads") &&
+      !errors->Failed("raft.check_quorum")) {
+    errors->Add("raft.lease_reads",
+                "true requires raft.check_quorum: true; a leader that does not step down when "
+                "it loses its quorum could serve stale reads from its lease");
+  }
+}
+
 void CheckCrossFields(const Config& config, Errors* errors) {
   const LimitsConfig& limits = config.limits;
   if (!errors->Failed("limits.max_frame_bytes") && !errors->Failed("limits.max_key_bytes") &&
@@ -612,6 +958,8 @@ void CheckCrossFields(const Config& config, Errors* errors) {
                               limits.max_value_bytes, kFrameOverheadBytes));
     }
   }
+  CheckCluster(config, errors);
+  CheckRaft(config.raft, errors);
   const ServerConfig& server = config.server;
   if (server.admin_enabled && !errors->Failed("server.listen") &&
       !errors->Failed("server.admin_listen") && !errors->Failed("server.admin_enabled") &&
@@ -668,8 +1016,53 @@ bool IsHostChar(char c) {
 std::string_view ModeName(Mode m) {
   switch (m) {
     case Mode::kSingle: return "single";
+    case Mode::kLeaderFollower: return "leader_follower";
   }
   KVD_PANIC("unknown Mode");
+}
+
+bool IsClustered(Mode m) {
+  switch (m) {
+    case Mode::kSingle: return false;
+    case Mode::kLeaderFollower: return true;
+  }
+  KVD_PANIC("unknown Mode");
+}
+
+std::string_view ReplicationName(Replication r) {
+  switch (r) {
+    case Replication::kQuorum: return "quorum";
+    case Replication::kSync: return "sync";
+    case Replication::kSemiSync: return "semi_sync";
+    case Replication::kAsync: return "async";
+  }
+  KVD_PANIC("unknown Replication");
+}
+
+std::string_view FailoverName(Failover f) {
+  switch (f) {
+    case Failover::kAuto: return "auto";
+    case Failover::kManual: return "manual";
+  }
+  KVD_PANIC("unknown Failover");
+}
+
+std::string_view FollowerWritesName(FollowerWrites f) {
+  switch (f) {
+    case FollowerWrites::kRedirect: return "redirect";
+    case FollowerWrites::kForward: return "forward";
+  }
+  KVD_PANIC("unknown FollowerWrites");
+}
+
+std::string_view ReadLevelName(ReadLevel r) {
+  switch (r) {
+    case ReadLevel::kLinearizable: return "linearizable";
+    case ReadLevel::kLeader: return "leader";
+    case ReadLevel::kFollower: return "follower";
+    case ReadLevel::kSession: return "session";
+  }
+  KVD_PANIC("unknown ReadLevel");
 }
 
 std::string_view EngineName(Engine e) {
@@ -781,6 +1174,22 @@ Result<Config> ParseConfig(std::string_view yaml_text) {
   } catch (...) {
     return Status::InvalidArgument("config: cannot read YAML: unknown error");
   }
+}
+
+const MemberConfig* SelfMember(const Config& config) {
+  for (const MemberConfig& member : config.cluster.members) {
+    if (member.id == config.node.id) return &member;
+  }
+  return nullptr;
+}
+
+void ApplyMemberAddresses(Config* config) {
+  if (!IsClustered(config->node.mode)) return;
+  const MemberConfig* self = SelfMember(*config);
+  if (self == nullptr) return;
+  ServerConfig& server = config->server;
+  if (!server.listen_set) server.listen = self->client;
+  if (self->has_admin && !server.admin_listen_set) server.admin_listen = self->admin;
 }
 
 Status ValidateConfig(const Config& config) {

@@ -23,12 +23,14 @@
 
 namespace kvd::config {
 
-enum class Mode { kSingle };
+enum class Mode { kSingle, kLeaderFollower };
 enum class Engine { kLevelDb, kMemory };
 enum class Durability { kAlways, kPeriodic, kNone };
 enum class LogLevel { kDebug, kInfo, kWarn, kError };
 
 std::string_view ModeName(Mode m);
+// True for topologies made of several nodes (they need the cluster section).
+bool IsClustered(Mode m);
 std::string_view EngineName(Engine e);
 std::string_view DurabilityName(Durability d);
 std::string_view LogLevelName(LogLevel l);
@@ -56,6 +58,10 @@ struct NodeConfig {
 struct ServerConfig {
   Address listen{"127.0.0.1", 7379};        // server.listen: the client protocol
   Address admin_listen{"127.0.0.1", 7380};  // server.admin_listen: HTTP /metrics, /status
+  // Whether the file (or a flag) set listen / admin_listen. In a cluster, a node whose
+  // cluster.members entry gives an address listens there unless these are set.
+  bool listen_set = false;
+  bool admin_listen_set = false;
   bool admin_enabled = true;                // server.admin_enabled
   uint32_t max_connections = 10000;         // server.max_connections
   uint32_t idle_timeout_ms = 0;             // server.idle_timeout_ms: 0 = never
@@ -92,8 +98,58 @@ struct LogConfig {
   bool operator==(const LogConfig&) const = default;
 };
 
+// One member of a cluster, as every node's config lists it.
+struct MemberConfig {
+  uint64_t id = 0;      // cluster.members[].id
+  Address client;       // cluster.members[].client: where clients reach it (redirects)
+  Address peer;         // cluster.members[].peer: where other nodes reach it
+  Address admin;        // cluster.members[].admin: its HTTP endpoint (optional)
+  bool has_admin = false;
+  bool operator==(const MemberConfig&) const = default;
+};
+
+struct ClusterConfig {
+  std::string name = "kvd";  // cluster.name: peers of another cluster are refused
+  // cluster.members: the voters a new cluster starts with (every node lists the same).
+  std::vector<MemberConfig> members;
+  // cluster.join: start empty and wait to be added (kvctl member add) instead of
+  // bootstrapping from members.
+  bool join = false;
+  bool operator==(const ClusterConfig&) const = default;
+};
+
+enum class Replication { kQuorum, kSync, kSemiSync, kAsync };
+enum class Failover { kAuto, kManual };
+enum class FollowerWrites { kRedirect, kForward };
+enum class ReadLevel { kLinearizable, kLeader, kFollower, kSession };
+std::string_view ReplicationName(Replication r);
+std::string_view FailoverName(Failover f);
+std::string_view FollowerWritesName(FollowerWrites f);
+std::string_view ReadLevelName(ReadLevel r);
+
+// The leader_follower topology (Raft). docs/OPERATIONS.md explains each field.
+struct RaftConfig {
+  uint32_t election_timeout_ms = 1000;          // raft.election_timeout_ms: 50..60000
+  uint32_t heartbeat_interval_ms = 100;         // raft.heartbeat_interval_ms: 10..10000
+  Replication replication = Replication::kQuorum;  // raft.replication
+  Failover failover = Failover::kAuto;          // raft.failover
+  bool pre_vote = true;                         // raft.pre_vote
+  bool check_quorum = true;                     // raft.check_quorum
+  bool lease_reads = false;                     // raft.lease_reads (needs check_quorum)
+  FollowerWrites follower_writes = FollowerWrites::kRedirect;  // raft.follower_writes
+  ReadLevel default_read = ReadLevel::kLinearizable;  // raft.default_read
+  uint32_t session_wait_ms = 1000;              // raft.session_wait_ms: 0..60000
+  uint32_t snapshot_threshold_entries = 10000;  // raft.snapshot_threshold_entries: 0 = never
+  uint32_t snapshot_trailing_entries = 1000;    // raft.snapshot_trailing_entries
+  uint32_t max_append_entries = 256;            // raft.max_append_entries: 1..4096
+  uint32_t max_inflight_appends = 32;           // raft.max_inflight_appends: 1..1024
+  bool operator==(const RaftConfig&) const = default;
+};
+
 struct Config {
   NodeConfig node;
+  ClusterConfig cluster;
+  RaftConfig raft;
   ServerConfig server;
   StorageConfig storage;
   LimitsConfig limits;
@@ -105,6 +161,16 @@ struct Config {
 // Errors: kInvalidArgument whose message holds one line per bad field (see above); a
 // YAML syntax error is reported with its line and column.
 Result<Config> ParseConfig(std::string_view yaml_text);
+
+// The member entry of node.id in cluster.members, or nullptr.
+const MemberConfig* SelfMember(const Config& config);
+
+// In a clustered mode, makes the node listen where its own cluster.members entry says:
+// server.listen becomes the member's client address unless server.listen_set, and
+// server.admin_listen its admin address (if it has one) unless server.admin_listen_set.
+// Does nothing in single mode or if node.id is not a member. Call after command-line
+// overrides and before ValidateConfig.
+void ApplyMemberAddresses(Config* config);
 
 // Re-checks cross-field rules after command-line overrides have been applied (for
 // example that max_frame_bytes can hold a maximal value). Same error format.

@@ -13,6 +13,9 @@ constexpr uint8_t kOptConsistency = 1;
 constexpr uint8_t kOptDurability = 2;
 constexpr uint8_t kOptSessionToken = 3;
 constexpr uint8_t kOptTimeoutMs = 4;
+constexpr uint8_t kOptClientId = 5;
+constexpr uint8_t kOptSequence = 6;
+constexpr uint8_t kOptMaxStalenessMs = 7;
 
 void EncodeOptions(const RequestOptions& o, ByteWriter& w) {
   uint8_t count = 0;
@@ -20,6 +23,9 @@ void EncodeOptions(const RequestOptions& o, ByteWriter& w) {
   if (o.durability != Durability::kDefault) ++count;
   if (!o.session_token.empty()) ++count;
   if (o.timeout_ms != 0) ++count;
+  if (o.client_id != 0) ++count;
+  if (o.sequence != 0) ++count;
+  if (o.max_staleness_ms != 0) ++count;
   w.U8(count);
   // Tags are written in ascending order so that encodings are canonical.
   if (o.consistency != Consistency::kDefault) {
@@ -42,6 +48,21 @@ void EncodeOptions(const RequestOptions& o, ByteWriter& w) {
     w.U8(kOptTimeoutMs);
     w.U16(4);
     w.U32(o.timeout_ms);
+  }
+  if (o.client_id != 0) {
+    w.U8(kOptClientId);
+    w.U16(8);
+    w.U64(o.client_id);
+  }
+  if (o.sequence != 0) {
+    w.U8(kOptSequence);
+    w.U16(8);
+    w.U64(o.sequence);
+  }
+  if (o.max_staleness_ms != 0) {
+    w.U8(kOptMaxStalenessMs);
+    w.U16(4);
+    w.U32(o.max_staleness_ms);
   }
 }
 
@@ -238,6 +259,17 @@ bool DecodeOptions(FieldReader& f, RequestOptions* o) {
         break;
       case kOptTimeoutMs:
         if (len != 4 || !v.U32(&o->timeout_ms)) return f.Fail("option timeout_ms must be 4 bytes");
+        break;
+      case kOptClientId:
+        if (len != 8 || !v.U64(&o->client_id)) return f.Fail("option client_id must be 8 bytes");
+        break;
+      case kOptSequence:
+        if (len != 8 || !v.U64(&o->sequence)) return f.Fail("option sequence must be 8 bytes");
+        break;
+      case kOptMaxStalenessMs:
+        if (len != 4 || !v.U32(&o->max_staleness_ms)) {
+          return f.Fail("option max_staleness_ms must be 4 bytes");
+        }
         break;
       default:
         return f.Fail(fmt::format("unknown option tag {}", tag));
@@ -735,6 +767,10 @@ struct Validator {
 }  // namespace
 
 Status ValidateRequest(const Request& request, const Limits& limits) {
+  if ((request.options.client_id == 0) != (request.options.sequence == 0)) {
+    return Status::InvalidArgument(
+        "options client_id and sequence go together: set both (non-zero) or neither");
+  }
   return std::visit(Validator{limits}, request.body);
 }
 

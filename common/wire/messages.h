@@ -43,6 +43,12 @@ struct RequestOptions {
   Durability durability = Durability::kDefault;
   std::string session_token;  // empty: none presented
   uint32_t timeout_ms = 0;    // 0: server default
+  // Request deduplication for writes (replicated topologies): a retried write carrying
+  // the same (client_id, sequence) is applied at most once. 0: not deduplicated.
+  uint64_t client_id = 0;
+  uint64_t sequence = 0;
+  // Follower reads: the most staleness the client accepts, in ms; 0: no bound.
+  uint32_t max_staleness_ms = 0;
 
   bool operator==(const RequestOptions&) const = default;
 };

@@ -12,12 +12,16 @@
 #include <csignal>
 #include <future>
 #include <memory>
+#include <random>
 
 #include "server/admin/metrics.h"
 #include "server/app/data_dir_lock.h"
 #include "server/net/admin_http.h"
+#include "server/net/peer_transport.h"
 #include "server/net/server.h"
+#include "server/node/clock.h"
 #include "server/node/node_runtime.h"
+#include "server/node/storage_worker.h"
 #include "server/storage/leveldb_engine.h"
 #include "server/storage/memory_engine.h"
 #include "server/topology/node.h"
@@ -26,23 +30,14 @@ namespace kvd::app {
 
 namespace asio = boost::asio;
 
+using node::SteadyMillis;
+using node::WallMillis;
+
 namespace {
 
 constexpr auto kTickInterval = std::chrono::milliseconds(10);
 constexpr auto kDrainPollInterval = std::chrono::milliseconds(5);
 constexpr auto kAdminStatusTimeout = std::chrono::seconds(1);
-
-uint64_t WallMillis() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
-}
-
-uint64_t SteadyMillis() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::steady_clock::now().time_since_epoch())
-                                   .count());
-}
 
 Result<std::unique_ptr<storage::Engine>> OpenEngine(const config::Config& config,
                                                     DataDirLock* lock) {
@@ -80,7 +75,9 @@ class Node {
   admin::Metrics metrics_;
   DataDirLock lock_;
   std::unique_ptr<storage::Engine> engine_;
+  std::unique_ptr<node::StorageWorker> worker_;
   std::unique_ptr<node::NodeRuntime> runtime_;
+  std::unique_ptr<net::PeerTransport> peers_;
   std::unique_ptr<net::Server> server_;
   std::unique_ptr<net::AdminHttp> admin_;
   asio::steady_timer tick_timer_{io_};
@@ -89,19 +86,53 @@ class Node {
   uint64_t start_steady_ms_ = SteadyMillis();
   uint64_t drain_deadline_ms_ = 0;
   bool stopping_ = false;
+  int exit_code_ = kExitOk;
 };
 
 Status Node::Start() {
   KVD_ASSIGN_OR_RETURN(engine_, OpenEngine(config_, &lock_));
-  KVD_ASSIGN_OR_RETURN(std::unique_ptr<topology::Node> core, topology::MakeNode(config_));
+  worker_ = std::make_unique<node::StorageWorker>(engine_.get(), &metrics_);
   node::NodeRuntime::Hooks hooks;
   hooks.post = [this](std::function<void()> fn) { asio::post(io_, std::move(fn)); };
   hooks.deliver = [this](const topology::ClientRef& ref, wire::Response r) {
     server_->Deliver(ref, std::move(r));
   };
-  runtime_ = std::make_unique<node::NodeRuntime>(config_, engine_.get(), std::move(core),
-                                                 logger_, &metrics_, std::move(hooks));
-  KVD_TRY(runtime_->Open().WithContext("open storage"));
+  hooks.send = [this](uint64_t to, std::string bytes) {
+    if (peers_) peers_->Send(to, std::move(bytes));
+  };
+  hooks.fatal = [this](const Status& s) {
+    KVD_LOG(*logger_, kError, "app", "-", "fatal: {}; shutting down", s.ToString());
+    exit_code_ = kExitRuntimeError;
+    asio::post(io_, [this] { BeginShutdown(SIGTERM); });
+  };
+  runtime_ = std::make_unique<node::NodeRuntime>(config_, engine_.get(), worker_.get(), logger_,
+                                                 &metrics_, std::move(hooks));
+  // The core's randomness (election timeouts) comes from the OS; logged so that a run
+  // can be related to its seed.
+  std::random_device entropy;
+  uint64_t seed = (uint64_t{entropy()} << 32) | entropy();
+  KVD_LOG(*logger_, kDebug, "app", "-", "core seed {:#x}", seed);
+  KVD_TRY(runtime_->Open(seed).WithContext("open storage"));
+  if (config::IsClustered(config_.node.mode)) {
+    const config::MemberConfig* self = config::SelfMember(config_);
+    net::PeerTransportOptions options;
+    options.self_id = config_.node.id;
+    options.cluster_name = config_.cluster.name;
+    if (self != nullptr) {
+      options.listen = self->peer;
+    } else {
+      return Status::InvalidArgument(
+          fmt::format("node {} has no entry in cluster.members: its peer address is unknown",
+                      config_.node.id));
+    }
+    for (const config::MemberConfig& m : config_.cluster.members) {
+      if (m.id != config_.node.id) options.peers[m.id] = m.peer;
+    }
+    peers_ = std::make_unique<net::PeerTransport>(
+        &io_, std::move(options), logger_,
+        [this](uint64_t from, std::string_view bytes) { runtime_->OnPeerMessage(from, bytes); });
+    KVD_TRY(peers_->Listen());
+  }
   server_ = std::make_unique<net::Server>(&io_, &config_, runtime_.get(), logger_, &metrics_,
                                           [this] { return StatusJson(); });
   KVD_TRY(server_->Listen());
@@ -172,6 +203,7 @@ void Node::PollDrain() {
               server_->connection_count());
     }
     server_->CloseAll();
+    if (peers_) peers_->Stop();
     tick_timer_.cancel();
     io_.stop();
     return;
@@ -194,6 +226,7 @@ int Node::Run() {
     return kExitRuntimeError;
   }
   server_->StartAccepting();
+  if (peers_) peers_->Start();
   if (admin_) admin_->Start();
   KVD_LOG(*logger_, kInfo, "app", "-", "listening on {} (admin {}); revision {}",
           server_->local_address().ToString(),
@@ -212,14 +245,15 @@ int Node::Run() {
 
   if (admin_) admin_->Stop();
   server_.reset();
+  peers_.reset();
   Status closed = runtime_->Close();
   if (!closed.ok()) {
     KVD_LOG(*logger_, kError, "app", "-", "shutdown: {}", closed.ToString());
     return kExitRuntimeError;
   }
-  KVD_LOG(*logger_, kInfo, "app", "-", "stopped cleanly at revision {}",
-          runtime_->kv().revision());
-  return kExitOk;
+  KVD_LOG(*logger_, kInfo, "app", "-", "stopped {} at revision {}",
+          exit_code_ == kExitOk ? "cleanly" : "after a fatal error", runtime_->kv().revision());
+  return exit_code_;
 }
 
 }  // namespace

@@ -1,7 +1,13 @@
 // Command-line flags of kvd (Boost.Program_options). Flags override the config file:
 //
-//   kvd --config FILE [--data-dir DIR] [--listen HOST:PORT] [--admin-listen HOST:PORT]
-//       [--log-level debug|info|warn|error] [--check-config] [--help] [--version]
+//   kvd --config FILE [--node-id N] [--data-dir DIR] [--listen HOST:PORT]
+//       [--admin-listen HOST:PORT] [--log-level debug|info|warn|error] [--check-config]
+//       [--help] [--version]
+//
+// --node-id lets one cluster file serve every node: after the overrides, a cluster node
+// listens on its cluster.members addresses unless the file or a flag set server.listen /
+// server.admin_listen (config::ApplyMemberAddresses), and then the whole config is
+// validated again (config::ValidateConfig).
 //
 // Thread-safety: call once from main.
 #pragma once

@@ -61,6 +61,13 @@ Status KvStore::Open() {
   return Status::Ok();
 }
 
+Status KvStore::Reload() {
+  KVD_ASSERT(groups_.empty());
+  KVD_ASSERT(overlay_.empty());
+  cache_.Clear();
+  return Open();
+}
+
 Result<std::optional<Record>> KvStore::Lookup(std::string_view key) {
   if (auto it = overlay_.find(key); it != overlay_.end()) return it->second.record;
   if (const Record* cached = cache_.Find(key)) return std::optional<Record>(*cached);

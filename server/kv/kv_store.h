@@ -54,6 +54,9 @@ class KvStore {
 
   // Loads the persisted revision. Errors: from the engine (kIOError, kCorruption).
   Status Open();
+  // The engine's contents were replaced underneath (a snapshot was installed): drops the
+  // row cache and re-reads the counters. REQUIRES: no group in flight.
+  Status Reload();
 
   // Applies one data request at time now_ms. Writes are appended to *batch and to the
   // overlay under `group`. Returns the complete response (request id, opcode, status,

@@ -33,6 +33,13 @@ class RowCache {
   // Inserts or replaces; evicts entries not used recently beyond the capacity.
   void Put(std::string_view key, Record record);
   void Erase(std::string_view key);
+  // Drops every entry (the engine's contents were replaced).
+  void Clear() {
+    map_.clear();
+    ring_.clear();
+    hand_ = 0;
+    bytes_ = 0;
+  }
 
   size_t bytes() const { return bytes_; }
   size_t entries() const { return map_.size(); }

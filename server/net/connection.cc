@@ -8,25 +8,18 @@
 
 #include "common/bytes.h"
 #include "server/net/server.h"
+#include "server/node/clock.h"
 
 namespace kvd::net {
 
 namespace asio = boost::asio;
 
+using node::SteadyNanos;
+using node::WallMillis;
+
 namespace {
 constexpr size_t kReadChunkBytes = 64u << 10;
 
-uint64_t SteadyNanos() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                   std::chrono::steady_clock::now().time_since_epoch())
-                                   .count());
-}
-
-uint64_t WallMillis() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
-}
 }  // namespace
 
 Connection::Connection(Server* server, asio::ip::tcp::socket socket, uint64_t id)

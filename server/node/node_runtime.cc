@@ -2,12 +2,20 @@
 
 #include <fmt/format.h>
 
-#include <chrono>
 #include <nlohmann/json.hpp>
+
+#include "common/bytes.h"
+#include "server/node/clock.h"
 
 namespace kvd::node {
 
 namespace {
+
+// Most clients the dedup table remembers (kv/client_table.h).
+constexpr size_t kMaxDedupClients = 100000;
+// Largest snapshot a follower accepts into memory before installing it.
+constexpr uint64_t kMaxSnapshotBytes = uint64_t{16} << 30;
+
 kv::KvOptions KvOptionsFrom(const config::Config& c) {
   kv::KvOptions o;
   o.limits.max_frame_bytes = c.limits.max_frame_bytes;
@@ -20,34 +28,78 @@ kv::KvOptions KvOptionsFrom(const config::Config& c) {
   return o;
 }
 
-uint64_t SteadyNanos() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                   std::chrono::steady_clock::now().time_since_epoch())
-                                   .count());
+std::string AppliedValue(uint64_t index, uint64_t term) {
+  std::string v(16, '\0');
+  PutU64BE(v.data(), index);
+  PutU64BE(v.data() + 8, term);
+  return v;
 }
+
+bool ParseApplied(std::string_view v, uint64_t* index, uint64_t* term) {
+  if (v.size() != 16) return false;
+  *index = GetU64BE(v.data());
+  *term = GetU64BE(v.data() + 8);
+  return true;
+}
+
+bool IsWriteOpcode(wire::Opcode op) {
+  return op == wire::Opcode::kPut || op == wire::Opcode::kDelete || op == wire::Opcode::kCas ||
+         op == wire::Opcode::kBatch;
+}
+
 }  // namespace
 
 NodeRuntime::NodeRuntime(const config::Config& config, storage::Engine* engine,
-                         std::unique_ptr<topology::Node> node, Logger* logger,
-                         admin::Metrics* metrics, Hooks hooks)
+                         StorageQueue* queue, Logger* logger, admin::Metrics* metrics,
+                         Hooks hooks)
     : config_(config),
       engine_(engine),
-      node_(std::move(node)),
+      queue_(queue),
       logger_(logger),
       metrics_(metrics),
       hooks_(std::move(hooks)),
       kv_(engine, KvOptionsFrom(config)),
-      worker_(engine, metrics, [this](std::vector<StorageWorker::Completion> done) {
-        hooks_.post([this, done = std::move(done)] { OnCompletions(done); });
-      }) {}
+      clients_(kMaxDedupClients),
+      replicated_(config::IsClustered(config.node.mode)) {}
 
-NodeRuntime::~NodeRuntime() { worker_.Stop(); }
+NodeRuntime::~NodeRuntime() { queue_->Stop(); }
 
-Status NodeRuntime::Open() {
+Status NodeRuntime::LoadStoredState(topology::StoredState* stored) {
+  std::string_view column = topology::TopologyColumn(config_.node.mode);
+  if (column.empty()) return Status::Ok();
+  std::unique_ptr<storage::Iterator> it = engine_->NewIterator();
+  for (it->Seek(column); it->Valid() && it->key().substr(0, 1) == column; it->Next()) {
+    stored->topology_keys.emplace(std::string(it->key()), std::string(it->value()));
+  }
+  KVD_TRY(it->status());
+  std::string value;
+  Status s = engine_->Get(kAppliedKey, &value);
+  if (s.ok()) {
+    if (!ParseApplied(value, &stored->applied_index, &stored->applied_term)) {
+      return Status::Corruption("the state machine's applied position does not decode");
+    }
+  } else if (s.code() != Code::kNotFound) {
+    return s;
+  }
+  s = engine_->Get(kMembershipKey, &stored->applied_membership);
+  if (!s.ok() && s.code() != Code::kNotFound) return s;
+  applied_index_ = stored->applied_index;
+  applied_term_ = stored->applied_term;
+  return Status::Ok();
+}
+
+Status NodeRuntime::Open(uint64_t seed) {
   KVD_TRY(kv_.Open());
+  if (replicated_) KVD_TRY(clients_.Load(engine_).WithContext("load the client table"));
+  topology::StoredState stored;
+  KVD_TRY(LoadStoredState(&stored).WithContext("load the topology's state"));
+  KVD_ASSIGN_OR_RETURN(node_, topology::MakeNode(config_, stored, seed));
   metrics_->SetRevision(kv_.revision());
-  worker_.Start();
+  queue_->Start([this](std::vector<StorageQueue::Completion> done) {
+    hooks_.post([this, done = std::move(done)] { OnCompletions(done); });
+  });
   opened_ = true;
+  ScheduleFlush();  // recovery may have left work (a repaired log, a first record)
   return Status::Ok();
 }
 
@@ -56,7 +108,19 @@ void NodeRuntime::Submit(topology::ClientRequest request) {
   ScheduleFlush();
 }
 
+void NodeRuntime::SubmitAdmin(topology::ClientRequest request) {
+  node_->OnAdminRequest(std::move(request));
+  ScheduleFlush();
+}
+
+void NodeRuntime::OnPeerMessage(uint64_t from, std::string_view bytes) {
+  if (failed_) return;
+  node_->OnPeerMessage(from, bytes);
+  ScheduleFlush();
+}
+
 void NodeRuntime::Tick(uint64_t wall_ms, uint64_t steady_ms) {
+  if (failed_) return;
   node_->Tick(wall_ms);
   const kv::RowCache& cache = kv_.row_cache();
   metrics_->SetRowCache(cache.hits(), cache.misses(), cache.bytes());
@@ -67,45 +131,128 @@ void NodeRuntime::Tick(uint64_t wall_ms, uint64_t steady_ms) {
       next_periodic_sync_ms_ = steady_ms + config_.storage.sync_interval_ms;
       if (unsynced_writes_) {
         unsynced_writes_ = false;
-        worker_.Enqueue(StorageWorker::Job{0, epoch_, {}, true, 0});
+        queue_->Enqueue(StorageQueue::Job{0, epoch_, {}, true, 0});
       }
     }
   }
 }
 
 void NodeRuntime::ScheduleFlush() {
-  if (flush_scheduled_) return;
+  if (flush_scheduled_ || failed_) return;
   flush_scheduled_ = true;
   hooks_.post([this] { Flush(); });
 }
 
 bool NodeRuntime::Idle() const { return pending_.empty() && !flush_scheduled_; }
 
+void NodeRuntime::ApplyItem(topology::ApplyItem& item, PendingGroup& pg,
+                            storage::WriteBatch* batch) {
+  switch (item.kind) {
+    case topology::ApplyKind::kRequest: {
+      wire::Response resp;
+      bool dedup = item.index != 0 && item.client_id != 0 &&
+                   IsWriteOpcode(item.request.opcode());
+      kv::ClientTable::Seen seen = kv::ClientTable::Seen::kNew;
+      if (dedup) seen = clients_.Check(item.client_id, item.client_seq, &resp);
+      switch (seen) {
+        case kv::ClientTable::Seen::kDuplicate:
+          // Raft dissertation §6.3: answer a retried write from memory.
+          ++duplicate_writes_;
+          resp.request_id = item.request.request_id;
+          break;
+        case kv::ClientTable::Seen::kStale:
+          resp = wire::Response::Error(
+              item.request.request_id, item.request.opcode(),
+              Status::InvalidArgument(fmt::format(
+                  "sequence {} of client {} is older than its last applied write; the "
+                  "write was not applied",
+                  item.client_seq, item.client_id)));
+          break;
+        case kv::ClientTable::Seen::kNew: {
+          uint64_t request_id = item.request.request_id;
+          resp = kv_.Apply(std::move(item.request), item.now_ms, pg.group, batch);
+          if (dedup) clients_.Record(item.client_id, item.client_seq, item.index, resp, batch);
+          resp.request_id = request_id;
+          break;
+        }
+      }
+      if (item.session_index != 0 && resp.ok()) {
+        resp.session_token.assign(8, '\0');
+        PutU64BE(resp.session_token.data(), item.session_index);
+      }
+      if (item.reply) pg.replies.push_back(topology::Reply{item.ref, std::move(resp)});
+      break;
+    }
+    case topology::ApplyKind::kExpire: {
+      size_t expired = kv_.SweepExpired(item.now_ms, config_.storage.expiry_sweep_max_keys,
+                                        pg.group, batch);
+      if (expired > 0) metrics_->KeysExpired(expired);
+      break;
+    }
+    case topology::ApplyKind::kNoop: break;
+    case topology::ApplyKind::kMembership: batch->Put(kMembershipKey, item.membership); break;
+  }
+}
+
 void NodeRuntime::Flush() {
   flush_scheduled_ = false;
+  if (failed_) return;
   topology::Output out = node_->TakeOutput();
+  for (topology::Envelope& e : out.early_send) hooks_.send(e.to, std::move(e.bytes));
   for (topology::Reply& r : out.replies) hooks_.deliver(r.ref, std::move(r.response));
-  if (out.apply.empty() && out.expire.empty()) return;
+  if (out.apply.empty() && out.expire.empty() && out.storage.empty() && out.send.empty() &&
+      out.persist_index == 0 && out.snapshot_sends.empty() && out.snapshot_progress.empty() &&
+      out.snapshot_chunks.empty()) {
+    return;
+  }
 
-  PendingGroup pg{++last_group_, epoch_, {}};
+  PendingGroup pg{++last_group_, epoch_, {}, {}, 0, 0, false, {}, {}, {}};
   storage::WriteBatch batch;
+  for (const topology::StorageOp& op : out.storage) {
+    if (op.is_delete) {
+      batch.Delete(op.key);
+    } else {
+      batch.Put(op.key, op.value);
+    }
+  }
+  pg.has_core_storage = !out.storage.empty();
   for (uint64_t now_ms : out.expire) {
     size_t expired =
         kv_.SweepExpired(now_ms, config_.storage.expiry_sweep_max_keys, pg.group, &batch);
     if (expired > 0) metrics_->KeysExpired(expired);
   }
   bool request_wants_sync = false;
+  uint64_t applied_before = applied_index_;
   pg.replies.reserve(out.apply.size());
   for (topology::ApplyItem& item : out.apply) {
     request_wants_sync = request_wants_sync ||
                          item.request.options.durability == wire::Durability::kAlways;
-    wire::Response resp = kv_.Apply(std::move(item.request), item.now_ms, pg.group, &batch);
-    pg.replies.push_back(topology::Reply{item.ref, std::move(resp)});
+    if (item.index != 0) {
+      applied_index_ = item.index;
+      applied_term_ = item.term;
+    }
+    ApplyItem(item, pg, &batch);
+  }
+  if (applied_index_ != applied_before) {
+    batch.Put(kAppliedKey, AppliedValue(applied_index_, applied_term_));
   }
   kv_.FinishGroup(pg.group, &batch);
   metrics_->SetRevision(kv_.revision());
-  bool sync = !batch.empty() &&
-              (request_wants_sync || config_.storage.durability == config::Durability::kAlways);
+  pg.sends = std::move(out.send);
+  pg.persist_index = out.persist_index;
+  pg.persist_term = out.persist_term;
+  pg.snapshot_sends = std::move(out.snapshot_sends);
+  pg.snapshot_progress = std::move(out.snapshot_progress);
+  pg.snapshot_chunks = std::move(out.snapshot_chunks);
+
+  bool always = config_.storage.durability == config::Durability::kAlways;
+  bool sync;
+  if (replicated_) {
+    // The log is what must be durable; committed entries' kv writes can be replayed.
+    sync = pg.has_core_storage && (always || out.force_sync);
+  } else {
+    sync = !batch.empty() && (request_wants_sync || always);
+  }
   if (!batch.empty() && !sync) unsynced_writes_ = true;
 
   if (pending_.empty() && !sync) {
@@ -123,14 +270,17 @@ void NodeRuntime::Flush() {
   }
   uint64_t requests = pg.replies.size();
   pending_.push_back(std::move(pg));
-  worker_.Enqueue(
-      StorageWorker::Job{pending_.back().group, pending_.back().epoch, std::move(batch), sync,
-                         requests});
+  queue_->Enqueue(StorageQueue::Job{pending_.back().group, pending_.back().epoch,
+                                    std::move(batch), sync, requests});
 }
 
 void NodeRuntime::Complete(PendingGroup& group, const Status& status) {
   if (!status.ok()) {
     FailGroup(group, status);
+    if (replicated_) {
+      Fatal(status.WithContext("write of replicated state failed"));
+      return;
+    }
     if (group.epoch == epoch_) {
       KVD_LOG(*logger_, kError, "storage", "-",
               "write failed; failing this and every later in-flight request: {}",
@@ -143,7 +293,19 @@ void NodeRuntime::Complete(PendingGroup& group, const Status& status) {
   }
   KVD_ASSERT(group.epoch == epoch_);
   kv_.OnDurable(group.group);
+  for (topology::Envelope& e : group.sends) hooks_.send(e.to, std::move(e.bytes));
   for (topology::Reply& r : group.replies) hooks_.deliver(r.ref, std::move(r.response));
+  if (!replicated_) return;
+  if (group.persist_index != 0) node_->OnPersisted(group.persist_index, group.persist_term);
+  for (const topology::SnapshotSend& s : group.snapshot_sends) StartSnapshotStream(s);
+  for (const topology::SnapshotProgress& p : group.snapshot_progress) {
+    ContinueSnapshotStream(p);
+  }
+  for (topology::SnapshotChunkIn& c : group.snapshot_chunks) {
+    ReceiveSnapshotChunk(std::move(c));
+  }
+  MaybeInstallSnapshot();
+  ScheduleFlush();  // OnPersisted and installs may have produced output
 }
 
 void NodeRuntime::FailGroup(PendingGroup& group, const Status& cause) {
@@ -154,8 +316,17 @@ void NodeRuntime::FailGroup(PendingGroup& group, const Status& cause) {
   }
 }
 
-void NodeRuntime::OnCompletions(const std::vector<StorageWorker::Completion>& done) {
-  for (const StorageWorker::Completion& c : done) {
+void NodeRuntime::Fatal(const Status& status) {
+  if (failed_) return;
+  failed_ = true;
+  KVD_LOG(*logger_, kError, "storage", "-", "stopping the node: {}", status.ToString());
+  for (PendingGroup& g : pending_) FailGroup(g, status);
+  pending_.clear();
+  if (hooks_.fatal) hooks_.fatal(status);
+}
+
+void NodeRuntime::OnCompletions(const std::vector<StorageQueue::Completion>& done) {
+  for (const StorageQueue::Completion& c : done) {
     if (c.group == 0) {  // a periodic sync
       if (!c.status.ok()) {
         KVD_LOG(*logger_, kError, "storage", "-", "periodic sync failed: {}",
@@ -163,19 +334,165 @@ void NodeRuntime::OnCompletions(const std::vector<StorageWorker::Completion>& do
       }
       continue;
     }
+    if (failed_) return;
     KVD_ASSERT(!pending_.empty());
     KVD_ASSERT(pending_.front().group == c.group);
     PendingGroup pg = std::move(pending_.front());
     pending_.pop_front();
     Complete(pg, c.status);
   }
+  if (replicated_) MaybeInstallSnapshot();
+}
+
+// ---------------------------------------------------------------------------------------
+// Snapshots: the state machine (every column but the topology's), streamed as records
+//   u32 key length, key, u32 value length, value
+// in key order, cut into chunks of about kSnapshotChunkBytes.
+
+void NodeRuntime::StartSnapshotStream(const topology::SnapshotSend& s) {
+  OutgoingSnapshot snap;
+  snap.term = s.term;
+  snap.it = engine_->NewIterator();
+  // The iterator is a consistent view; its applied position and membership describe it.
+  snap.it->Seek(kAppliedKey);
+  if (!snap.it->Valid() || snap.it->key() != kAppliedKey ||
+      !ParseApplied(snap.it->value(), &snap.index, &snap.snapshot_term) || snap.index == 0) {
+    KVD_LOG(*logger_, kWarn, "raft", "-",
+            "cannot send a snapshot to node {}: nothing applied yet", s.to);
+    return;
+  }
+  snap.it->Seek(kMembershipKey);
+  if (snap.it->Valid() && snap.it->key() == kMembershipKey) {
+    snap.membership = std::string(snap.it->value());
+  }
+  snap.it->SeekToFirst();
+  KVD_LOG(*logger_, kInfo, "raft", "-", "sending a snapshot at index {} to node {}",
+          snap.index, s.to);
+  ++snapshots_sent_;
+  auto [it, inserted] = outgoing_.insert_or_assign(s.to, std::move(snap));
+  (void)inserted;
+  SendSnapshotChunk(s.to, it->second);
+}
+
+void NodeRuntime::ContinueSnapshotStream(const topology::SnapshotProgress& p) {
+  auto it = outgoing_.find(p.to);
+  if (it == outgoing_.end()) return;
+  if (p.done) {
+    outgoing_.erase(it);
+    return;
+  }
+  if (p.next_offset != it->second.offset) return;  // a stale or repeated acknowledgement
+  SendSnapshotChunk(p.to, it->second);
+}
+
+void NodeRuntime::SendSnapshotChunk(uint64_t to, OutgoingSnapshot& snap) {
+  std::string_view column = topology::TopologyColumn(config_.node.mode);
+  std::string data;
+  ByteWriter w(&data);
+  storage::Iterator& it = *snap.it;
+  while (it.Valid() && data.size() < kSnapshotChunkBytes) {
+    std::string_view key = it.key();
+    if (!column.empty() && key.substr(0, 1) == column) {
+      it.Seek(std::string(1, static_cast<char>(column[0] + 1)));  // skip the topology
+      continue;
+    }
+    w.Bytes(key);
+    w.Bytes(it.value());
+    it.Next();
+  }
+  bool done = !it.Valid();
+  if (!it.status().ok()) {
+    KVD_LOG(*logger_, kError, "raft", "-", "snapshot to node {} failed: {}", to,
+            it.status().ToString());
+    outgoing_.erase(to);
+    return;
+  }
+  uint64_t offset = snap.offset;
+  snap.offset += data.size();
+  last_snapshot_bytes_ = snap.offset;
+  hooks_.send(to, node_->EncodeSnapshotChunk(to, snap.term, snap.index, snap.snapshot_term,
+                                             snap.membership, offset, std::move(data), done));
+  if (done) outgoing_.erase(to);  // a lost last chunk makes the leader start over
+}
+
+void NodeRuntime::ReceiveSnapshotChunk(topology::SnapshotChunkIn chunk) {
+  if (chunk.offset == 0) {
+    incoming_ = IncomingSnapshot{chunk.index, chunk.term, chunk.membership, {}, false};
+  }
+  if (!incoming_ || incoming_->index != chunk.index || incoming_->data.size() != chunk.offset) {
+    return;  // the core checked the order; a mismatch means the stream restarted
+  }
+  if (incoming_->data.size() + chunk.data.size() > kMaxSnapshotBytes) {
+    KVD_LOG(*logger_, kError, "raft", "-", "snapshot at index {} exceeds {} bytes; dropped",
+            chunk.index, kMaxSnapshotBytes);
+    incoming_.reset();
+    return;
+  }
+  incoming_->data += chunk.data;
+  incoming_->complete = chunk.done;
+}
+
+void NodeRuntime::MaybeInstallSnapshot() {
+  if (!incoming_ || !incoming_->complete || !pending_.empty() || failed_) return;
+  IncomingSnapshot snap = std::move(*incoming_);
+  incoming_.reset();
+  Status s = InstallSnapshot(snap);
+  if (s.code() == Code::kCorruption) {
+    KVD_LOG(*logger_, kError, "raft", "-", "snapshot at index {} rejected: {}", snap.index,
+            s.message());
+    return;  // the leader retries after its snapshot timeout
+  }
+  if (!s.ok()) {
+    Fatal(s.WithContext("install snapshot"));
+    return;
+  }
+  s = kv_.Reload();
+  if (s.ok()) s = clients_.Load(engine_);
+  if (!s.ok()) {
+    Fatal(s.WithContext("reload after snapshot"));
+    return;
+  }
+  applied_index_ = snap.index;
+  applied_term_ = snap.term;
+  metrics_->SetRevision(kv_.revision());
+  ++snapshots_installed_;
+  KVD_LOG(*logger_, kInfo, "raft", "-", "installed a snapshot at index {} ({} bytes)",
+          snap.index, snap.data.size());
+  node_->OnSnapshotInstalled(snap.index, snap.term, snap.membership);
+  ScheduleFlush();
+}
+
+Status NodeRuntime::InstallSnapshot(const IncomingSnapshot& snap) {
+  std::string_view column = topology::TopologyColumn(config_.node.mode);
+  storage::WriteBatch batch;
+  std::unique_ptr<storage::Iterator> it = engine_->NewIterator();
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    if (!column.empty() && it->key().substr(0, 1) == column) continue;
+    batch.Delete(it->key());
+  }
+  KVD_TRY(it->status());
+  ByteReader r(snap.data);
+  while (r.remaining() > 0) {
+    std::string_view key, value;
+    if (!r.Bytes(&key) || !r.Bytes(&value) || key.empty()) {
+      return Status::Corruption("a snapshot record is truncated");
+    }
+    if (!column.empty() && key.substr(0, 1) == column) {
+      return Status::Corruption("a snapshot holds a key of the topology's own column");
+    }
+    batch.Put(key, value);
+  }
+  // The snapshot is self-describing; make sure its position is the one announced.
+  batch.Put(kAppliedKey, AppliedValue(snap.index, snap.term));
+  batch.Put(kMembershipKey, snap.membership);
+  return engine_->Write(batch, /*sync=*/true);
 }
 
 Status NodeRuntime::Close() {
-  // If the drain timed out, groups may still be queued: the worker writes them before it
+  // If the drain timed out, groups may still be queued: the queue writes them before it
   // stops, but their answers are dropped with the connections. Nothing unwritten was
   // acknowledged.
-  worker_.Stop();
+  queue_->Stop();
   if (!opened_) return Status::Ok();
   opened_ = false;
   return engine_->Sync().WithContext("final sync");
@@ -202,6 +519,37 @@ std::string NodeRuntime::StatusJson(uint64_t uptime_seconds, uint64_t connection
                     {"bytes", cache.bytes()},
                     {"hits", cache.hits()},
                     {"misses", cache.misses()}};
+  if (replicated_) {
+    nlohmann::json raft;
+    for (const auto& [name, value] : info.counters) raft[name] = value;
+    for (const auto& [name, value] : info.labels) raft[name] = value;
+    raft["snapshots_sent"] = snapshots_sent_;
+    raft["snapshots_installed"] = snapshots_installed_;
+    raft["last_snapshot_bytes"] = last_snapshot_bytes_;
+    raft["duplicate_writes"] = duplicate_writes_;
+    raft["dedup_clients"] = clients_.size();
+    raft["failed"] = failed_;
+    nlohmann::json peers = nlohmann::json::array();
+    for (const topology::PeerInfo& p : info.peers) {
+      peers.push_back({{"id", p.id},
+                       {"role", p.role},
+                       {"match_index", p.match},
+                       {"next_index", p.next},
+                       {"state", p.state},
+                       {"ms_since_contact", p.ms_since_contact},
+                       {"lag_entries", p.lag_entries}});
+    }
+    raft["peers"] = std::move(peers);
+    nlohmann::json members = nlohmann::json::array();
+    for (const config::MemberConfig& m : config_.cluster.members) {
+      nlohmann::json e = {{"id", m.id}, {"client", m.client.ToString()},
+                          {"peer", m.peer.ToString()}};
+      if (m.has_admin) e["admin"] = m.admin.ToString();
+      members.push_back(std::move(e));
+    }
+    raft["configured_members"] = std::move(members);
+    j["raft"] = std::move(raft);
+  }
   return j.dump();
 }
 

@@ -6,13 +6,14 @@
 
 namespace kvd::node {
 
-StorageWorker::StorageWorker(storage::Engine* engine, admin::Metrics* metrics, OnDone on_done)
-    : engine_(engine), metrics_(metrics), on_done_(std::move(on_done)) {}
+StorageWorker::StorageWorker(storage::Engine* engine, admin::Metrics* metrics)
+    : engine_(engine), metrics_(metrics) {}
 
 StorageWorker::~StorageWorker() { Stop(); }
 
-void StorageWorker::Start() {
+void StorageWorker::Start(OnDone on_done) {
   KVD_ASSERT(!thread_.joinable());
+  on_done_ = std::move(on_done);
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -49,7 +50,7 @@ void StorageWorker::Run() {
   }
 }
 
-std::vector<StorageWorker::Completion> StorageWorker::WriteRound(std::vector<Job>& jobs) {
+std::vector<StorageQueue::Completion> StorageWorker::WriteRound(std::vector<Job>& jobs) {
   std::vector<Completion> done;
   done.reserve(jobs.size());
   storage::WriteBatch merged;

@@ -25,34 +25,21 @@
 
 #include "common/status.h"
 #include "server/admin/metrics.h"
+#include "server/node/storage_queue.h"
 #include "server/storage/engine.h"
 
 namespace kvd::node {
 
-class StorageWorker {
+class StorageWorker final : public StorageQueue {
  public:
-  struct Job {
-    uint64_t group = 0;  // 0 for a bare sync (periodic durability)
-    uint64_t epoch = 0;
-    storage::WriteBatch batch;
-    bool sync = false;
-    uint64_t requests = 0;  // client requests answered by this group, for metrics
-  };
-  struct Completion {
-    uint64_t group = 0;
-    uint64_t epoch = 0;
-    Status status;
-  };
-  using OnDone = std::function<void(std::vector<Completion>)>;
-
   // REQUIRES: engine and metrics outlive the worker.
-  StorageWorker(storage::Engine* engine, admin::Metrics* metrics, OnDone on_done);
-  ~StorageWorker();
+  StorageWorker(storage::Engine* engine, admin::Metrics* metrics);
+  ~StorageWorker() override;
 
-  void Start();
+  void Start(OnDone on_done) override;
   // Finishes every queued job, then joins the thread.
-  void Stop();
-  void Enqueue(Job job);
+  void Stop() override;
+  void Enqueue(Job job) override;
 
  private:
   void Run();

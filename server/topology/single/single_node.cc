@@ -17,8 +17,11 @@ void SingleNode::Tick(uint64_t now_ms) {
 void SingleNode::OnClientRequest(ClientRequest request) {
   // Every consistency level is satisfied by the only replica, so none is rejected; a
   // session token is accepted and needs no waiting, since no replica can be behind.
-  output_.apply.push_back(
-      ApplyItem{request.ref, request.arrival_ms, std::move(request.request)});
+  ApplyItem item;
+  item.ref = request.ref;
+  item.now_ms = request.arrival_ms;
+  item.request = std::move(request.request);
+  output_.apply.push_back(std::move(item));
 }
 
 Output SingleNode::TakeOutput() {
@@ -28,7 +31,12 @@ Output SingleNode::TakeOutput() {
 }
 
 NodeInfo SingleNode::Inspect() const {
-  return NodeInfo{"single", "standalone", node_id_, ticks_};
+  NodeInfo info;
+  info.mode = "single";
+  info.role = "standalone";
+  info.node_id = node_id_;
+  info.ticks = ticks_;
+  return info;
 }
 
 }  // namespace kvd::topology

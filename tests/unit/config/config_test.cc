@@ -72,13 +72,23 @@ const IntField kIntFields[] = {
     {"limits.max_value_bytes", 0, 33554432},       {"limits.max_batch_ops", 1, 100000},
     {"limits.max_batch_bytes", 1, 67108864},       {"limits.max_scan_limit", 1, 1000000},
     {"limits.max_frame_bytes", 4096, 67108864},    {"limits.max_inflight_per_connection", 1, 65536},
+    {"raft.election_timeout_ms", 50, 60000},
+    {"raft.heartbeat_interval_ms", 10, 10000},
+    {"raft.session_wait_ms", 0, 60000},
+    {"raft.snapshot_threshold_entries", 0, 100000000},
+    {"raft.snapshot_trailing_entries", 0, 100000000},
+    {"raft.max_append_entries", 1, 4096},
+    {"raft.max_inflight_appends", 1, 1024},
 };
 
-// Limits that satisfy the frame rule whatever single limit a test then changes.
+// Limits that satisfy the frame rule (and raft timings that satisfy the heartbeat rule)
+// whatever single limit a test then changes.
 const std::map<std::string, std::string> kRoomyLimits = {
     {"limits.max_key_bytes", "1"},
     {"limits.max_value_bytes", "0"},
     {"limits.max_frame_bytes", "67108864"},
+    {"raft.election_timeout_ms", "60000"},
+    {"raft.heartbeat_interval_ms", "10"},
 };
 
 }  // namespace
@@ -189,6 +199,8 @@ TEST_CASE("config: config/single.yaml is valid and matches the quick start", "[u
   // example documents the defaults, and drift between the two would mislead readers.
   Config expected;
   expected.node.data_dir = "./data/single";
+  expected.server.listen_set = true;  // written out, so set by the file
+  expected.server.admin_listen_set = true;
   CHECK(c == expected);
   // And every field must really be present (none left to a default by accident).
   for (const char* key : {"id:",
@@ -249,12 +261,14 @@ TEST_CASE("config: a value outside an enum", "[unit][config]") {
         "log.level: \"INFO\" is not allowed; expected one of: debug, info, warn, error");
 }
 
-TEST_CASE("config: a replicated mode is named as not available yet", "[unit][config]") {
-  auto mode = GENERATE(as<std::string>{}, "leader_follower", "multi_leader", "dynamo");
+TEST_CASE("config: a topology not in this build is named as not available yet",
+          "[unit][config]") {
+  auto mode = GENERATE(as<std::string>{}, "multi_leader", "dynamo");
   CHECK(ErrorOf("node:\n  mode: " + mode + "\n") ==
-        "node.mode: \"" + mode + "\" is not available in this build yet; expected one of: single");
+        "node.mode: \"" + mode +
+            "\" is not available in this build yet; expected one of: single, leader_follower");
   CHECK(ErrorOf("node:\n  mode: raft\n") ==
-        "node.mode: \"raft\" is not allowed; expected one of: single");
+        "node.mode: \"raft\" is not allowed; expected one of: single, leader_follower");
 }
 
 TEST_CASE("config: every integer field accepts its edges and rejects beyond them",
@@ -451,7 +465,8 @@ server:
   CHECK(message ==
         "stroage: unknown field (did you mean \"storage\"?)\n"
         "node.id: \"abc\" is not an integer\n"
-        "node.mode: \"dynamo\" is not available in this build yet; expected one of: single\n"
+        "node.mode: \"dynamo\" is not available in this build yet; expected one of: single, "
+        "leader_follower\n"
         "storage.durability: \"alwys\" is not allowed; expected one of: always, periodic, none\n"
         "limits.max_key_bytes: 0 is out of range; expected an integer from 1 to 65536\n"
         "server.listen: \"localhost\" is not a valid address; expected host:port\n"
@@ -566,6 +581,21 @@ TEST_CASE("config: ParseAddress explains what is wrong", "[unit][config]") {
 
 TEST_CASE("config: names and ParseLogLevel round-trip", "[unit][config]") {
   CHECK(ModeName(Mode::kSingle) == "single");
+  CHECK(ModeName(Mode::kLeaderFollower) == "leader_follower");
+  CHECK_FALSE(IsClustered(Mode::kSingle));
+  CHECK(IsClustered(Mode::kLeaderFollower));
+  CHECK(ReplicationName(Replication::kQuorum) == "quorum");
+  CHECK(ReplicationName(Replication::kSync) == "sync");
+  CHECK(ReplicationName(Replication::kSemiSync) == "semi_sync");
+  CHECK(ReplicationName(Replication::kAsync) == "async");
+  CHECK(FailoverName(Failover::kAuto) == "auto");
+  CHECK(FailoverName(Failover::kManual) == "manual");
+  CHECK(FollowerWritesName(FollowerWrites::kRedirect) == "redirect");
+  CHECK(FollowerWritesName(FollowerWrites::kForward) == "forward");
+  CHECK(ReadLevelName(ReadLevel::kLinearizable) == "linearizable");
+  CHECK(ReadLevelName(ReadLevel::kLeader) == "leader");
+  CHECK(ReadLevelName(ReadLevel::kFollower) == "follower");
+  CHECK(ReadLevelName(ReadLevel::kSession) == "session");
   CHECK(EngineName(Engine::kLevelDb) == "leveldb");
   CHECK(EngineName(Engine::kMemory) == "memory");
   CHECK(DurabilityName(Durability::kAlways) == "always");

@@ -1,0 +1,448 @@
+#include "server/topology/raft/raft_node.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "common/bytes.h"
+#include "server/topology/raft/command.h"
+
+namespace kvd::raft {
+
+namespace {
+
+// True for requests that change data and therefore go through the log.
+bool IsWrite(const wire::Request& r) {
+  switch (r.opcode()) {
+    case wire::Opcode::kPut:
+    case wire::Opcode::kDelete:
+    case wire::Opcode::kCas: return true;
+    case wire::Opcode::kBatch:
+      for (const wire::BatchOp& op : std::get<wire::BatchRequest>(r.body).ops) {
+        if (op.type == wire::BatchOpType::kPut || op.type == wire::BatchOpType::kDelete) {
+          return true;
+        }
+      }
+      return false;
+    default: return false;
+  }
+}
+
+// A session token of this topology: the 8-byte big-endian log index. Tokens of another
+// shape (another topology's) are treated as 0: no constraint.
+uint64_t TokenIndex(const std::string& token) {
+  if (token.size() != 8) return 0;
+  return GetU64BE(token.data());
+}
+
+Membership BootstrapMembership(const config::Config& config) {
+  Membership m;
+  if (config.cluster.join) return m;
+  for (const config::MemberConfig& member : config.cluster.members) m.voters.push_back(member.id);
+  std::sort(m.voters.begin(), m.voters.end());
+  return m;
+}
+
+}  // namespace
+
+RaftNode::RaftNode(const RaftNodeOptions& options, Recovery recovery, uint64_t seed,
+                   bool record_membership)
+    : opt_(options),
+      rng_(seed),
+      raft_(options.raft, recovery.state, &rng_),
+      writer_(recovery.state.snapshot_index,
+              recovery.state.snapshot_index + recovery.state.entries.size()),
+      pending_repair_(std::move(recovery.repair)) {
+  if (record_membership) {
+    topology::ApplyItem item;
+    item.kind = topology::ApplyKind::kMembership;
+    item.reply = false;
+    EncodeMembership(recovery.state.membership, &item.membership);
+    out_.apply.push_back(std::move(item));
+  }
+}
+
+void RaftNode::Tick(uint64_t now_ms) {
+  now_ms_ = now_ms;
+  ++ticks_;
+  raft_.Tick();
+  if (raft_.role() == Role::kLeader && now_ms >= last_sweep_ms_ + opt_.expiry_sweep_interval_ms) {
+    last_sweep_ms_ = now_ms;
+    Command c;
+    c.kind = CommandKind::kExpire;
+    c.now_ms = now_ms;
+    // A failure (a transfer in progress) only delays the sweep to a later tick.
+    (void)raft_.Propose(EntryType::kCommand, EncodeCommand(c));
+  }
+  CheckWaitingReads();
+}
+
+std::string RaftNode::LeaderHint() const {
+  // A leader not heard from for a few heartbeats may be gone: better no hint than sending
+  // clients to a dead node until the election timeout.
+  if (raft_.role() != Role::kLeader &&
+      raft_.ticks_since_leader_contact() > 3 * uint64_t{opt_.raft.heartbeat_ticks}) {
+    return {};
+  }
+  auto it = opt_.client_addresses.find(raft_.leader());
+  return it == opt_.client_addresses.end() ? std::string() : it->second;
+}
+
+void RaftNode::ReplyError(const topology::ClientRef& ref, const wire::Request& request,
+                          const Status& status) {
+  wire::Response r = wire::Response::Error(request.request_id, request.opcode(), status);
+  if (status.code() == Code::kNotLeader) r.detail.leader_hint = LeaderHint();
+  out_.replies.push_back(topology::Reply{ref, std::move(r)});
+}
+
+void RaftNode::Redirect(const topology::ClientRequest& request, const char* why) {
+  std::string hint = LeaderHint();
+  std::string message =
+      raft_.leader() != 0
+          ? fmt::format("{}; the leader is node {}{}", why, raft_.leader(),
+                        hint.empty() ? std::string() : fmt::format(" at {}", hint))
+          : fmt::format("{}; no leader is known (an election may be in progress)", why);
+  ReplyError(request.ref, request.request, Status::NotLeader(message));
+}
+
+void RaftNode::OnClientRequest(topology::ClientRequest request) {
+  if (IsWrite(request.request)) {
+    HandleWrite(std::move(request));
+  } else {
+    HandleRead(std::move(request));
+  }
+}
+
+void RaftNode::HandleWrite(topology::ClientRequest request) {
+  if (raft_.role() != Role::kLeader) {
+    Redirect(request, "this node is not the leader");
+    return;
+  }
+  Command c;
+  c.kind = CommandKind::kRequest;
+  c.now_ms = request.arrival_ms;
+  c.client_id = request.request.options.client_id;
+  c.sequence = request.request.options.sequence;
+  c.request = request.request;
+  Result<uint64_t> index = raft_.Propose(EntryType::kCommand, EncodeCommand(c));
+  if (!index.ok()) {
+    ReplyError(request.ref, request.request, index.status());
+    return;
+  }
+  if (request.request.options.durability == wire::Durability::kAlways) out_.force_sync = true;
+  pending_writes_[*index] = Pending{raft_.term(), request.ref, request.request.opcode(),
+                                    request.request.request_id};
+}
+
+void RaftNode::HandleRead(topology::ClientRequest request) {
+  wire::Consistency level = request.request.options.consistency;
+  if (level == wire::Consistency::kDefault) level = opt_.default_read;
+  bool leader = raft_.role() == Role::kLeader;
+  switch (level) {
+    case wire::Consistency::kDefault:
+    case wire::Consistency::kLinearizable: {
+      if (!leader) {
+        Redirect(request, "linearizable reads are served by the leader");
+        return;
+      }
+      uint64_t context = next_read_context_++;
+      Status s = raft_.ReadIndex(context);
+      if (!s.ok()) {
+        ReplyError(request.ref, request.request, s);
+        return;
+      }
+      pending_reads_.emplace(context, std::move(request));
+      return;
+    }
+    case wire::Consistency::kLeader:
+      if (!leader) {
+        Redirect(request, "leader reads are served by the leader");
+        return;
+      }
+      ServeLocally(std::move(request));
+      return;
+    case wire::Consistency::kFollower: {
+      uint32_t bound_ms = request.request.options.max_staleness_ms;
+      uint64_t stale_ms = raft_.ticks_since_leader_contact() * opt_.tick_ms;
+      if (raft_.diverged() || (bound_ms != 0 && !leader && stale_ms > bound_ms)) {
+        Redirect(request,
+                 raft_.diverged() ? "this replica is being resynchronized"
+                                  : "this replica has not heard from the leader within "
+                                    "max_staleness_ms");
+        return;
+      }
+      ServeLocally(std::move(request));
+      return;
+    }
+    case wire::Consistency::kSession: {
+      uint64_t token = TokenIndex(request.request.options.session_token);
+      if (!raft_.diverged() && raft_.applied() >= token) {
+        ServeLocally(std::move(request));
+        return;
+      }
+      if (leader) {
+        // The leader is behind a token only if the token comes from a lost write (lossy
+        // replication modes) or from another cluster; it cannot wait for it.
+        ReplyError(request.ref, request.request,
+                   Status::Unavailable(fmt::format(
+                       "session token index {} is ahead of the leader's applied index {}",
+                       token, raft_.applied())));
+        return;
+      }
+      waiting_reads_.push_back(
+          WaitingRead{std::move(request), token, ticks_ + opt_.session_wait_ticks});
+      return;
+    }
+  }
+}
+
+void RaftNode::ServeLocally(topology::ClientRequest request) {
+  topology::ApplyItem item;
+  item.ref = request.ref;
+  item.now_ms = request.arrival_ms;
+  item.request = std::move(request.request);
+  item.session_index = std::max<uint64_t>(raft_.applied(), 1);
+  out_.apply.push_back(std::move(item));
+}
+
+void RaftNode::CheckWaitingReads() {
+  for (auto it = waiting_reads_.begin(); it != waiting_reads_.end();) {
+    if (!raft_.diverged() && raft_.applied() >= it->token_index) {
+      ServeLocally(std::move(it->request));
+      it = waiting_reads_.erase(it);
+    } else if (ticks_ >= it->deadline_tick) {
+      Redirect(it->request, "this replica has not caught up to the session token in time");
+      it = waiting_reads_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void RaftNode::OnPeerMessage(uint64_t from, std::string_view bytes) {
+  Result<Message> m = DecodeMessage(bytes);
+  if (!m.ok() || m->from != from) {
+    ++malformed_messages_;
+    return;
+  }
+  raft_.Step(*m);
+}
+
+void RaftNode::OnPersisted(uint64_t index, uint64_t term) { raft_.OnPersisted(index, term); }
+
+void RaftNode::OnSnapshotInstalled(uint64_t index, uint64_t term, std::string_view membership) {
+  Result<Membership> m = DecodeMembership(membership);
+  KVD_ASSERT_MSG(m.ok(), "the driver installed a snapshot whose membership does not decode");
+  raft_.OnSnapshotInstalled(index, term, *m);
+}
+
+std::string RaftNode::EncodeSnapshotChunk(uint64_t to, uint64_t term, uint64_t index,
+                                          uint64_t snapshot_term, std::string_view membership,
+                                          uint64_t offset, std::string data, bool done) {
+  Result<Membership> m = DecodeMembership(membership);
+  KVD_ASSERT_MSG(m.ok(), "a snapshot's membership does not decode");
+  SnapshotChunk chunk{index, snapshot_term, std::move(m).value(), offset, done, std::move(data)};
+  return EncodeMessage(Message{MessageType::kSnapshot, raft_.id(), to, term, std::move(chunk)});
+}
+
+void RaftNode::TranslateCommitted(const Entry& e) {
+  topology::ApplyItem item;
+  item.index = e.index;
+  item.term = e.term;
+  item.reply = false;
+  item.session_index = e.index;
+  switch (e.type) {
+    case EntryType::kNoop: item.kind = topology::ApplyKind::kNoop; break;
+    case EntryType::kConfig:
+      item.kind = topology::ApplyKind::kMembership;
+      item.membership = e.data;
+      break;
+    case EntryType::kCommand: {
+      Result<Command> c = DecodeCommand(e.data);
+      if (!c.ok()) {
+        // Every replica has the same bytes and makes the same decision: skip it.
+        ++undecodable_commands_;
+        item.kind = topology::ApplyKind::kNoop;
+        break;
+      }
+      item.now_ms = c->now_ms;
+      if (c->kind == CommandKind::kExpire) {
+        item.kind = topology::ApplyKind::kExpire;
+        break;
+      }
+      item.kind = topology::ApplyKind::kRequest;
+      item.client_id = c->client_id;
+      item.client_seq = c->sequence;
+      item.request = std::move(c->request);
+      break;
+    }
+  }
+  auto it = pending_writes_.find(e.index);
+  if (it != pending_writes_.end()) {
+    if (it->second.term == e.term) {
+      item.ref = it->second.ref;
+      item.reply = true;
+    } else {
+      // Our entry was overwritten by another leader's: the write did not happen.
+      wire::Response r = wire::Response::Error(
+          it->second.request_id, it->second.opcode,
+          Status::Unavailable("leadership changed; the write was not applied; retry it"));
+      out_.replies.push_back(topology::Reply{it->second.ref, std::move(r)});
+    }
+    pending_writes_.erase(it);
+  }
+  out_.apply.push_back(std::move(item));
+}
+
+void RaftNode::TranslateOutput(RaftOutput ro) {
+  if (!pending_repair_.empty()) {
+    out_.storage = std::move(pending_repair_);
+    pending_repair_.clear();
+  }
+  writer_.Encode(ro, &out_.storage);
+  if (!ro.entries.empty()) {
+    out_.persist_index = ro.entries.back().index;
+    out_.persist_term = ro.entries.back().term;
+  }
+  for (const Message& m : ro.early_messages) {
+    out_.early_send.push_back(topology::Envelope{m.to, EncodeMessage(m)});
+  }
+  for (const Message& m : ro.messages) {
+    out_.send.push_back(topology::Envelope{m.to, EncodeMessage(m)});
+  }
+  for (const Entry& e : ro.committed) TranslateCommitted(e);
+  for (const ReadReady& r : ro.reads) {
+    auto it = pending_reads_.find(r.context);
+    if (it == pending_reads_.end()) continue;
+    ServeLocally(std::move(it->second));
+    pending_reads_.erase(it);
+  }
+  for (const ReadFailed& r : ro.failed_reads) {
+    auto it = pending_reads_.find(r.context);
+    if (it == pending_reads_.end()) continue;
+    ReplyError(it->second.ref, it->second.request, r.status);
+    pending_reads_.erase(it);
+  }
+  for (uint64_t index : ro.abandoned) {
+    auto it = pending_writes_.find(index);
+    if (it == pending_writes_.end()) continue;
+    wire::Response r = wire::Response::Error(
+        it->second.request_id, it->second.opcode,
+        Status::Unavailable("leadership changed before the write committed; its outcome is "
+                            "unknown; a retry with the same client id and sequence is safe"));
+    out_.replies.push_back(topology::Reply{it->second.ref, std::move(r)});
+    pending_writes_.erase(it);
+  }
+  for (const SnapshotSend& s : ro.snapshot_sends) {
+    out_.snapshot_sends.push_back(topology::SnapshotSend{s.to, s.term});
+  }
+  for (const SnapshotProgress& p : ro.snapshot_progress) {
+    out_.snapshot_progress.push_back(
+        topology::SnapshotProgress{p.to, p.response.next_offset, p.response.done});
+  }
+  for (SnapshotReceive& r : ro.snapshot_receives) {
+    topology::SnapshotChunkIn in;
+    in.index = r.chunk.index;
+    in.term = r.chunk.snapshot_term;
+    EncodeMembership(r.chunk.membership, &in.membership);
+    in.offset = r.chunk.offset;
+    in.done = r.chunk.done;
+    in.data = std::move(r.chunk.data);
+    out_.snapshot_chunks.push_back(std::move(in));
+  }
+}
+
+topology::Output RaftNode::TakeOutput() {
+  // Reads served after this output's committed entries see them: the core hands out
+  // committed entries first, then the reads it confirmed.
+  CheckWaitingReads();
+  TranslateOutput(raft_.TakeOutput());
+  topology::Output out = std::move(out_);
+  out_ = topology::Output{};
+  return out;
+}
+
+topology::NodeInfo RaftNode::Inspect() const {
+  RaftStatus s = raft_.GetStatus();
+  topology::NodeInfo info;
+  info.mode = "leader_follower";
+  info.role = RoleName(s.role);
+  if (s.role == Role::kFollower && !s.membership.IsVoter(s.id)) {
+    info.role = s.membership.IsLearner(s.id) ? "learner" : "non_member";
+  }
+  info.node_id = s.id;
+  info.ticks = ticks_;
+  info.counters["term"] = s.term;
+  info.counters["leader_id"] = s.leader;
+  info.counters["commit_index"] = s.commit;
+  info.counters["applied_index"] = s.applied;
+  info.counters["last_index"] = s.last_index;
+  info.counters["first_index"] = s.first_index;
+  info.counters["persisted_index"] = s.persisted;
+  info.counters["snapshot_index"] = s.snapshot_index;
+  info.counters["ms_since_leader_contact"] = s.ticks_since_leader_contact * opt_.tick_ms;
+  info.counters["elections_started"] = s.elections_started;
+  info.counters["malformed_peer_messages"] = malformed_messages_;
+  info.counters["undecodable_commands"] = undecodable_commands_;
+  info.counters["pending_writes"] = pending_writes_.size();
+  info.counters["pending_reads"] = pending_reads_.size() + waiting_reads_.size();
+  info.counters["diverged"] = s.diverged ? 1 : 0;
+  info.labels["replication"] = ReplicationModeName(opt_.raft.replication);
+  info.labels["failover"] = opt_.raft.auto_failover ? "auto" : "manual";
+  info.labels["membership"] = s.membership.ToString();
+  info.labels["leader_address"] = LeaderHint();
+  for (const PeerStatus& p : s.peers) {
+    topology::PeerInfo pi;
+    pi.id = p.id;
+    pi.role = p.voter ? "voter" : "learner";
+    pi.match = p.match;
+    pi.next = p.next;
+    pi.state = p.state;
+    pi.ms_since_contact = p.ticks_since_contact * opt_.tick_ms;
+    pi.lag_entries = s.last_index > p.match ? s.last_index - p.match : 0;
+    info.peers.push_back(pi);
+  }
+  return info;
+}
+
+Result<std::unique_ptr<topology::Node>> MakeRaftNode(const config::Config& config,
+                                                     const topology::StoredState& stored,
+                                                     uint64_t seed) {
+  KVD_ASSIGN_OR_RETURN(Recovery recovery, Recover(stored, BootstrapMembership(config)));
+  constexpr uint32_t kTickMs = 10;  // the node shell's tick (server/app)
+  const config::RaftConfig& rc = config.raft;
+  RaftNodeOptions o;
+  o.tick_ms = kTickMs;
+  o.raft.id = config.node.id;
+  o.raft.election_timeout_ticks = std::max<uint32_t>(1, rc.election_timeout_ms / kTickMs);
+  o.raft.heartbeat_ticks = std::max<uint32_t>(1, rc.heartbeat_interval_ms / kTickMs);
+  o.raft.pre_vote = rc.pre_vote;
+  o.raft.check_quorum = rc.check_quorum;
+  o.raft.auto_failover = rc.failover == config::Failover::kAuto;
+  o.raft.lease_reads = rc.lease_reads;
+  o.raft.max_entries_per_append = rc.max_append_entries;
+  o.raft.max_inflight_appends = rc.max_inflight_appends;
+  o.raft.snapshot_threshold_entries = rc.snapshot_threshold_entries;
+  o.raft.snapshot_trailing_entries = rc.snapshot_trailing_entries;
+  switch (rc.replication) {
+    case config::Replication::kQuorum: o.raft.replication = ReplicationMode::kQuorum; break;
+    case config::Replication::kSync: o.raft.replication = ReplicationMode::kSync; break;
+    case config::Replication::kSemiSync: o.raft.replication = ReplicationMode::kSemiSync; break;
+    case config::Replication::kAsync: o.raft.replication = ReplicationMode::kAsync; break;
+  }
+  switch (rc.default_read) {
+    case config::ReadLevel::kLinearizable: o.default_read = wire::Consistency::kLinearizable; break;
+    case config::ReadLevel::kLeader: o.default_read = wire::Consistency::kLeader; break;
+    case config::ReadLevel::kFollower: o.default_read = wire::Consistency::kFollower; break;
+    case config::ReadLevel::kSession: o.default_read = wire::Consistency::kSession; break;
+  }
+  o.session_wait_ticks = rc.session_wait_ms / kTickMs;
+  o.expiry_sweep_interval_ms = config.storage.expiry_sweep_interval_ms;
+  for (const config::MemberConfig& m : config.cluster.members) {
+    o.client_addresses[m.id] = m.client.ToString();
+  }
+  return std::unique_ptr<topology::Node>(
+      std::make_unique<RaftNode>(o, std::move(recovery), seed, stored.applied_membership.empty()));
+}
+
+}  // namespace kvd::raft
