@@ -110,6 +110,12 @@ struct RequestEncoder {
     w.U8(flags);
     w.Bytes(r.continuation);
   }
+  void operator()(const AdminRequest& r) const {
+    w.U8(static_cast<uint8_t>(r.action));
+    w.U64(r.node_id);
+    w.Bytes(r.client_address);
+    w.Bytes(r.peer_address);
+  }
 };
 
 struct ResponseEncoder {
@@ -128,6 +134,7 @@ struct ResponseEncoder {
   }
   void operator()(const PingResponse& r) const { w.Bytes(r.payload); }
   void operator()(const StatusResponse& r) const { w.Bytes(r.json); }
+  void operator()(const AdminResponse& r) const { w.Bytes(r.json); }
   void operator()(const GetResponse& r) const {
     w.U64(r.version);
     w.U64(r.expires_at_ms);
@@ -380,6 +387,21 @@ bool DecodeRequestBody(FieldReader& f, Opcode op, RequestBody* body) {
       *body = std::move(r);
       return true;
     }
+    case Opcode::kAdmin: {
+      AdminRequest r;
+      uint8_t action = 0;
+      if (!f.U8("action", &action) || !f.U64("node_id", &r.node_id) ||
+          !f.Bytes("client_address", &r.client_address, kMaxAdminAddressBytes) ||
+          !f.Bytes("peer_address", &r.peer_address, kMaxAdminAddressBytes)) {
+        return false;
+      }
+      if (action < 1 || action > kMaxAdminAction) {
+        return f.Fail(fmt::format("unknown admin action {}", action));
+      }
+      r.action = static_cast<AdminAction>(action);
+      *body = std::move(r);
+      return true;
+    }
   }
   return f.Fail("unknown opcode");
 }
@@ -477,6 +499,12 @@ bool DecodeResponseBody(FieldReader& f, Opcode op, ResponseBody* body) {
       *body = std::move(r);
       return true;
     }
+    case Opcode::kAdmin: {
+      AdminResponse r;
+      if (!f.Bytes("json", &r.json)) return false;
+      *body = std::move(r);
+      return true;
+    }
   }
   return f.Fail("unknown opcode");
 }
@@ -494,6 +522,7 @@ bool IsKnownOpcode(uint8_t op) {
     case Opcode::kCas:
     case Opcode::kBatch:
     case Opcode::kScan:
+    case Opcode::kAdmin:
       return true;
   }
   return false;
@@ -510,8 +539,21 @@ const char* OpcodeName(Opcode op) {
     case Opcode::kCas: return "CAS";
     case Opcode::kBatch: return "BATCH";
     case Opcode::kScan: return "SCAN";
+    case Opcode::kAdmin: return "ADMIN";
   }
   return "UNKNOWN";
+}
+
+const char* AdminActionName(AdminAction a) {
+  switch (a) {
+    case AdminAction::kPromote: return "promote";
+    case AdminAction::kTransferLeader: return "transfer_leader";
+    case AdminAction::kAddLearner: return "add_learner";
+    case AdminAction::kPromoteLearner: return "promote_learner";
+    case AdminAction::kRemoveMember: return "remove_member";
+    case AdminAction::kCompact: return "compact";
+  }
+  return "unknown";
 }
 
 bool IsDataOpcode(Opcode op) {
@@ -531,7 +573,8 @@ bool IsDataOpcode(Opcode op) {
 Opcode Request::opcode() const {
   static constexpr Opcode kByIndex[] = {Opcode::kHello, Opcode::kPing,  Opcode::kStatus,
                                         Opcode::kGet,   Opcode::kPut,   Opcode::kDelete,
-                                        Opcode::kCas,   Opcode::kBatch, Opcode::kScan};
+                                        Opcode::kCas,   Opcode::kBatch, Opcode::kScan,
+                                        Opcode::kAdmin};
   static_assert(std::variant_size_v<RequestBody> == std::size(kByIndex));
   return kByIndex[body.index()];
 }
@@ -710,6 +753,25 @@ struct Validator {
   }
   Status operator()(const PingRequest&) const { return Status::Ok(); }
   Status operator()(const StatusRequest&) const { return Status::Ok(); }
+  Status operator()(const AdminRequest& r) const {
+    bool needs_node = r.action == AdminAction::kAddLearner ||
+                      r.action == AdminAction::kPromoteLearner ||
+                      r.action == AdminAction::kRemoveMember;
+    if (needs_node && r.node_id == 0) {
+      return Status::InvalidArgument(
+          fmt::format("ADMIN {} needs a node_id (>= 1)", AdminActionName(r.action)));
+    }
+    bool adds = r.action == AdminAction::kAddLearner;
+    if (adds && (r.client_address.empty() || r.peer_address.empty())) {
+      return Status::InvalidArgument(
+          "ADMIN add_learner needs the new node's client_address and peer_address");
+    }
+    if (!adds && (!r.client_address.empty() || !r.peer_address.empty())) {
+      return Status::InvalidArgument(fmt::format(
+          "ADMIN {} takes no addresses (only add_learner does)", AdminActionName(r.action)));
+    }
+    return Status::Ok();
+  }
   Status operator()(const GetRequest& r) const { return CheckKey("key", r.key, limits); }
   Status operator()(const DeleteRequest& r) const { return CheckKey("key", r.key, limits); }
   Status operator()(const PutRequest& r) const {

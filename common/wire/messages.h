@@ -63,6 +63,7 @@ enum class Opcode : uint8_t {
   kCas = 0x13,
   kBatch = 0x14,
   kScan = 0x15,
+  kAdmin = 0x20,
 };
 
 // True for opcodes this build knows.
@@ -149,9 +150,29 @@ struct ScanRequest {
 inline constexpr uint8_t kScanFlagReverse = 0x01;
 inline constexpr uint8_t kScanFlagKeysOnly = 0x02;
 
+// Cluster administration (replicated topologies). One opcode, ADMIN, with an action.
+enum class AdminAction : uint8_t {
+  kPromote = 1,         // this node starts an election now (manual failover)
+  kTransferLeader = 2,  // the leader hands leadership to node_id (0: the most caught up)
+  kAddLearner = 3,      // add node_id as a non-voting learner at the given addresses
+  kPromoteLearner = 4,  // make learner node_id a voter
+  kRemoveMember = 5,    // remove node_id (voter or learner)
+  kCompact = 6,         // compact the Raft log up to the applied index now
+};
+inline constexpr uint8_t kMaxAdminAction = 6;
+inline constexpr uint32_t kMaxAdminAddressBytes = 256;
+struct AdminRequest {
+  AdminAction action = AdminAction::kPromote;
+  uint64_t node_id = 0;
+  std::string client_address;  // kAddLearner: "host:port" clients use
+  std::string peer_address;    // kAddLearner: "host:port" peers use
+  bool operator==(const AdminRequest&) const = default;
+};
+const char* AdminActionName(AdminAction a);
+
 using RequestBody = std::variant<HelloRequest, PingRequest, StatusRequest, GetRequest,
                                  PutRequest, DeleteRequest, CasRequest, BatchRequest,
-                                 ScanRequest>;
+                                 ScanRequest, AdminRequest>;
 
 struct Request {
   uint64_t request_id = 0;
@@ -234,9 +255,15 @@ struct ScanResponse {
   bool operator==(const ScanResponse&) const = default;
 };
 
+// ADMIN answers with a JSON object describing what was done.
+struct AdminResponse {
+  std::string json;
+  bool operator==(const AdminResponse&) const = default;
+};
+
 using ResponseBody = std::variant<std::monostate, HelloResponse, PingResponse, StatusResponse,
                                   GetResponse, PutResponse, DeleteResponse, CasResponse,
-                                  BatchResponse, ScanResponse>;
+                                  BatchResponse, ScanResponse, AdminResponse>;
 
 // Extra fields carried by some error statuses.
 struct ErrorDetail {

@@ -13,6 +13,7 @@
 #include <future>
 #include <memory>
 #include <random>
+#include <set>
 
 #include "server/admin/metrics.h"
 #include "server/app/data_dir_lock.h"
@@ -68,6 +69,7 @@ class Node {
   void PollDrain();
   std::string StatusJson();
   std::string StatusJsonFromAdminThread();
+  void UpdatePeers(const std::vector<topology::MemberEndpoint>& members);
 
   const config::Config& config_;
   Logger* logger_;
@@ -87,6 +89,7 @@ class Node {
   uint64_t drain_deadline_ms_ = 0;
   bool stopping_ = false;
   int exit_code_ = kExitOk;
+  std::set<uint64_t> known_peers_;
 };
 
 Status Node::Start() {
@@ -104,6 +107,9 @@ Status Node::Start() {
     KVD_LOG(*logger_, kError, "app", "-", "fatal: {}; shutting down", s.ToString());
     exit_code_ = kExitRuntimeError;
     asio::post(io_, [this] { BeginShutdown(SIGTERM); });
+  };
+  hooks.members = [this](const std::vector<topology::MemberEndpoint>& members) {
+    UpdatePeers(members);
   };
   runtime_ = std::make_unique<node::NodeRuntime>(config_, engine_.get(), worker_.get(), logger_,
                                                  &metrics_, std::move(hooks));
@@ -126,7 +132,10 @@ Status Node::Start() {
                       config_.node.id));
     }
     for (const config::MemberConfig& m : config_.cluster.members) {
-      if (m.id != config_.node.id) options.peers[m.id] = m.peer;
+      if (m.id != config_.node.id) {
+        options.peers[m.id] = m.peer;
+        known_peers_.insert(m.id);
+      }
     }
     peers_ = std::make_unique<net::PeerTransport>(
         &io_, std::move(options), logger_,
@@ -148,6 +157,25 @@ Status Node::Start() {
     KVD_TRY(admin_->Listen());
   }
   return Status::Ok();
+}
+
+void Node::UpdatePeers(const std::vector<topology::MemberEndpoint>& members) {
+  if (!peers_) return;
+  std::set<uint64_t> now;
+  for (const topology::MemberEndpoint& m : members) {
+    Result<config::Address> address = config::ParseAddress(m.peer);
+    if (!address.ok()) {
+      KVD_LOG(*logger_, kWarn, "raft", "-", "member {} has an unusable peer address {}: {}",
+              m.id, m.peer, address.status().message());
+      continue;
+    }
+    now.insert(m.id);
+    peers_->AddPeer(m.id, std::move(address).value());
+  }
+  for (uint64_t id : known_peers_) {
+    if (now.count(id) == 0) peers_->RemovePeer(id);
+  }
+  known_peers_ = std::move(now);
 }
 
 std::string Node::StatusJson() {

@@ -164,7 +164,11 @@ void Connection::HandleFrame(const wire::FrameHeader& header, std::string_view b
   cr.ref = topology::ClientRef{id_, request.request_id, start_ns};
   cr.arrival_ms = WallMillis();
   cr.request = std::move(request);
-  server_->runtime_->Submit(std::move(cr));
+  if (op == wire::Opcode::kAdmin) {
+    server_->runtime_->SubmitAdmin(std::move(cr));
+  } else {
+    server_->runtime_->Submit(std::move(cr));
+  }
 }
 
 void Connection::HandleHello(const wire::Request& request, uint64_t start_ns) {

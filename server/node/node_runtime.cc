@@ -198,6 +198,7 @@ void NodeRuntime::Flush() {
   flush_scheduled_ = false;
   if (failed_) return;
   topology::Output out = node_->TakeOutput();
+  if (out.members_changed && hooks_.members) hooks_.members(out.members);
   for (topology::Envelope& e : out.early_send) hooks_.send(e.to, std::move(e.bytes));
   for (topology::Reply& r : out.replies) hooks_.deliver(r.ref, std::move(r.response));
   if (out.apply.empty() && out.expire.empty() && out.storage.empty() && out.send.empty() &&

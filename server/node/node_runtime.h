@@ -70,6 +70,8 @@ class NodeRuntime {
     std::function<void(uint64_t to, std::string bytes)> send;
     // The node cannot go on safely (its replicated state could not be written): stop it.
     std::function<void(const Status&)> fatal;
+    // The cluster's members changed: every member but this node (replicated topologies).
+    std::function<void(const std::vector<topology::MemberEndpoint>&)> members;
   };
 
   // REQUIRES: engine, queue, logger and metrics outlive the runtime.

@@ -7,10 +7,6 @@
 
 namespace kvd::topology {
 
-void Node::OnAdminRequest(ClientRequest request) {
-  (void)request;
-  KVD_PANIC("OnAdminRequest: this topology offers no administrative requests");
-}
 void Node::OnPeerMessage(uint64_t, std::string_view) {}
 void Node::OnPersisted(uint64_t, uint64_t) {}
 void Node::OnSnapshotInstalled(uint64_t, uint64_t, std::string_view) {

@@ -71,8 +71,8 @@ class Node {
   virtual void Tick(uint64_t now_ms) = 0;
   // REQUIRES: the request is a data request that passed wire::ValidateRequest.
   virtual void OnClientRequest(ClientRequest request) = 0;
-  // Administrative requests. The default answers kUnsupported.
-  virtual void OnAdminRequest(ClientRequest request);
+  // An administrative request (wire::AdminRequest); answered through Output::replies.
+  virtual void OnAdminRequest(ClientRequest request) = 0;
   // A peer's message. Malformed bytes are dropped (and counted), never trusted.
   virtual void OnPeerMessage(uint64_t from, std::string_view bytes);
   virtual void OnPersisted(uint64_t index, uint64_t term);

@@ -112,6 +112,14 @@ struct SnapshotChunkIn {
   std::string data;
 };
 
+// How to reach a member of the cluster (replicated topologies).
+struct MemberEndpoint {
+  uint64_t id = 0;
+  std::string client;  // "host:port"
+  std::string peer;    // "host:port"
+  bool operator==(const MemberEndpoint&) const = default;
+};
+
 struct Output {
   std::vector<StorageOp> storage;
   bool force_sync = false;  // fsync the storage even if the node's durability mode would not
@@ -125,11 +133,14 @@ struct Output {
   std::vector<SnapshotSend> snapshot_sends;
   std::vector<SnapshotProgress> snapshot_progress;
   std::vector<SnapshotChunkIn> snapshot_chunks;
+  // Set when the cluster's membership changed: every member but this node, to connect to.
+  bool members_changed = false;
+  std::vector<MemberEndpoint> members;
 
   bool empty() const {
     return storage.empty() && persist_index == 0 && early_send.empty() && send.empty() &&
            apply.empty() && replies.empty() && expire.empty() && snapshot_sends.empty() &&
-           snapshot_progress.empty() && snapshot_chunks.empty();
+           snapshot_progress.empty() && snapshot_chunks.empty() && !members_changed;
   }
 };
 

@@ -24,6 +24,12 @@ void WriteMembership(ByteWriter& w, const Membership& m) {
   for (uint64_t id : m.voters) w.U64(id);
   w.U32(static_cast<uint32_t>(m.learners.size()));
   for (uint64_t id : m.learners) w.U64(id);
+  w.U32(static_cast<uint32_t>(m.addresses.size()));
+  for (const auto& [id, a] : m.addresses) {
+    w.U64(id);
+    w.Bytes(a.client);
+    w.Bytes(a.peer);
+  }
 }
 
 Status ReadIdList(ByteReader& r, std::string_view field, std::vector<uint64_t>* out) {
@@ -48,6 +54,21 @@ Status ReadMembership(ByteReader& r, Membership* m) {
   KVD_TRY(ReadIdList(r, "learners", &m->learners));
   for (uint64_t id : m->learners) {
     if (m->IsVoter(id)) return Status::ProtocolError("raft message: a learner is also a voter");
+  }
+  uint32_t n = 0;
+  if (!r.U32(&n)) return Truncated("addresses");
+  if (n > 2 * kMaxMembers) return Status::ProtocolError("raft message: too many addresses");
+  for (uint32_t i = 0; i < n; ++i) {
+    uint64_t id = 0;
+    std::string_view client, peer;
+    if (!r.U64(&id) || id == 0 || !r.Bytes(&client, kMaxAddressBytes) ||
+        !r.Bytes(&peer, kMaxAddressBytes)) {
+      return Truncated("address");
+    }
+    if (!m->addresses.emplace(id, MemberAddress{std::string(client), std::string(peer)})
+             .second) {
+      return Status::ProtocolError("raft message: a member's address appears twice");
+    }
   }
   return Status::Ok();
 }

@@ -33,12 +33,14 @@
 //   kTimeoutNow:             (empty)
 //
 //   entry:       u64 index, u64 term, u8 type (EntryType), bytes data
-//   membership:  u32 voters, voters x u64, u32 learners, learners x u64
+//   membership:  u32 voters, voters x u64, u32 learners, learners x u64,
+//                u32 addresses, addresses x (u64 id, bytes client, bytes peer)
 //
 // Thread-safety: plain values and pure functions.
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -69,11 +71,22 @@ struct Entry {
   bool operator==(const Entry&) const = default;
 };
 
+// Where a member is reached: by clients (redirect hints) and by other nodes.
+struct MemberAddress {
+  std::string client;
+  std::string peer;
+  bool operator==(const MemberAddress&) const = default;
+};
+inline constexpr uint32_t kMaxAddressBytes = 256;
+
 // The cluster configuration: voters elect and count toward commitment; learners only
-// receive the log. Both lists are sorted and disjoint.
+// receive the log. Both lists are sorted and disjoint. `addresses` travel with the
+// configuration so that every node learns how to reach a member added at run time; the
+// consensus rules ignore them.
 struct Membership {
   std::vector<uint64_t> voters;
   std::vector<uint64_t> learners;
+  std::map<uint64_t, MemberAddress> addresses;
 
   bool IsVoter(uint64_t id) const;
   bool IsLearner(uint64_t id) const;

@@ -897,6 +897,7 @@ Result<uint64_t> Raft::ProposeMembership(const Membership& proposed) {
       return kvd::Status::InvalidArgument(fmt::format("node {} is both voter and learner", id));
     }
   }
+  std::erase_if(next.addresses, [&](const auto& a) { return !next.Contains(a.first); });
   if (!config_log_.empty() && config_log_.rbegin()->first > commit_) {
     return kvd::Status::Unavailable(
         "a membership change is still in progress; retry when it has committed");

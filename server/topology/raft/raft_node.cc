@@ -38,9 +38,27 @@ uint64_t TokenIndex(const std::string& token) {
 Membership BootstrapMembership(const config::Config& config) {
   Membership m;
   if (config.cluster.join) return m;
-  for (const config::MemberConfig& member : config.cluster.members) m.voters.push_back(member.id);
+  for (const config::MemberConfig& member : config.cluster.members) {
+    m.voters.push_back(member.id);
+    m.addresses[member.id] = MemberAddress{member.client.ToString(), member.peer.ToString()};
+  }
   std::sort(m.voters.begin(), m.voters.end());
   return m;
+}
+
+std::string JsonEscape(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      out += fmt::format("\\u{:04x}", static_cast<int>(c));
+    } else {
+      out += c;
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -219,6 +237,133 @@ void RaftNode::CheckWaitingReads() {
   }
 }
 
+void RaftNode::ReplyAdmin(const topology::ClientRef& ref, uint64_t request_id,
+                          std::string json) {
+  wire::Response r;
+  r.request_id = request_id;
+  r.opcode = wire::Opcode::kAdmin;
+  r.body = wire::AdminResponse{std::move(json)};
+  out_.replies.push_back(topology::Reply{ref, std::move(r)});
+}
+
+Result<Membership> RaftNode::NextMembership(const wire::AdminRequest& req) const {
+  Membership next = raft_.membership();
+  uint64_t id = req.node_id;
+  switch (req.action) {
+    case wire::AdminAction::kAddLearner:
+      if (next.Contains(id)) {
+        return Status::InvalidArgument(fmt::format("node {} is already a member ({})", id,
+                                                   next.ToString()));
+      }
+      next.learners.push_back(id);
+      std::sort(next.learners.begin(), next.learners.end());
+      next.addresses[id] = MemberAddress{req.client_address, req.peer_address};
+      return next;
+    case wire::AdminAction::kPromoteLearner:
+      if (!next.IsLearner(id)) {
+        return Status::InvalidArgument(
+            fmt::format("node {} is not a learner ({})", id, next.ToString()));
+      }
+      std::erase(next.learners, id);
+      next.voters.push_back(id);
+      std::sort(next.voters.begin(), next.voters.end());
+      return next;
+    case wire::AdminAction::kRemoveMember:
+      if (!next.Contains(id)) {
+        return Status::InvalidArgument(
+            fmt::format("node {} is not a member ({})", id, next.ToString()));
+      }
+      if (next.IsVoter(id) && next.voters.size() == 1) {
+        return Status::InvalidArgument("cannot remove the last voter");
+      }
+      std::erase(next.voters, id);
+      std::erase(next.learners, id);
+      next.addresses.erase(id);
+      return next;
+    default: break;
+  }
+  return Status::InvalidArgument("not a membership change");
+}
+
+void RaftNode::OnAdminRequest(topology::ClientRequest request) {
+  const auto& req = std::get<wire::AdminRequest>(request.request.body);
+  uint64_t rid = request.request.request_id;
+  auto fail = [&](const Status& s) { ReplyError(request.ref, request.request, s); };
+  switch (req.action) {
+    case wire::AdminAction::kPromote: {
+      if (raft_.role() == Role::kLeader) {
+        ReplyAdmin(request.ref, rid,
+                   fmt::format(R"({{"node_id":{},"term":{},"message":"already the leader"}})",
+                               raft_.id(), raft_.term()));
+        return;
+      }
+      Status s = raft_.Campaign();
+      if (!s.ok()) return fail(s);
+      ReplyAdmin(request.ref, rid,
+                 fmt::format(R"({{"node_id":{},"term":{},"message":"election started"}})",
+                             raft_.id(), raft_.term()));
+      return;
+    }
+    case wire::AdminAction::kTransferLeader: {
+      if (raft_.role() != Role::kLeader) {
+        Redirect(request, "leadership is transferred by the leader");
+        return;
+      }
+      uint64_t target = req.node_id;
+      if (target == 0) {
+        // The voter with the most of the log: the quickest to take over.
+        uint64_t best_match = 0;
+        for (const PeerStatus& p : raft_.GetStatus().peers) {
+          if (p.voter && (target == 0 || p.match > best_match)) {
+            target = p.id;
+            best_match = p.match;
+          }
+        }
+        if (target == 0) return fail(Status::InvalidArgument("there is no other voter"));
+      }
+      Status s = raft_.TransferLeadership(target);
+      if (!s.ok()) return fail(s);
+      ReplyAdmin(request.ref, rid,
+                 fmt::format(R"({{"from":{},"to":{},"term":{},"message":"transfer started"}})",
+                             raft_.id(), target, raft_.term()));
+      return;
+    }
+    case wire::AdminAction::kCompact: {
+      uint64_t index = raft_.CompactNow();
+      ReplyAdmin(request.ref, rid,
+                 fmt::format(R"({{"node_id":{},"snapshot_index":{}}})", raft_.id(), index));
+      return;
+    }
+    case wire::AdminAction::kAddLearner:
+    case wire::AdminAction::kPromoteLearner:
+    case wire::AdminAction::kRemoveMember: {
+      if (raft_.role() != Role::kLeader) {
+        Redirect(request, "membership changes are made by the leader");
+        return;
+      }
+      Result<Membership> next = NextMembership(req);
+      if (!next.ok()) return fail(next.status());
+      Result<uint64_t> index = raft_.ProposeMembership(*next);
+      if (!index.ok()) return fail(index.status());
+      // Answered when the configuration commits (TranslateCommitted).
+      pending_admin_[*index] = Pending{raft_.term(), request.ref, wire::Opcode::kAdmin, rid};
+      return;
+    }
+  }
+}
+
+void RaftNode::NoteMembership() {
+  const Membership& m = raft_.membership();
+  if (m == reported_membership_) return;
+  reported_membership_ = m;
+  for (const auto& [id, a] : m.addresses) opt_.client_addresses[id] = a.client;
+  out_.members_changed = true;
+  out_.members.clear();
+  for (const auto& [id, a] : m.addresses) {
+    if (id != raft_.id()) out_.members.push_back(topology::MemberEndpoint{id, a.client, a.peer});
+  }
+}
+
 void RaftNode::OnPeerMessage(uint64_t from, std::string_view bytes) {
   Result<Message> m = DecodeMessage(bytes);
   if (!m.ok() || m->from != from) {
@@ -277,6 +422,20 @@ void RaftNode::TranslateCommitted(const Entry& e) {
       break;
     }
   }
+  if (auto admin = pending_admin_.find(e.index); admin != pending_admin_.end()) {
+    if (admin->second.term == e.term) {
+      ReplyAdmin(admin->second.ref, admin->second.request_id,
+                 fmt::format(R"({{"index":{},"membership":"{}"}})", e.index,
+                             JsonEscape(raft_.membership().ToString())));
+    } else {
+      out_.replies.push_back(topology::Reply{
+          admin->second.ref,
+          wire::Response::Error(admin->second.request_id, wire::Opcode::kAdmin,
+                                Status::Unavailable("leadership changed; the membership change "
+                                                    "was not applied; retry it"))});
+    }
+    pending_admin_.erase(admin);
+  }
   auto it = pending_writes_.find(e.index);
   if (it != pending_writes_.end()) {
     if (it->second.term == e.term) {
@@ -324,6 +483,15 @@ void RaftNode::TranslateOutput(RaftOutput ro) {
     pending_reads_.erase(it);
   }
   for (uint64_t index : ro.abandoned) {
+    if (auto admin = pending_admin_.find(index); admin != pending_admin_.end()) {
+      out_.replies.push_back(topology::Reply{
+          admin->second.ref,
+          wire::Response::Error(admin->second.request_id, wire::Opcode::kAdmin,
+                                Status::Unavailable("leadership changed before the membership "
+                                                    "change committed; check the membership "
+                                                    "and retry if needed"))});
+      pending_admin_.erase(admin);
+    }
     auto it = pending_writes_.find(index);
     if (it == pending_writes_.end()) continue;
     wire::Response r = wire::Response::Error(
@@ -357,6 +525,7 @@ topology::Output RaftNode::TakeOutput() {
   // committed entries first, then the reads it confirmed.
   CheckWaitingReads();
   TranslateOutput(raft_.TakeOutput());
+  NoteMembership();
   topology::Output out = std::move(out_);
   out_ = topology::Output{};
   return out;

@@ -55,6 +55,7 @@ class RaftNode final : public topology::Node {
 
   void Tick(uint64_t now_ms) override;
   void OnClientRequest(topology::ClientRequest request) override;
+  void OnAdminRequest(topology::ClientRequest request) override;
   void OnPeerMessage(uint64_t from, std::string_view bytes) override;
   void OnPersisted(uint64_t index, uint64_t term) override;
   void OnSnapshotInstalled(uint64_t index, uint64_t term, std::string_view membership) override;
@@ -92,6 +93,9 @@ class RaftNode final : public topology::Node {
   void TranslateOutput(RaftOutput ro);
   void TranslateCommitted(const Entry& e);
   std::string LeaderHint() const;
+  void ReplyAdmin(const topology::ClientRef& ref, uint64_t request_id, std::string json);
+  Result<Membership> NextMembership(const wire::AdminRequest& req) const;
+  void NoteMembership();
 
   RaftNodeOptions opt_;
   Rng rng_;
@@ -106,6 +110,8 @@ class RaftNode final : public topology::Node {
   std::map<uint64_t, topology::ClientRequest> pending_reads_;  // read context -> request
   uint64_t next_read_context_ = 1;
   std::deque<WaitingRead> waiting_reads_;  // session reads waiting for the applied index
+  std::map<uint64_t, Pending> pending_admin_;  // config entry index -> the admin request
+  Membership reported_membership_;             // the membership the shell last heard of
   uint64_t malformed_messages_ = 0;
   uint64_t undecodable_commands_ = 0;
 };

@@ -1,5 +1,7 @@
 #include "server/topology/single/single_node.h"
 
+#include <fmt/format.h>
+
 namespace kvd::topology {
 
 SingleNode::SingleNode(uint64_t node_id, uint32_t expiry_sweep_interval_ms)
@@ -22,6 +24,17 @@ void SingleNode::OnClientRequest(ClientRequest request) {
   item.now_ms = request.arrival_ms;
   item.request = std::move(request.request);
   output_.apply.push_back(std::move(item));
+}
+
+void SingleNode::OnAdminRequest(ClientRequest request) {
+  const auto& admin = std::get<wire::AdminRequest>(request.request.body);
+  output_.replies.push_back(Reply{
+      request.ref,
+      wire::Response::Error(
+          request.request.request_id, wire::Opcode::kAdmin,
+          Status::Unsupported(fmt::format(
+              "ADMIN {} needs a replicated topology; this node's mode is single",
+              wire::AdminActionName(admin.action))))});
 }
 
 Output SingleNode::TakeOutput() {

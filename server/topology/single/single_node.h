@@ -18,6 +18,8 @@ class SingleNode final : public Node {
 
   void Tick(uint64_t now_ms) override;
   void OnClientRequest(ClientRequest request) override;
+  // Answers UNSUPPORTED: a single node has no cluster to administer.
+  void OnAdminRequest(ClientRequest request) override;
   Output TakeOutput() override;
   NodeInfo Inspect() const override;
 

@@ -29,14 +29,6 @@ Bitset::Bitset(size_t bits, bool all_set)
   if (all_set && bits % 64 != 0) words_.back() = (uint64_t{1} << (bits % 64)) - 1;
 }
 
-bool Bitset::IsSubsetOf(const Bitset& other) const {
-  KVD_ASSERT(words_.size() == other.words_.size());
-  for (size_t i = 0; i < words_.size(); ++i) {
-    if ((words_[i] & ~other.words_[i]) != 0) return false;
-  }
-  return true;
-}
-
 size_t Bitset::Count() const {
   size_t count = 0;
   for (uint64_t word : words_) count += static_cast<size_t>(std::popcount(word));
@@ -488,6 +480,17 @@ bool KvModel::Dominates(const State& a, const State& b) const {
   if (a.value != b.value || a.version_known) return false;
   // a's version is any v > a.version; b's is exactly b.version, or any v > b.version.
   return b.version_known ? a.version < b.version : a.version <= b.version;
+}
+
+uint64_t KvModel::DominanceClass(const State& state) const {
+  if (!state.exists) return 0;
+  // FNV-1a of the value, never 0: fixed arithmetic, the same on every platform.
+  uint64_t hash = 0xCBF29CE484222325ULL;
+  for (char c : state.value) {
+    hash ^= static_cast<unsigned char>(c);
+    hash *= 0x100000001B3ULL;
+  }
+  return hash == 0 ? 1 : hash;
 }
 
 std::string KvModel::DescribeOperation(const Operation& op) const {

@@ -164,6 +164,9 @@ struct PartitionSpec {
 //       True if a allows everything b allows: a partial order such that whenever b has a
 //       successor b' for an operation, a has a successor a' with Dominates(a', b'). The
 //       checker then keeps only undominated states. Without it, only equal states merge.
+//   uint64_t DominanceClass(const State&) const;
+//       A hash such that Dominates(a, b) implies equal classes; lets the checker compare
+//       only states of one class. Without it, every pair is compared.
 //
 // Partitions are checked smallest first (ties by name), so that a hard partition that uses
 // up the budget does not hide a violation in an easier one; the first non-kOk partition
@@ -260,6 +263,8 @@ class KvModel {
   // with a.floor <= b.floor; or the same value where a's version is unknown and every
   // version b may have is one a may have too.
   bool Dominates(const State& a, const State& b) const;
+  // Absent, or which value: Dominates() only relates states of one class.
+  uint64_t DominanceClass(const State& state) const;
   // E.g. `client 3: cas_put("k", "v", expected=4) -> ok version=7`.
   std::string DescribeOperation(const Operation& op) const;
   // E.g. `"v" version=7`, `"v" version>7`, `absent, next version > 8`.
@@ -291,7 +296,12 @@ class Bitset {
   void Clear(size_t bit) { words_[bit / 64] &= ~(uint64_t{1} << (bit % 64)); }
   bool Test(size_t bit) const { return ((words_[bit / 64] >> (bit % 64)) & 1) != 0; }
   // Whether every member of this set is in `other`. REQUIRES: the same size.
-  bool IsSubsetOf(const Bitset& other) const;
+  bool IsSubsetOf(const Bitset& other) const {
+    for (size_t i = 0; i < words_.size(); ++i) {
+      if ((words_[i] & ~other.words_[i]) != 0) return false;
+    }
+    return true;
+  }
   // The number of members.
   size_t Count() const;
   auto operator<=>(const Bitset& other) const = default;
@@ -398,6 +408,15 @@ bool StateDominates(const Model& model, const typename Model::State& a,
 }
 
 template <typename Model>
+uint64_t StateClass(const Model& model, const typename Model::State& state) {
+  if constexpr (requires { model.DominanceClass(state); }) {
+    return model.DominanceClass(state);
+  } else {
+    return 0;
+  }
+}
+
+template <typename Model>
 bool ElementDominates(const Model& model, const Element<typename Model::State>& a,
                       const Element<typename Model::State>& b) {
   return b.available.IsSubsetOf(a.available) && StateDominates(model, a.state, b.state);
@@ -408,12 +427,23 @@ template <typename Model>
 void Canonicalize(const Model& model, StateSet<typename Model::State>& set) {
   std::sort(set.begin(), set.end());
   set.erase(std::unique(set.begin(), set.end()), set.end());
+  if (set.size() < 2) return;
+  // Only elements of one dominance class can dominate each other: group them, stably.
+  std::vector<std::pair<uint64_t, size_t>> order;
+  order.reserve(set.size());
+  for (size_t i = 0; i < set.size(); ++i) order.emplace_back(StateClass(model, set[i].state), i);
+  std::sort(order.begin(), order.end());
   std::vector<bool> dominated(set.size(), false);
-  for (size_t i = 0; i < set.size(); ++i) {
-    for (size_t j = 0; j < set.size() && !dominated[i]; ++j) {
-      // Of two elements that dominate each other (a preorder), keep the first.
-      dominated[i] = j != i && ElementDominates(model, set[j], set[i]) &&
-                     (j < i || !ElementDominates(model, set[i], set[j]));
+  for (size_t begin = 0, end = 0; begin < order.size(); begin = end) {
+    while (end < order.size() && order[end].first == order[begin].first) ++end;
+    for (size_t x = begin; x < end; ++x) {
+      const size_t i = order[x].second;
+      for (size_t y = begin; y < end && !dominated[i]; ++y) {
+        const size_t j = order[y].second;
+        // Of two elements that dominate each other (a preorder), keep the first.
+        dominated[i] = j != i && ElementDominates(model, set[j], set[i]) &&
+                       (j < i || !ElementDominates(model, set[i], set[j]));
+      }
     }
   }
   size_t kept = 0;
@@ -535,6 +565,11 @@ bool PartitionSearch<Model>::Close(size_t eligible, StateSet<State>& states) {
   // expanded, since whatever it could reach, the newer one reaches too (Dominates' contract).
   StateSet<State> elements = std::move(states);
   std::vector<bool> alive(elements.size(), true);
+  // Indices of the elements of each dominance class, alive or not. Only looked up.
+  std::unordered_map<uint64_t, std::vector<size_t>> by_class;
+  for (size_t i = 0; i < elements.size(); ++i) {
+    by_class[StateClass(model_, elements[i].state)].push_back(i);
+  }
   std::vector<size_t> work;
   for (size_t i = elements.size(); i-- > 0;) work.push_back(i);
   while (!work.empty()) {
@@ -547,14 +582,15 @@ bool PartitionSearch<Model>::Close(size_t eligible, StateSet<State>& states) {
       available.Clear(p);
       for (State& successor : model_.Step(elements[i].state, OpAt(pending_[p]))) {
         Element<State> fresh{std::move(successor), available};
-        bool covered = false;
-        for (size_t j = 0; j < elements.size() && !covered; ++j) {
-          covered = alive[j] && ElementDominates(model_, elements[j], fresh);
-        }
+        std::vector<size_t>& same_class = by_class[StateClass(model_, fresh.state)];
+        const bool covered = std::any_of(same_class.begin(), same_class.end(), [&](size_t j) {
+          return alive[j] && ElementDominates(model_, elements[j], fresh);
+        });
         if (covered) continue;
-        for (size_t j = 0; j < elements.size(); ++j) {
+        for (size_t j : same_class) {
           if (alive[j] && ElementDominates(model_, fresh, elements[j])) alive[j] = false;
         }
+        same_class.push_back(elements.size());
         elements.push_back(std::move(fresh));
         alive.push_back(true);
         work.push_back(elements.size() - 1);
