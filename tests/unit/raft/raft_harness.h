@@ -2,21 +2,24 @@
 // an in-memory disk per node, all in one thread with fixed seeds.
 //
 // The harness plays the part of the driver described in server/topology/raft/raft.h. For
-// every RaftOutput it takes, in this order: (1) it writes the hard state and the log
-// changes to the node's Disk and checks that they are well formed (appends contiguous,
-// compaction only over entries the driver has already applied); (2) it reports
-// durability with OnPersisted(last entry index, term), unless the test switched automatic
-// persistence off for that node, in which case `messages` wait until Persist(); (3) it
-// queues `early_messages` and `messages` on the network; (4) it "applies" `committed`,
-// checking that indexes follow each other; (5) it records reads, failed reads, abandoned
-// proposals and snapshot work; and, when enabled, it streams snapshots itself (one chunk
-// holding the leader's applied prefix) and installs them on the receiver.
+// every RaftOutput it takes: (1) it writes the hard state and the log changes to the
+// node's Disk, checking that they are well formed (appends contiguous, a compaction base
+// never past what the driver has applied); (2) it queues `early_messages` on the network
+// at once; (3) it "applies" `committed`, checking that indexes follow each other, and
+// records reads, failed reads, abandoned proposals and snapshot work; (4) it reports
+// durability with OnPersisted(last entry index, term) and only then queues `messages`,
+// unless the test turned automatic persistence off for the node, in which case both wait
+// for Persist(); (5) when enabled, it streams snapshots itself (one chunk holding the
+// leader's applied prefix) and installs them on the receiver.
 //
 // The network is a FIFO queue. Each delivered message goes through the codec
 // (messages.h) first, as the simulator does. Tests drop messages with Isolate(), Cut() or
-// a `drop` predicate. After every input the harness calls CheckInvariants() on the core,
-// checks that the Disk mirrors the core's log, and checks state machine safety across
-// nodes (no two nodes applied different entries at one index) unless a test disables it.
+// a `drop` predicate, and delay them with a `hold` predicate and ReleaseHeld(). After
+// every input the harness checks the core's invariants (first those visible through
+// GetStatus() with REQUIRE, so that a violation fails the test case instead of aborting
+// the binary, then CheckInvariants()), checks that the Disk mirrors the core's log, and
+// checks state machine safety across nodes (no two nodes applied different entries at
+// one index) unless a test disables it.
 //
 // Thread-safety: none; one test thread.
 #pragma once
@@ -85,6 +88,12 @@ inline std::vector<uint64_t> TermsOf(const std::vector<Entry>& entries) {
   std::vector<uint64_t> t;
   for (const Entry& e : entries) t.push_back(e.term);
   return t;
+}
+
+// The code of a result (kOk when it holds a value).
+template <typename T>
+Code CodeOf(const Result<T>& r) {
+  return r.ok() ? Code::kOk : r.status().code();
 }
 
 inline Message MakeMessage(MessageType type, uint64_t from, uint64_t to, uint64_t term,
@@ -202,13 +211,39 @@ inline std::vector<Message> AllMessages(const RaftOutput& out) {
   return all;
 }
 
+// The invariants that can be seen through the public API, checked with REQUIRE before
+// CheckInvariants() runs, so that a violation fails the test case instead of aborting the
+// whole test binary (CheckInvariants is the final authority and checks more).
+inline void CheckVisibleInvariants(const Raft& r) {
+  RaftStatus s = r.GetStatus();
+  INFO("node " << s.id << " (" << RoleName(s.role) << ", term " << s.term << ")");
+  REQUIRE(s.snapshot_index <= s.applied);
+  REQUIRE(s.applied <= s.commit);
+  REQUIRE((s.diverged || s.applied == s.commit));
+  REQUIRE(s.commit <= s.last_index);
+  REQUIRE(s.persisted <= s.last_index);
+  if (s.role == Role::kLeader) {
+    REQUIRE(s.leader == s.id);
+    REQUIRE(s.vote == s.id);
+  } else {
+    // Only a leader tracks its peers' progress.
+    REQUIRE(s.peers.empty());
+  }
+  if (s.role == Role::kCandidate) REQUIRE(s.vote == s.id);
+}
+
+inline void CheckAllInvariants(const Raft& r) {
+  CheckVisibleInvariants(r);
+  r.CheckInvariants();
+}
+
 // One core with its own Rng, driven by hand (no network, no disk): for tests that
 // inspect a single output.
 class SoloNode {
  public:
   SoloNode(const RaftOptions& options, RecoveredState recovered, uint64_t seed = kSeed)
       : rng_(seed + options.id), raft_(options, std::move(recovered), &rng_) {
-    raft_.CheckInvariants();
+    CheckAllInvariants(raft_);
   }
   SoloNode(const SoloNode&) = delete;
   SoloNode& operator=(const SoloNode&) = delete;
@@ -219,14 +254,14 @@ class SoloNode {
   // Steps, checks invariants, and returns the output (persisting its entries at once).
   RaftOutput Step(const Message& m) {
     raft_.Step(m);
-    raft_.CheckInvariants();
+    CheckAllInvariants(raft_);
     return Take();
   }
   RaftOutput Tick(int times = 1) {
     RaftOutput merged;
     for (int i = 0; i < times; ++i) {
       raft_.Tick();
-      raft_.CheckInvariants();
+      CheckAllInvariants(raft_);
       Merge(&merged, Take());
     }
     return merged;
@@ -234,13 +269,13 @@ class SoloNode {
   // Takes the output and reports its entries durable.
   RaftOutput Take() {
     RaftOutput out = raft_.TakeOutput();
-    raft_.CheckInvariants();
+    CheckAllInvariants(raft_);
     if (!out.entries.empty()) {
       raft_.OnPersisted(out.entries.back().index, out.entries.back().term);
-      raft_.CheckInvariants();
+      CheckAllInvariants(raft_);
       // Persisting may commit (a leader counting itself): fold that output in.
       RaftOutput more = raft_.TakeOutput();
-      raft_.CheckInvariants();
+      CheckAllInvariants(raft_);
       Merge(&out, std::move(more));
     }
     return out;
@@ -257,6 +292,8 @@ class SoloNode {
     return out;
   }
 
+  // Folds a later output into an earlier one (for inspection, and for storage when the
+  // later output does not truncate entries of the earlier one).
   static void Merge(RaftOutput* into, RaftOutput from) {
     if (from.hard_state) into->hard_state = from.hard_state;
     if (from.log_from != 0) into->log_from = from.log_from;
@@ -348,7 +385,7 @@ class Cluster {
     for (const Entry& e : spec.recovered.entries) rec.disk.entries[e.index] = e;
     rec.applied_index = spec.recovered.applied;
     s.raft = std::make_unique<Raft>(spec.options, std::move(spec.recovered), s.rng.get());
-    s.raft->CheckInvariants();
+    CheckAllInvariants(*s.raft);
   }
 
   Raft& operator[](uint64_t id) { return *Get(id).raft; }
@@ -374,6 +411,14 @@ class Cluster {
   }
   // Drops a message when it returns true (in addition to isolation and cuts).
   std::function<bool(const Message&)> drop;
+  // Holds a message back (instead of delivering it) when it returns true, until
+  // ReleaseHeld() puts the held messages back on the network.
+  std::function<bool(const Message&)> hold;
+  void ReleaseHeld() {
+    for (Message& m : held_) queue_.push_back(std::move(m));
+    held_.clear();
+  }
+  size_t held() const { return held_.size(); }
   // The harness streams SnapshotSend requests and installs received snapshots itself.
   bool auto_snapshot = true;
   // State machine safety is checked after every step (off for lossy replication modes).
@@ -388,7 +433,8 @@ class Cluster {
     return Filter(sent, type, from, to).size();
   }
   size_t queued() const { return queue_.size(); }
-  const std::deque<Message>& queue() const { return queue_; }
+  // The messages waiting for delivery.
+  std::vector<Message> Queued() const { return {queue_.begin(), queue_.end()}; }
   void ClearQueue() { queue_.clear(); }
 
   // ---- inputs ----
@@ -410,7 +456,7 @@ class Cluster {
   // Steps one message into a node directly (bypassing the network's faults).
   void Step(const Message& m) {
     (*this)[m.to].Step(m);
-    (*this)[m.to].CheckInvariants();
+    CheckAllInvariants((*this)[m.to]);
     Collect(m.to);
   }
   void Campaign(uint64_t id) {
@@ -461,6 +507,10 @@ class Cluster {
       ++dropped;
       return true;
     }
+    if (hold && hold(m)) {
+      held_.push_back(std::move(m));
+      return true;
+    }
     // Through the codec, as on a real link.
     Result<Message> decoded = DecodeMessage(EncodeMessage(m));
     REQUIRE(decoded.ok());
@@ -469,12 +519,23 @@ class Cluster {
     Step(*decoded);
     return true;
   }
+  // Delivers at most `max_messages`; returns true if the network went quiet.
+  bool TryStabilize(size_t max_messages) {
+    for (size_t i = 0; i < max_messages; ++i) {
+      if (!DeliverOne()) return true;
+    }
+    return queue_.empty();
+  }
   // Delivers until no message is queued. Bounded, so a livelock fails the test.
   void Stabilize() {
-    for (int i = 0; i < 200000; ++i) {
+    for (int i = 0; i < 20000; ++i) {
       if (!DeliverOne()) return;
     }
-    FAIL("the network did not go quiet");
+    std::string last;
+    for (size_t i = delivered.size() > 12 ? delivered.size() - 12 : 0; i < delivered.size(); ++i) {
+      last += "\n  " + Describe(delivered[i]);
+    }
+    FAIL("the network did not go quiet; the last messages delivered:" << last);
   }
 
   // Takes every output of `id` and drives it as the contract in raft.h says.
@@ -482,7 +543,7 @@ class Cluster {
     Slot& s = Get(id);
     for (int guard = 0; guard < 1000; ++guard) {
       RaftOutput out = s.raft->TakeOutput();
-      s.raft->CheckInvariants();
+      CheckAllInvariants(*s.raft);
       if (out.empty()) {
         CheckNode(id);
         return;
@@ -629,7 +690,7 @@ class Cluster {
 
   void CheckNode(uint64_t id) {
     Slot& s = Get(id);
-    s.raft->CheckInvariants();
+    CheckAllInvariants(*s.raft);
     // Once the output is taken and driven, the state machine has applied exactly what
     // the core handed out, and the disk mirrors the core's log.
     if (!s.raft->HasOutput()) {
@@ -651,7 +712,9 @@ class Cluster {
     std::vector<Entry> mem = s.raft->EntriesFrom(st.first_index);
     REQUIRE(mem.size() == d.entries.size());
     size_t i = 0;
-    for (const auto& [index, e] : d.entries) REQUIRE(mem[i++] == e);
+    for (const auto& [index, e] : d.entries) {
+      if (!(mem[i++] == e)) FAIL("node " << id << ": the disk differs from the log at " << index);
+    }
   }
 
   // Raft's State Machine Safety: no two nodes applied different entries at one index.
@@ -662,14 +725,17 @@ class Cluster {
       for (const auto& [index, e] : mine.state) {
         auto it = s.record.state.find(index);
         if (it == s.record.state.end()) continue;
-        INFO("nodes " << id << " and " << other << " applied different entries at " << index);
-        REQUIRE(it->second == e);
+        if (!(it->second == e)) {
+          FAIL("nodes " << id << " and " << other << " applied different entries at "
+                        << index);
+        }
       }
     }
   }
 
   std::map<uint64_t, Slot> nodes_;
   std::deque<Message> queue_;
+  std::vector<Message> held_;
   std::set<uint64_t> isolated_;
   std::set<std::pair<uint64_t, uint64_t>> cut_;
 };
