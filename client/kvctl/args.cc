@@ -258,6 +258,123 @@ Result<Command> ParseStatus(const po::variables_map&, const std::vector<std::str
   return Command{StatusCommand{}};
 }
 
+// ---- cluster commands ----
+
+Result<uint64_t> ParseNodeId(std::string_view command, std::string_view text,
+                             std::string_view what = "NODE_ID") {
+  Result<uint64_t> id = ParseUnsigned(text, what, kMaxNodeId);
+  if (!id.ok()) return id.status().WithContext(command);
+  if (*id == 0) return Usage(fmt::format("{}: {} must be at least 1", command, what));
+  return id;
+}
+
+// A member address for `member add`: host:port with a real port, within the wire limit.
+Result<std::string> ParseMemberAddress(const po::variables_map& vm, const char* option) {
+  std::optional<std::string> text = OptionalString(vm, option);
+  if (!text) {
+    return Usage(fmt::format(
+        "member add: needs --client HOST:PORT and --peer HOST:PORT (missing --{})", option));
+  }
+  std::string host;
+  uint16_t port = 0;
+  Status valid = client::ParseEndpoint(*text, &host, &port);
+  // ParseEndpoint also refuses port 0: a member needs a real port.
+  if (!valid.ok()) return valid.WithContext(fmt::format("member add: --{}", option));
+  if (text->size() > wire::kMaxAdminAddressBytes) {
+    return Usage(fmt::format("member add: --{} is longer than {} bytes", option,
+                             wire::kMaxAdminAddressBytes));
+  }
+  return *text;
+}
+
+void AddSwitchoverOptions(po::options_description* d) {
+  d->add_options()("to", po::value<std::string>()->value_name("NODE_ID"),
+                   "the voter to hand over to (default: the most up-to-date voter)");
+}
+
+void AddMemberAddOptions(po::options_description* d) {
+  d->add_options()("client", po::value<std::string>()->value_name("HOST:PORT"),
+                   "where clients reach the new node (its cluster.members client address)")(
+      "peer", po::value<std::string>()->value_name("HOST:PORT"),
+      "where the other nodes reach it (its cluster.members peer address)");
+}
+
+Command Cluster(ClusterAction action) { return Command{ClusterCommand{std::move(action)}}; }
+
+Result<Command> ParseClusterStatus(const po::variables_map&, const std::vector<std::string>& args) {
+  KVD_TRY(CheckPositionals("cluster status", "cluster status", args, 0, 0));
+  return Cluster(ClusterStatusCommand{});
+}
+
+Result<Command> ParsePromote(const po::variables_map&, const std::vector<std::string>& args) {
+  KVD_TRY(CheckPositionals("promote", "promote NODE_ID", args, 1, 1));
+  KVD_ASSIGN_OR_RETURN(uint64_t id, ParseNodeId("promote", args[0]));
+  return Cluster(PromoteCommand{id});
+}
+
+Result<Command> ParseTransferLeader(const po::variables_map&,
+                                    const std::vector<std::string>& args) {
+  KVD_TRY(CheckPositionals("transfer-leader", "transfer-leader [NODE_ID]", args, 0, 1));
+  TransferLeaderCommand transfer;
+  if (!args.empty()) {
+    KVD_ASSIGN_OR_RETURN(transfer.node_id, ParseNodeId("transfer-leader", args[0]));
+  }
+  return Cluster(transfer);
+}
+
+Result<Command> ParseSwitchover(const po::variables_map& vm, const std::vector<std::string>& args) {
+  if (!args.empty()) {
+    return Usage(
+        fmt::format("switchover: unexpected argument {} (usage: kvctl switchover [--to NODE_ID])",
+                    Quoted(args[0])));
+  }
+  TransferLeaderCommand switchover;
+  switchover.switchover = true;
+  if (std::optional<std::string> to = OptionalString(vm, "to")) {
+    KVD_ASSIGN_OR_RETURN(switchover.node_id, ParseNodeId("switchover", *to, "--to"));
+  }
+  return Cluster(switchover);
+}
+
+Result<Command> ParseMemberAdd(const po::variables_map& vm, const std::vector<std::string>& args) {
+  KVD_TRY(CheckPositionals("member add", "member add NODE_ID --client HOST:PORT --peer HOST:PORT",
+                           args, 1, 1));
+  MemberAddCommand add;
+  KVD_ASSIGN_OR_RETURN(add.node_id, ParseNodeId("member add", args[0]));
+  KVD_ASSIGN_OR_RETURN(add.client_address, ParseMemberAddress(vm, "client"));
+  KVD_ASSIGN_OR_RETURN(add.peer_address, ParseMemberAddress(vm, "peer"));
+  if (add.client_address == add.peer_address) {
+    return Usage("member add: --client and --peer must be different addresses");
+  }
+  return Cluster(std::move(add));
+}
+
+Result<Command> ParseMemberPromote(const po::variables_map&, const std::vector<std::string>& args) {
+  KVD_TRY(CheckPositionals("member promote", "member promote NODE_ID", args, 1, 1));
+  KVD_ASSIGN_OR_RETURN(uint64_t id, ParseNodeId("member promote", args[0]));
+  return Cluster(MemberPromoteCommand{id});
+}
+
+Result<Command> ParseMemberRemove(const po::variables_map&, const std::vector<std::string>& args) {
+  KVD_TRY(CheckPositionals("member remove", "member remove NODE_ID", args, 1, 1));
+  KVD_ASSIGN_OR_RETURN(uint64_t id, ParseNodeId("member remove", args[0]));
+  return Cluster(MemberRemoveCommand{id});
+}
+
+Result<Command> ParseMemberList(const po::variables_map&, const std::vector<std::string>& args) {
+  KVD_TRY(CheckPositionals("member list", "member list", args, 0, 0));
+  return Cluster(MemberListCommand{});
+}
+
+Result<Command> ParseSnapshot(const po::variables_map&, const std::vector<std::string>& args) {
+  KVD_TRY(CheckPositionals("snapshot", "snapshot [NODE_ID]", args, 0, 1));
+  SnapshotCommand snapshot;
+  if (!args.empty()) {
+    KVD_ASSIGN_OR_RETURN(snapshot.node_id, ParseNodeId("snapshot", args[0]));
+  }
+  return Cluster(snapshot);
+}
+
 struct CommandSpec {
   std::string_view name;
   std::string_view usage;                         // after "Usage: "
@@ -266,7 +383,17 @@ struct CommandSpec {
   std::string_view examples;                      // one command per line
   void (*add_options)(po::options_description*);  // nullptr: only global options
   Result<Command> (*parse)(const po::variables_map&, const std::vector<std::string>&);
+  // --timeout when not given: commands that wait for the cluster to change take longer.
+  std::chrono::milliseconds default_timeout = kDefaultTimeout;
+  bool cluster = false;  // listed under "Cluster commands" in the general help
 };
+
+// Command groups: the spec names "cluster status", "member add", ... start with these.
+constexpr std::string_view kGroups[] = {"cluster", "member"};
+
+bool IsGroup(std::string_view word) {
+  return std::find(std::begin(kGroups), std::end(kGroups), word) != std::end(kGroups);
+}
 
 const CommandSpec kCommands[] = {
     {"get", "kvctl [global options] get KEY", "print the value stored under KEY",
@@ -373,6 +500,166 @@ const CommandSpec kCommands[] = {
      "kvctl status\n"
      "kvctl status --output json | jq .role",
      nullptr, ParseStatus},
+    {"cluster status", "kvctl [global options] cluster status",
+     "every node of a leader_follower cluster: role, term, indexes, lag",
+     "Asks the nodes at --endpoints for their status, finds the members (the ids in the\n"
+     "membership and the nodes' configured cluster.members), asks every member at once (each\n"
+     "within --timeout), and prints one row per node:\n"
+     "  ID            node id\n"
+     "  CLIENT        the address clients use (where it answered, or its configuration)\n"
+     "  ROLE          as the node reports it: leader, follower, candidate, pre_candidate,\n"
+     "                learner, non_member; \"unreachable\" if it did not answer; \"unknown\"\n"
+     "                if kvctl does not know its address (list it in --endpoints)\n"
+     "  TERM, COMMIT, APPLIED   its current term, commit index and applied index\n"
+     "  LAG           from the leader: how many entries of the leader's log the node is not\n"
+     "                known to hold (leader's last index - match index), and how long ago\n"
+     "                the leader last heard from it\n"
+     "  LAST CONTACT  from the node: how long ago it last heard from a leader\n"
+     "Below the table: the leader, the replication and failover modes, the membership, then\n"
+     "one line per node that did not answer and why. In async and semi_sync replication it\n"
+     "also prints \"acknowledged writes at risk if the leader failed now: N entries\": the\n"
+     "leader's commit index minus the highest index any other voter is known to hold. Those\n"
+     "writes were acknowledged to clients but, as far as the leader knows, exist only on the\n"
+     "leader; if it failed now they would be lost (more of them if a less up-to-date voter\n"
+     "won the election). In quorum and sync replication a write is acknowledged only once a\n"
+     "majority (every voter) holds it, so nothing acknowledged is at risk.\n"
+     "A member that does not answer is shown as unreachable; the command fails (exit 6) only\n"
+     "if no node at --endpoints answers.\n"
+     "Output: table as above; raw: one line per node, tab-separated: id, client, role, term,\n"
+     "commit, applied, lag entries, ms since the leader heard from it (\"-\": unknown); json\n"
+     "{\"leader_id\":N,\"term\":N,\"replication\":...,\"failover\":...,\"membership\":...,\n"
+     "\"voters\":[...],\"learners\":[...],\"acknowledged_writes_at_risk\":N|null,\n"
+     "\"nodes\":[{\"id\":N,\"client\":...,\"role\":...,\"reachable\":true,\"term\":N,\n"
+     "\"commit_index\":N,...}],\"notes\":[...]}.",
+     "kvctl --endpoints 127.0.0.1:7401 cluster status\n"
+     "kvctl --endpoints 127.0.0.1:7401,127.0.0.1:7404 cluster status\n"
+     "kvctl cluster status --output json | jq '.nodes[] | select(.reachable | not) | .id'",
+     nullptr, ParseClusterStatus, kDefaultTimeout, true},
+    {"promote", "kvctl [global options] promote NODE_ID",
+     "manual failover: NODE_ID starts an election now and becomes the leader",
+     "Manual failover. NODE_ID (a voter) starts an election at once; kvctl then reads its\n"
+     "status every 100 ms until it reports that it leads, and prints \"node N is the leader\n"
+     "(term T)\". Use it when the leader has failed in a cluster with raft.failover: manual,\n"
+     "where followers never start an election by themselves; it works with failover: auto\n"
+     "too. The election raises the term, which fences the old leader: if it is still running,\n"
+     "a majority has moved to the new term, so nothing it accepts can commit any more, and it\n"
+     "steps down as soon as it hears of the new term. NODE_ID wins only if its log is at least\n"
+     "as up to date as a majority's: promote a caught-up node (see kvctl cluster status). To\n"
+     "move a healthy leader, prefer kvctl switchover: it pauses writes briefly and loses\n"
+     "nothing. kvctl finds NODE_ID's address from the nodes' status (kvctl cluster status).\n"
+     "--timeout (default here: 10s) bounds each request and the whole wait.\n"
+     "Exit codes: 0 once NODE_ID leads; 4 if it is refused (NODE_ID is no voter or unknown,\n"
+     "the node is a single server); 5 if another node won the election; 6 if it did not lead\n"
+     "within --timeout.\n"
+     "Output: table \"node N is the leader (term T)\"; raw \"N<TAB>T\"; json\n"
+     "{\"node_id\":N,\"term\":T,\"already\":false,\"elapsed_ms\":N}.",
+     "kvctl --endpoints 127.0.0.1:7402 promote 2\n"
+     "kvctl --endpoints 127.0.0.1:7402,127.0.0.1:7403 --timeout 30s promote 3",
+     nullptr, ParsePromote, kDefaultAdminTimeout, true},
+    {"transfer-leader", "kvctl [global options] transfer-leader [NODE_ID]",
+     "the leader hands leadership to NODE_ID (default: the most up-to-date voter)",
+     "Asks the leader to hand leadership to NODE_ID (a voter) or, without NODE_ID, to the\n"
+     "voter with the most of its log, then reads the new leader's status every 100 ms until it\n"
+     "reports that it leads. kvctl finds the leader and sends the request there (following\n"
+     "redirects). The leader stops accepting writes, brings the target up to date, and tells\n"
+     "it to start an election at once; if that does not succeed within an election timeout,\n"
+     "the leader abandons the transfer and carries on. kvctl switchover is the same operation\n"
+     "reported step by step, with its timings.\n"
+     "--timeout (default here: 10s) bounds each request and the whole wait; exit 6 if the\n"
+     "target did not lead in time.\n"
+     "Output: table \"node N is the leader (term T); it took over from node M in N ms\"; raw\n"
+     "\"N<TAB>T\"; json {\"node_id\":N,\"term\":T,\"already\":false,\"elapsed_ms\":N,\"from\":M}.",
+     "kvctl transfer-leader 2\n"
+     "kvctl --endpoints 127.0.0.1:7401 transfer-leader",
+     nullptr, ParseTransferLeader, kDefaultAdminTimeout, true},
+    {"switchover", "kvctl [global options] switchover [--to NODE_ID]",
+     "planned leader change for maintenance: no acknowledged write is lost",
+     "Planned maintenance of the leader's machine: moves leadership away first. The leader\n"
+     "stops accepting writes (clients get UNAVAILABLE and retry by themselves, with the same\n"
+     "request ids, so nothing is applied twice), waits until the target voter (--to, or the\n"
+     "most up-to-date voter) holds every entry of its log, and hands over. No acknowledged\n"
+     "write is lost, even in async replication, because the new leader has everything the old\n"
+     "one had. kvctl prints each step with its time since the request, checks that the new\n"
+     "leader's log reaches the old leader's commit index, and prints how long writes were\n"
+     "paused: from the request until the new leader was seen leading (kvctl polls every\n"
+     "10 ms, so this is at most about 10 ms more than the real pause).\n"
+     "--timeout (default here: 10s) bounds each request and the whole wait; exit 6 if the\n"
+     "target did not lead in time.\n"
+     "Output: table: the steps; raw \"NEW_LEADER<TAB>TERM<TAB>PAUSE_MS\"; json\n"
+     "{\"from\":N,\"to\":N,\"old_term\":T,\"term\":T,\"old_commit_index\":N,\n"
+     "\"new_last_index\":N,\"accepted_ms\":N,\"writes_paused_ms\":N,\n"
+     "\"new_leader_has_every_committed_entry\":true,...}.",
+     "kvctl switchover\n"
+     "kvctl --endpoints 127.0.0.1:7401 switchover --to 3\n"
+     "kvctl switchover --output json | jq .writes_paused_ms",
+     AddSwitchoverOptions, ParseSwitchover, kDefaultAdminTimeout, true},
+    {"member add", "kvctl [global options] member add NODE_ID --client HOST:PORT --peer HOST:PORT",
+     "add a node to the cluster as a learner",
+     "Adds NODE_ID as a learner: it receives the log but does not vote, and does not count\n"
+     "towards commits, so adding it does not affect availability. To grow a cluster:\n"
+     "  1. Start the new node with cluster.join: true and, in cluster.members, its own entry\n"
+     "     (id, client, peer) and those of the current members (it needs their peer addresses\n"
+     "     to answer the leader). It waits, serving nothing, until the leader contacts it.\n"
+     "  2. kvctl member add 4 --client 10.0.0.4:7379 --peer 10.0.0.4:7380\n"
+     "     (the addresses of its cluster.members entry).\n"
+     "  3. Wait until kvctl cluster status shows node 4 caught up: role learner, LAG near 0\n"
+     "     entries. List its client address in --endpoints if kvctl shows it as unknown.\n"
+     "  4. kvctl member promote 4\n"
+     "The request goes to the leader; kvctl returns when the new configuration has committed.\n"
+     "One membership change at a time: while one is in progress the leader refuses another\n"
+     "(exit 5, \"a membership change is still in progress\"; retry). --timeout (default here:\n"
+     "10s) bounds each request; exit 4 if the leader refuses the change (e.g. NODE_ID is\n"
+     "already a member).\n"
+     "Output: table \"node N added as a learner (configuration index I); membership: ...\" and\n"
+     "the next step; raw \"I\"; json {\"node_id\":N,\"action\":...,\"index\":I,\n"
+     "\"membership\":...,\"voters\":[...],\"learners\":[...]}.",
+     "kvctl member add 4 --client 10.0.0.4:7379 --peer 10.0.0.4:7380\n"
+     "kvctl --endpoints 127.0.0.1:7401 member add 4 --client 127.0.0.1:7404 --peer "
+     "127.0.0.1:7504",
+     AddMemberAddOptions, ParseMemberAdd, kDefaultAdminTimeout, true},
+    {"member promote", "kvctl [global options] member promote NODE_ID", "make a learner a voter",
+     "Makes learner NODE_ID a voter. The leader refuses (exit 5, \"learner has not caught up\")\n"
+     "until the learner's log is close to its own: watch its LAG in kvctl cluster status and\n"
+     "retry. kvctl returns when the new configuration has committed. A voter counts towards\n"
+     "the majority: 4 voters need 3 for a commit or an election, as 5 do.\n"
+     "Output: table \"node N is now a voter (configuration index I); membership: ...\"; raw\n"
+     "\"I\"; json as for member add.",
+     "kvctl member promote 4", nullptr, ParseMemberPromote, kDefaultAdminTimeout, true},
+    {"member remove", "kvctl [global options] member remove NODE_ID",
+     "remove a voter or a learner from the cluster",
+     "Removes NODE_ID (a voter or a learner) from the membership; kvctl returns when the new\n"
+     "configuration has committed. Then stop the node; a removed node that keeps running\n"
+     "reports role non_member. To remove the leader, move leadership away first with kvctl\n"
+     "switchover. The last voter cannot be removed.\n"
+     "Output: table \"node N removed (configuration index I); membership: ...\"; raw \"I\"; json\n"
+     "as for member add.",
+     "kvctl member remove 3", nullptr, ParseMemberRemove, kDefaultAdminTimeout, true},
+    {"member list", "kvctl [global options] member list", "list the voters and learners",
+     "Lists the membership as the leader reports it (another node's view, said so, if no\n"
+     "leader answers): each voter and learner with its client and peer addresses, where kvctl\n"
+     "knows them (from the nodes' configured cluster.members, or where a node answered; \"?\"\n"
+     "otherwise).\n"
+     "Output: table: columns ID, ROLE (voter or learner; \"(leader)\" marks the leader),\n"
+     "CLIENT, PEER, then the membership line; raw: ID<TAB>ROLE<TAB>CLIENT<TAB>PEER per member\n"
+     "(\"-\": unknown); json {\"leader_id\":N,\"from_node\":N,\"membership\":...,\n"
+     "\"voters\":[...],\"learners\":[...],\"members\":[{\"id\":N,\"role\":...,\"leader\":true,"
+     "\"client\":...,\n"
+     "\"peer\":...}]}.",
+     "kvctl member list\n"
+     "kvctl member list --output raw | cut -f1",
+     nullptr, ParseMemberList, kDefaultTimeout, true},
+    {"snapshot", "kvctl [global options] snapshot [NODE_ID]", "compact a node's Raft log now",
+     "Makes a node compact its Raft log now: the state machine up to its applied index\n"
+     "becomes its snapshot and the log entries up to there are dropped, then prints the\n"
+     "snapshot index. The node is NODE_ID (found as for kvctl cluster status), or without\n"
+     "NODE_ID the first node at --endpoints that answers. Nodes also compact by themselves\n"
+     "every raft.snapshot_threshold_entries entries; use this to reclaim disk space now. A\n"
+     "follower that falls behind the leader's snapshot is sent the snapshot instead of the log.\n"
+     "Output: table \"node N compacted its log: snapshot index I\"; raw \"I\"; json\n"
+     "{\"node_id\":N,\"snapshot_index\":I}.",
+     "kvctl --endpoints 127.0.0.1:7402 snapshot\n"
+     "kvctl snapshot 3",
+     nullptr, ParseSnapshot, kDefaultTimeout, true},
     {"help", "kvctl help [COMMAND]", "show the list of commands, or one command's help",
      "Shows kvctl's help, or COMMAND's (the same as kvctl COMMAND --help).",
      "kvctl help\n"
@@ -419,8 +706,10 @@ Result<Enum> ParseEnum(std::string_view option, const std::string& text,
       fmt::format("{} must be one of {} (got {})", option, fmt::join(valid, ", "), Quoted(text)));
 }
 
-Result<GlobalOptions> ParseGlobalOptions(const po::variables_map& vm, const Environment& env) {
+Result<GlobalOptions> ParseGlobalOptions(const po::variables_map& vm, const Environment& env,
+                                         std::chrono::milliseconds default_timeout) {
   GlobalOptions global;
+  global.timeout = default_timeout;
   if (std::optional<std::string> list = OptionalString(vm, "endpoints")) {
     Result<std::vector<std::string>> endpoints = ParseEndpointList(*list);
     if (!endpoints.ok()) return endpoints.status().WithContext("--endpoints");
@@ -483,8 +772,42 @@ Status UnknownOption(std::string_view context, const std::string& option,
   return Usage(std::move(message));
 }
 
-Status UnknownCommand(const std::string& name) {
-  std::string close = ClosestMatch(name, CommandNames());
+// The words that may start a command line: the commands and the groups, in help order.
+std::vector<std::string> TopLevelWords() {
+  std::vector<std::string> words;
+  for (const std::string& name : CommandNames()) {
+    std::string first = name.substr(0, name.find(' '));
+    if (std::find(words.begin(), words.end(), first) == words.end()) words.push_back(first);
+  }
+  return words;
+}
+
+// The subcommands of `group` ("add", "promote", ...), in help order.
+std::vector<std::string> Subcommands(std::string_view group) {
+  std::vector<std::string> subcommands;
+  std::string prefix = std::string(group) + " ";
+  for (const std::string& name : CommandNames()) {
+    if (name.rfind(prefix, 0) == 0) subcommands.push_back(name.substr(prefix.size()));
+  }
+  return subcommands;
+}
+
+// `name` is one word, or (with `subcommand`) a group word and a subcommand word.
+Status UnknownCommand(const std::string& name, bool subcommand = false) {
+  size_t space = name.find(' ');
+  if (subcommand) {
+    std::string group = name.substr(0, space);
+    std::string close = ClosestMatch(name.substr(space + 1), Subcommands(group));
+    if (!close.empty()) {
+      return Usage(
+          fmt::format("unknown command {} (did you mean \"{} {}\"? run 'kvctl {} "
+                      "--help' for the list)",
+                      Quoted(name), group, close, group));
+    }
+    return Usage(fmt::format("unknown command {} ({} subcommands: {})", Quoted(name), group,
+                             fmt::join(Subcommands(group), ", ")));
+  }
+  std::string close = ClosestMatch(name, TopLevelWords());
   if (!close.empty()) {
     return Usage(
         fmt::format("unknown command {} (did you mean \"{}\"? run 'kvctl --help' for "
@@ -492,7 +815,12 @@ Status UnknownCommand(const std::string& name) {
                     Quoted(name), close));
   }
   return Usage(fmt::format("unknown command {} (commands: {})", Quoted(name),
-                           fmt::join(CommandNames(), ", ")));
+                           fmt::join(TopLevelWords(), ", ")));
+}
+
+Status MissingSubcommand(std::string_view group) {
+  return Usage(fmt::format("{}: missing subcommand: {} (run 'kvctl {} --help')", group,
+                           fmt::join(Subcommands(group), ", "), group));
 }
 
 bool IsHelpFlag(std::string_view word) { return word == "--help" || word == "-h"; }
@@ -529,12 +857,21 @@ Result<std::optional<size_t>> FindCommand(const std::vector<std::string>& args) 
 Result<Invocation> ParseHelpCommand(const std::vector<std::string>& words) {
   if (words.empty()) return Invocation{GlobalOptions{}, HelpCommand{GeneralHelp()}};
   if (IsHelpFlag(words[0])) return Invocation{GlobalOptions{}, HelpCommand{CommandHelp("help")}};
-  if (words.size() > 1) {
-    return Usage(fmt::format("help: unexpected argument {} (usage: kvctl help [COMMAND])",
-                             Quoted(words[1])));
+  std::string name = words[0];
+  size_t used = 1;
+  if (IsGroup(name)) {
+    if (words.size() == 1) return Invocation{GlobalOptions{}, HelpCommand{GroupHelp(name)}};
+    name += " " + words[1];
+    used = 2;
   }
-  if (!IsCommand(words[0])) return UnknownCommand(words[0]);
-  return Invocation{GlobalOptions{}, HelpCommand{CommandHelp(words[0])}};
+  if (words.size() > used) {
+    return Usage(fmt::format("help: unexpected argument {} (usage: kvctl help [COMMAND])",
+                             Quoted(words[used])));
+  }
+  // "member add" as one word is not a command line's "member add".
+  bool one_word_with_space = used == 1 && name.find(' ') != std::string::npos;
+  if (one_word_with_space || !IsCommand(name)) return UnknownCommand(name, used == 2);
+  return Invocation{GlobalOptions{}, HelpCommand{CommandHelp(name)}};
 }
 
 // Runs Boost.Program_options over `tokens` (global and command options, positionals).
@@ -585,19 +922,37 @@ Result<Invocation> ParseArgs(const std::vector<std::string>& args, const Environ
     return ParseHelpCommand(std::vector<std::string>(
         args.begin() + static_cast<std::ptrdiff_t>(index) + 1, args.end()));
   }
-  const CommandSpec* spec = FindSpec(name);
-  if (spec == nullptr) return UnknownCommand(name);
+  // A group word ("member") needs its subcommand ("add") right after it.
+  std::string full_name = name;
+  size_t command_words = 1;
+  if (IsGroup(name)) {
+    if (index + 1 < args.size() && !args[index + 1].empty() && args[index + 1][0] != '-') {
+      full_name += " " + args[index + 1];
+      command_words = 2;
+    } else {
+      for (size_t i = index + 1; i < args.size() && args[i] != "--"; ++i) {
+        if (IsHelpFlag(args[i])) return Invocation{GlobalOptions{}, HelpCommand{GroupHelp(name)}};
+      }
+      return MissingSubcommand(name);
+    }
+  }
+  bool one_word_with_space = command_words == 1 && name.find(' ') != std::string::npos;
+  const CommandSpec* spec = one_word_with_space ? nullptr : FindSpec(full_name);
+  if (spec == nullptr) return UnknownCommand(full_name, command_words == 2);
 
   // Global options before the command, then everything after it.
   std::vector<std::string> tokens(args.begin(), args.begin() + static_cast<std::ptrdiff_t>(index));
-  tokens.insert(tokens.end(), args.begin() + static_cast<std::ptrdiff_t>(index) + 1, args.end());
+  tokens.insert(tokens.end(), args.begin() + static_cast<std::ptrdiff_t>(index + command_words),
+                args.end());
   for (const std::string& token : tokens) {
     if (token == "--") break;
-    if (IsHelpFlag(token)) return Invocation{GlobalOptions{}, HelpCommand{CommandHelp(name)}};
+    if (IsHelpFlag(token)) {
+      return Invocation{GlobalOptions{}, HelpCommand{CommandHelp(full_name)}};
+    }
   }
   KVD_ASSIGN_OR_RETURN(po::variables_map vm, RunParser(spec->name, spec->add_options, tokens));
   Invocation invocation;
-  KVD_ASSIGN_OR_RETURN(invocation.global, ParseGlobalOptions(vm, env));
+  KVD_ASSIGN_OR_RETURN(invocation.global, ParseGlobalOptions(vm, env, spec->default_timeout));
   std::vector<std::string> positional;
   if (vm.count("args") != 0) positional = vm["args"].as<std::vector<std::string>>();
   KVD_ASSIGN_OR_RETURN(invocation.command, spec->parse(vm, positional));
@@ -738,7 +1093,11 @@ std::string GeneralHelp() {
       "\n"
       "Commands:\n";
   for (const CommandSpec& spec : kCommands) {
-    out += fmt::format("  {:<8} {}\n", spec.name, spec.summary);
+    if (!spec.cluster) out += fmt::format("  {:<16} {}\n", spec.name, spec.summary);
+  }
+  out += "\nCluster commands (leader_follower; see kvctl cluster status --help):\n";
+  for (const CommandSpec& spec : kCommands) {
+    if (spec.cluster) out += fmt::format("  {:<16} {}\n", spec.name, spec.summary);
   }
   po::options_description globals("Global options (before or after the command)", 100, 50);
   AddGlobalOptions(&globals);
@@ -758,10 +1117,29 @@ std::string GeneralHelp() {
       "  3  condition failed (cas, batch check): nothing was written\n"
       "  4  request rejected by the server: invalid_argument, unsupported, protocol_error\n"
       "  5  server-side failure: io_error, corruption, unavailable, not_leader, timeout (from\n"
-      "     the server), or a malformed answer\n"
+      "     the server), or a malformed answer; promote: another node won the election\n"
       "  6  could not reach the server: cannot connect, connection lost, or no answer within\n"
-      "     --timeout\n"
+      "     --timeout; cluster commands: what kvctl waited for (a new leader) did not happen\n"
+      "     within --timeout\n"
       "Errors are printed to stderr as one line: \"kvctl: <what went wrong>\".\n";
+  return out;
+}
+
+std::string GroupHelp(std::string_view group) {
+  KVD_ASSERT(IsGroup(group));
+  std::string out = fmt::format(
+      "Usage: kvctl [global options] {} SUBCOMMAND [arguments and options]\n\nSubcommands:\n",
+      group);
+  for (const CommandSpec& spec : kCommands) {
+    std::string_view name = spec.name;
+    if (name.size() > group.size() && name.substr(0, group.size()) == group &&
+        name[group.size()] == ' ') {
+      out += fmt::format("  {:<8} {}\n", name.substr(group.size() + 1), spec.summary);
+    }
+  }
+  out += fmt::format(
+      "\nThe subcommand comes right after \"{}\". Run 'kvctl {} SUBCOMMAND --help' for its help.\n",
+      group, group);
   return out;
 }
 

@@ -1,7 +1,8 @@
 // Command-line parsing for kvctl: argv -> Invocation, the help texts, and the small value
 // parsers (durations, numbers, endpoint lists, hex) the commands share.
 //
-// Syntax: kvctl [GLOBAL OPTIONS] COMMAND [ARGS AND OPTIONS]. Global options may also follow
+// Syntax: kvctl [GLOBAL OPTIONS] COMMAND [ARGS AND OPTIONS], where COMMAND is a word
+// ("get") or a group and a subcommand ("member add"). Global options may also follow
 // the command; command options and positional arguments may be interleaved; `--` ends the
 // options, so later words are positional even if they start with '-'. Options are never
 // abbreviated (a future option must not change what an old script means).
@@ -56,7 +57,11 @@ Result<std::string> ParseHex(std::string_view hex);
 std::string GeneralHelp();
 // One command's help: usage, description, options, examples. REQUIRES: IsCommand(name).
 std::string CommandHelp(std::string_view name);
-// The command names, in help order ("get", "put", ..., "help").
+// The help of a command group ("cluster", "member"): its subcommands. REQUIRES: the name
+// of a group.
+std::string GroupHelp(std::string_view group);
+// The command names, in help order ("get", "put", ..., "cluster status", "promote", ...,
+// "member add", ..., "help"). A name of two words is a group and a subcommand.
 std::vector<std::string> CommandNames();
 bool IsCommand(std::string_view name);
 

@@ -88,6 +88,9 @@ Result<wire::RequestBody> BodyFor(const PingCommand& ping, std::istream&) {
 Result<wire::RequestBody> BodyFor(const StatusCommand&, std::istream&) {
   return wire::RequestBody{wire::StatusRequest{}};
 }
+Result<wire::RequestBody> BodyFor(const ClusterCommand&, std::istream&) {
+  KVD_PANIC("cluster commands build their requests in RunClusterCommand");
+}
 
 }  // namespace
 

@@ -6,6 +6,8 @@
 //   2. BuildRequest (input.h): Invocation -> wire::Request, reading --file and stdin.
 //   3. Execute (run.h): sends the request(s) through a kvd::client::Client.
 //   4. FormatResult (output.h): Invocation + request + answer -> stdout, stderr, exit code.
+// Cluster commands (ClusterCommand) replace steps 2-4 with RunClusterCommand (cluster.h),
+// because they talk to several nodes and wait for the cluster to change.
 //
 // Thread-safety: plain values.
 #pragma once
@@ -120,8 +122,71 @@ struct StatusCommand {
   bool operator==(const StatusCommand&) const = default;
 };
 
+// ---- cluster administration (leader_follower) ----
+// These commands talk to several nodes, each by its own address, so they do not go through
+// BuildRequest/FormatResult: RunClusterCommand (cluster.h) runs them. A node id is in
+// [1, kMaxNodeId], as in the server's config.
+
+inline constexpr uint64_t kMaxNodeId = (uint64_t{1} << 63) - 1;
+// Commands that wait for the cluster to change (an election, a hand-over, a configuration
+// commit) default to this --timeout instead of kDefaultTimeout.
+inline constexpr std::chrono::milliseconds kDefaultAdminTimeout{10000};
+
+// `kvctl cluster status`: every member's STATUS in one table.
+struct ClusterStatusCommand {
+  bool operator==(const ClusterStatusCommand&) const = default;
+};
+// `kvctl promote NODE_ID`: NODE_ID starts an election now; wait until it leads.
+struct PromoteCommand {
+  uint64_t node_id = 0;
+  bool operator==(const PromoteCommand&) const = default;
+};
+// `kvctl transfer-leader [NODE_ID]` and `kvctl switchover [--to NODE_ID]`: the leader hands
+// over to node_id (0: the voter the leader picks, the most caught up). A switchover is the
+// same request, reported step by step with its timings.
+struct TransferLeaderCommand {
+  uint64_t node_id = 0;
+  bool switchover = false;
+  bool operator==(const TransferLeaderCommand&) const = default;
+};
+// `kvctl member add NODE_ID --client H:P --peer H:P`: add a learner.
+struct MemberAddCommand {
+  uint64_t node_id = 0;
+  std::string client_address;
+  std::string peer_address;
+  bool operator==(const MemberAddCommand&) const = default;
+};
+// `kvctl member promote NODE_ID`: learner -> voter.
+struct MemberPromoteCommand {
+  uint64_t node_id = 0;
+  bool operator==(const MemberPromoteCommand&) const = default;
+};
+// `kvctl member remove NODE_ID`.
+struct MemberRemoveCommand {
+  uint64_t node_id = 0;
+  bool operator==(const MemberRemoveCommand&) const = default;
+};
+// `kvctl member list`: the membership as the leader sees it.
+struct MemberListCommand {
+  bool operator==(const MemberListCommand&) const = default;
+};
+// `kvctl snapshot [NODE_ID]`: the node compacts its Raft log now (0: the node at
+// --endpoints).
+struct SnapshotCommand {
+  uint64_t node_id = 0;
+  bool operator==(const SnapshotCommand&) const = default;
+};
+
+using ClusterAction =
+    std::variant<ClusterStatusCommand, PromoteCommand, TransferLeaderCommand, MemberAddCommand,
+                 MemberPromoteCommand, MemberRemoveCommand, MemberListCommand, SnapshotCommand>;
+struct ClusterCommand {
+  ClusterAction action;
+  bool operator==(const ClusterCommand&) const = default;
+};
+
 using Command = std::variant<HelpCommand, GetCommand, PutCommand, DeleteCommand, CasCommand,
-                             BatchCommand, ScanCommand, PingCommand, StatusCommand>;
+                             BatchCommand, ScanCommand, PingCommand, StatusCommand, ClusterCommand>;
 
 struct Invocation {
   GlobalOptions global;

@@ -113,13 +113,6 @@ std::string CodeWords(Code code) {
   return words;
 }
 
-Output Failure(ExitCode exit_code, std::string_view message) {
-  Output output;
-  output.err = fmt::format("kvctl: {}\n", message);
-  output.exit_code = exit_code;
-  return output;
-}
-
 Output Success(std::string out) {
   Output output;
   output.out = std::move(out);
@@ -152,24 +145,22 @@ std::string JsonLine(const Json& j) {
 
 // ---- server errors ----
 
+// A conflict names the current version (and for a batch, the op); everything else is
+// ServerFailure.
 Output ServerError(const Invocation& invocation, const wire::Response& response) {
+  if (response.status != Code::kConflict) return ServerFailure(response);
   std::string message = CodeWords(response.status);
   if (!response.message.empty()) message += ": " + OneLine(response.message);
-  if (response.status == Code::kConflict) {
-    if (std::holds_alternative<BatchCommand>(invocation.command)) {
-      std::string op = fmt::format("op {}", response.detail.op_index);
-      if (response.message.rfind(op, 0) != 0) {
-        message =
-            fmt::format("{}: {}: {}", CodeWords(response.status), op, OneLine(response.message));
-      }
-      message += fmt::format(" (current version {}); nothing was applied",
-                             response.detail.current_version);
-    } else {
-      message += fmt::format(" (current version {})", response.detail.current_version);
+  if (std::holds_alternative<BatchCommand>(invocation.command)) {
+    std::string op = fmt::format("op {}", response.detail.op_index);
+    if (response.message.rfind(op, 0) != 0) {
+      message =
+          fmt::format("{}: {}: {}", CodeWords(response.status), op, OneLine(response.message));
     }
-  }
-  if (response.status == Code::kNotLeader && !response.detail.leader_hint.empty()) {
-    message += fmt::format(" (leader: {})", OneLine(response.detail.leader_hint));
+    message += fmt::format(" (current version {}); nothing was applied",
+                           response.detail.current_version);
+  } else {
+    message += fmt::format(" (current version {})", response.detail.current_version);
   }
   return Failure(ExitCodeForServerCode(response.status), message);
 }
@@ -327,24 +318,6 @@ Output FormatOk(const BatchCommand&, OutputFormat format, const wire::Request& r
   return Success(std::move(out));
 }
 
-// Left-aligned columns two spaces apart; the last column is not padded.
-std::string AlignColumns(const std::vector<std::vector<std::string>>& rows) {
-  std::vector<size_t> widths;
-  for (const auto& row : rows) {
-    widths.resize(std::max(widths.size(), row.size()));
-    for (size_t c = 0; c < row.size(); ++c) widths[c] = std::max(widths[c], DisplayWidth(row[c]));
-  }
-  std::string out;
-  for (const auto& row : rows) {
-    for (size_t c = 0; c < row.size(); ++c) {
-      out += row[c];
-      if (c + 1 < row.size()) out.append(widths[c] - DisplayWidth(row[c]) + 2, ' ');
-    }
-    out += '\n';
-  }
-  return out;
-}
-
 std::string ScanTable(const ScanCommand& scan, const wire::ScanResponse& body, uint64_t now_ms) {
   if (body.items.empty()) return "(no keys)\n";
   bool ttl_column = std::any_of(body.items.begin(), body.items.end(),
@@ -455,6 +428,11 @@ Output FormatOk(const StatusCommand&, OutputFormat format, const wire::Request&,
   return Success(std::move(out));
 }
 
+Output FormatOk(const ClusterCommand&, OutputFormat, const wire::Request&, const wire::Response&,
+                const FormatContext&) {
+  KVD_PANIC("cluster commands are rendered by RunClusterCommand");
+}
+
 }  // namespace
 
 ExitCode ExitCodeForServerCode(Code code) {
@@ -479,12 +457,49 @@ ExitCode ExitCodeForServerCode(Code code) {
   return ExitCode::kServerFailure;  // a code newer than this build
 }
 
-Output UsageError(std::string_view message) { return Failure(ExitCode::kUsage, OneLine(message)); }
+Output Failure(ExitCode exit_code, std::string_view message) {
+  Output output;
+  output.err = fmt::format("kvctl: {}\n", OneLine(message));
+  output.exit_code = exit_code;
+  return output;
+}
+
+std::string DescribeStatus(const Status& status) {
+  return fmt::format("{}: {}", CodeWords(status.code()), OneLine(status.message()));
+}
+
+Output ServerFailure(const wire::Response& response) {
+  KVD_ASSERT(!response.ok());
+  std::string message = CodeWords(response.status);
+  if (!response.message.empty()) message += ": " + OneLine(response.message);
+  if (response.status == Code::kNotLeader && !response.detail.leader_hint.empty()) {
+    message += fmt::format(" (leader: {})", OneLine(response.detail.leader_hint));
+  }
+  return Failure(ExitCodeForServerCode(response.status), message);
+}
+
+Output UsageError(std::string_view message) { return Failure(ExitCode::kUsage, message); }
+
+std::string AlignColumns(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> widths;
+  for (const auto& row : rows) {
+    widths.resize(std::max(widths.size(), row.size()));
+    for (size_t c = 0; c < row.size(); ++c) widths[c] = std::max(widths[c], DisplayWidth(row[c]));
+  }
+  std::string out;
+  for (const auto& row : rows) {
+    for (size_t c = 0; c < row.size(); ++c) {
+      out += row[c];
+      if (c + 1 < row.size()) out.append(widths[c] - DisplayWidth(row[c]) + 2, ' ');
+    }
+    out += '\n';
+  }
+  return out;
+}
 
 Output TransportError(const Status& status) {
   KVD_ASSERT(!status.ok());
-  return Failure(ExitCode::kUnreachable,
-                 fmt::format("{}: {}", CodeWords(status.code()), OneLine(status.message())));
+  return Failure(ExitCode::kUnreachable, DescribeStatus(status));
 }
 
 Output FormatResult(const Invocation& invocation, const wire::Request& request,

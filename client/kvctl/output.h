@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "client/kvctl/invocation.h"
 #include "common/status.h"
@@ -51,6 +52,18 @@ Output UsageError(std::string_view message);
 // client library, not from the server (cannot connect, connection lost, timed out).
 Output TransportError(const Status& status);
 
+// "kvctl: <message>\n" (control bytes escaped, so it stays one line) with `exit_code`.
+Output Failure(ExitCode exit_code, std::string_view message);
+
+// "<code words>: <message>" on one line, e.g. "unavailable: cannot connect to kvd (...)";
+// the code's name with spaces for underscores, as every kvctl error shows it.
+std::string DescribeStatus(const Status& status);
+
+// A server answer with a non-OK status: "kvctl: <code words>: <message>\n", plus
+// " (leader: H:P)" for NOT_LEADER with a hint, with ExitCodeForServerCode(status).
+// REQUIRES: !response.ok().
+Output ServerFailure(const wire::Response& response);
+
 // Renders the result of running `request` (built from `invocation` by BuildRequest; for a
 // scan, the request of the first page) whose outcome is `result`. A scan's result holds
 // all the pages' items merged (Execute does that) and the continuation of the last page.
@@ -73,6 +86,9 @@ std::string Base64Encode(std::string_view bytes);
 std::string HexEncode(std::string_view bytes);
 // A shell word that a POSIX shell (bash for $'...') reads back as `bytes`.
 std::string ShellQuote(std::string_view bytes);
+// Rows of cells as left-aligned columns two spaces apart (widths by display columns); the
+// last column is not padded; every row ends with '\n'.
+std::string AlignColumns(const std::vector<std::vector<std::string>>& rows);
 // A remaining time to live: "750ms", "59s", "1m5s", "2h3m4s", "3d4h5m6s".
 std::string FormatTtl(uint64_t remaining_ms);
 // The scan command line that fetches the next page after `continuation`.

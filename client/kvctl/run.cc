@@ -12,6 +12,7 @@
 #include <ostream>
 #include <thread>
 
+#include "client/kvctl/cluster.h"
 #include "client/kvctl/input.h"
 
 namespace kvd::kvctl {
@@ -94,6 +95,10 @@ Output Run(const std::vector<std::string>& args, const Environment& env, std::is
     output.out = help->text;
     return output;
   }
+  if (std::holds_alternative<ClusterCommand>(invocation->command)) {
+    // Cluster commands talk to several nodes, each at its own address (cluster.h).
+    return RunClusterCommand(*invocation, MakeClusterBackend(invocation->global));
+  }
   Result<wire::Request> request = BuildRequest(*invocation, in);
   if (!request.ok()) return UsageError(request.status().message());
   auto client = std::make_shared<client::Client>(MakeClientOptions(invocation->global));
@@ -109,6 +114,7 @@ Output Run(const std::vector<std::string>& args, const Environment& env, std::is
 Output ExecuteWith(const Invocation& invocation, const wire::Request& request,
                    const Backend& backend) {
   KVD_ASSERT(!std::holds_alternative<HelpCommand>(invocation.command));
+  KVD_ASSERT(!std::holds_alternative<ClusterCommand>(invocation.command));
   if (const auto* scan = std::get_if<ScanCommand>(&invocation.command)) {
     return ExecuteScan(invocation, *scan, request, backend);
   }

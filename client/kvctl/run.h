@@ -36,7 +36,7 @@ struct Backend {
 // A scan requests pages until it has ScanCommand::limit items, or (with --all) until the
 // end, each page at most max_scan_limit items; a failing page fails the whole command. A
 // ping measures the round trip with steady_now.
-// REQUIRES: invocation.command is not a HelpCommand.
+// REQUIRES: invocation.command is not a HelpCommand or a ClusterCommand (see cluster.h).
 Output ExecuteWith(const Invocation& invocation, const wire::Request& request,
                    const Backend& backend);
 
@@ -48,8 +48,8 @@ Output Execute(const Invocation& invocation, const wire::Request& request, clien
 // timeout, and the connect timeout shared among the endpoints.
 client::ClientOptions MakeClientOptions(const GlobalOptions& global);
 
-// The whole program: parse, read input, connect, execute, write `out`/`err`. Returns the
-// process exit code. Never throws.
+// The whole program: parse, read input, connect, execute (cluster commands: run them with
+// MakeClusterBackend), write `out`/`err`. Returns the process exit code. Never throws.
 int Main(const std::vector<std::string>& args, const Environment& env, std::istream& in,
          std::ostream& out, std::ostream& err);
 

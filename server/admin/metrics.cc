@@ -95,6 +95,13 @@ void Metrics::RecordStorageWrite(bool sync, uint64_t requests, uint64_t nanos) {
   }
 }
 
+void Metrics::SetTopology(std::map<std::string, uint64_t> gauges, std::vector<PeerGauge> peers) {
+  std::lock_guard lock(topology_mu_);
+  topology_gauges_ = std::move(gauges);
+  peer_gauges_ = std::move(peers);
+  has_topology_ = true;
+}
+
 uint64_t Metrics::requests_total() const {
   uint64_t total = 0;
   for (const auto& per_op : requests_) {
@@ -164,6 +171,32 @@ std::string Metrics::RenderPrometheus(const std::map<std::string, uint64_t>& sto
   Header(&out, "kvd_storage_engine", "gauge", "Engine statistics, by name.");
   for (const auto& [name, value] : storage_gauges) {
     fmt::format_to(std::back_inserter(out), "kvd_storage_engine{{stat=\"{}\"}} {}\n", name, value);
+  }
+  {
+    std::lock_guard lock(topology_mu_);
+    if (has_topology_) {
+      for (const auto& [name, value] : topology_gauges_) {
+        std::string metric = fmt::format("kvd_raft_{}", name);
+        Header(&out, metric, "gauge", fmt::format("Raft state: {}.", name));
+        Sample(&out, metric, value);
+      }
+      Header(&out, "kvd_raft_follower_lag_entries", "gauge",
+             "Entries a follower is behind the leader's log (on the leader).");
+      for (const PeerGauge& p : peer_gauges_) {
+        fmt::format_to(std::back_inserter(out), "kvd_raft_follower_lag_entries{{peer=\"{}\"}} {}\n",
+                       p.id, p.lag_entries);
+      }
+      Header(&out, "kvd_raft_follower_last_contact_seconds", "gauge",
+             "Seconds since the leader last heard from a follower (on the leader).");
+      for (const PeerGauge& p : peer_gauges_) {
+        fmt::format_to(std::back_inserter(out),
+                       "kvd_raft_follower_last_contact_seconds{{peer=\"{}\"}} {:.3f}\n", p.id,
+                       p.seconds_since_contact);
+      }
+      Header(&out, "kvd_raft_commit_duration_seconds", "histogram",
+             "Time from a write's arrival at the leader to its commit and apply.");
+      commit_latency_.Render("kvd_raft_commit_duration_seconds", "", &out);
+    }
   }
   Header(&out, "kvd_uptime_seconds", "gauge", "Seconds since the node started.");
   fmt::format_to(std::back_inserter(out), "kvd_uptime_seconds {:.3f}\n", uptime_seconds);

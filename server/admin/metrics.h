@@ -15,6 +15,8 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <mutex>
+#include <vector>
 #include <string>
 
 #include "common/status.h"
@@ -77,6 +79,18 @@ class Metrics {
     row_cache_bytes_.store(bytes, std::memory_order_relaxed);
   }
 
+  // Replicated topologies. The loop thread publishes the topology's state a few times a
+  // second (numeric state by name, and per-peer lag as the leader sees it); the scraper
+  // reads it under a mutex.
+  struct PeerGauge {
+    uint64_t id = 0;
+    uint64_t lag_entries = 0;
+    double seconds_since_contact = 0;
+  };
+  void SetTopology(std::map<std::string, uint64_t> gauges, std::vector<PeerGauge> peers);
+  // A replicated write committed and was applied `nanos` after it arrived.
+  void RecordCommit(uint64_t nanos) { commit_latency_.Observe(nanos); }
+
   uint64_t connections() const { return connections_.load(std::memory_order_relaxed); }
   uint64_t requests_total() const;
 
@@ -105,6 +119,11 @@ class Metrics {
   Histogram storage_write_latency_;
   Histogram storage_sync_latency_;
   SizeHistogram group_commit_requests_;
+  Histogram commit_latency_;
+  mutable std::mutex topology_mu_;
+  std::map<std::string, uint64_t> topology_gauges_;  // guarded by topology_mu_
+  std::vector<PeerGauge> peer_gauges_;               // guarded by topology_mu_
+  bool has_topology_ = false;                        // guarded by topology_mu_
 };
 
 }  // namespace kvd::admin

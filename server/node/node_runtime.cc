@@ -13,6 +13,8 @@ namespace {
 
 // Most clients the dedup table remembers (kv/client_table.h).
 constexpr size_t kMaxDedupClients = 100000;
+// How often (in ticks) the topology's state is published to /metrics.
+constexpr uint64_t kTopologyMetricsTicks = 10;
 // Largest snapshot a follower accepts into memory before installing it.
 constexpr uint64_t kMaxSnapshotBytes = uint64_t{16} << 30;
 
@@ -122,6 +124,7 @@ void NodeRuntime::OnPeerMessage(uint64_t from, std::string_view bytes) {
 void NodeRuntime::Tick(uint64_t wall_ms, uint64_t steady_ms) {
   if (failed_) return;
   node_->Tick(wall_ms);
+  if (replicated_ && ++ticks_ % kTopologyMetricsTicks == 0) PublishTopologyMetrics();
   const kv::RowCache& cache = kv_.row_cache();
   metrics_->SetRowCache(cache.hits(), cache.misses(), cache.bytes());
   ScheduleFlush();
@@ -135,6 +138,21 @@ void NodeRuntime::Tick(uint64_t wall_ms, uint64_t steady_ms) {
       }
     }
   }
+}
+
+void NodeRuntime::PublishTopologyMetrics() {
+  topology::NodeInfo info = node_->Inspect();
+  std::map<std::string, uint64_t> gauges = info.counters;
+  gauges["is_leader"] = info.role == "leader" ? 1 : 0;
+  gauges["snapshots_sent_total"] = snapshots_sent_;
+  gauges["snapshots_installed_total"] = snapshots_installed_;
+  gauges["last_snapshot_bytes"] = last_snapshot_bytes_;
+  gauges["duplicate_writes_total"] = duplicate_writes_;
+  std::vector<admin::Metrics::PeerGauge> peers;
+  for (const topology::PeerInfo& p : info.peers) {
+    peers.push_back({p.id, p.lag_entries, static_cast<double>(p.ms_since_contact) / 1000.0});
+  }
+  metrics_->SetTopology(std::move(gauges), std::move(peers));
 }
 
 void NodeRuntime::ScheduleFlush() {
@@ -180,6 +198,10 @@ void NodeRuntime::ApplyItem(topology::ApplyItem& item, PendingGroup& pg,
         resp.session_token.assign(8, '\0');
         PutU64BE(resp.session_token.data(), item.session_index);
       }
+      if (item.reply && item.index != 0 && item.ref.start_ns != 0) {
+        uint64_t now = SteadyNanos();
+        if (now > item.ref.start_ns) metrics_->RecordCommit(now - item.ref.start_ns);
+      }
       if (item.reply) pg.replies.push_back(topology::Reply{item.ref, std::move(resp)});
       break;
     }
@@ -199,6 +221,7 @@ void NodeRuntime::Flush() {
   if (failed_) return;
   topology::Output out = node_->TakeOutput();
   if (out.members_changed && hooks_.members) hooks_.members(out.members);
+  for (const std::string& event : out.events) KVD_LOG(*logger_, kInfo, "raft", "-", "{}", event);
   for (topology::Envelope& e : out.early_send) hooks_.send(e.to, std::move(e.bytes));
   for (topology::Reply& r : out.replies) hooks_.deliver(r.ref, std::move(r.response));
   if (out.apply.empty() && out.expire.empty() && out.storage.empty() && out.send.empty() &&
@@ -206,6 +229,7 @@ void NodeRuntime::Flush() {
       out.snapshot_chunks.empty()) {
     return;
   }
+  // (events and membership were handled above: they need no storage)
 
   PendingGroup pg{++last_group_, epoch_, {}, {}, 0, 0, false, {}, {}, {}};
   storage::WriteBatch batch;
@@ -441,7 +465,9 @@ void NodeRuntime::MaybeInstallSnapshot() {
   if (s.code() == Code::kCorruption) {
     KVD_LOG(*logger_, kError, "raft", "-", "snapshot at index {} rejected: {}", snap.index,
             s.message());
-    return;  // the leader retries after its snapshot timeout
+    node_->OnSnapshotRejected();  // the leader retries after its snapshot timeout
+    ScheduleFlush();
+    return;
   }
   if (!s.ok()) {
     Fatal(s.WithContext("install snapshot"));

@@ -158,6 +158,7 @@ class NodeRuntime {
   void MaybeInstallSnapshot();
   Status InstallSnapshot(const IncomingSnapshot& snap);
   Status LoadStoredState(topology::StoredState* stored);
+  void PublishTopologyMetrics();
 
   const config::Config& config_;
   storage::Engine* engine_;
@@ -186,6 +187,7 @@ class NodeRuntime {
   uint64_t snapshots_installed_ = 0;
   uint64_t last_snapshot_bytes_ = 0;
   uint64_t duplicate_writes_ = 0;
+  uint64_t ticks_ = 0;
 };
 
 }  // namespace kvd::node

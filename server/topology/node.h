@@ -77,6 +77,8 @@ class Node {
   virtual void OnPeerMessage(uint64_t from, std::string_view bytes);
   virtual void OnPersisted(uint64_t index, uint64_t term);
   virtual void OnSnapshotInstalled(uint64_t index, uint64_t term, std::string_view membership);
+  // The driver rejected a received snapshot (it did not decode).
+  virtual void OnSnapshotRejected() {}
   // Wraps one chunk of a snapshot stream (Output::snapshot_sends) as a peer message.
   virtual std::string EncodeSnapshotChunk(uint64_t to, uint64_t term, uint64_t index,
                                           uint64_t snapshot_term, std::string_view membership,

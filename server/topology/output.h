@@ -136,6 +136,9 @@ struct Output {
   // Set when the cluster's membership changed: every member but this node, to connect to.
   bool members_changed = false;
   std::vector<MemberEndpoint> members;
+  // Notable state changes (elections won and lost, leaders learned, snapshots), one line
+  // each, for the node's log.
+  std::vector<std::string> events;
 
   bool empty() const {
     return storage.empty() && persist_index == 0 && early_send.empty() && send.empty() &&

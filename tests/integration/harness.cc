@@ -180,9 +180,9 @@ KvdProcess::KvdProcess(KvdOptions options, fs::path data_dir)
     : options_(std::move(options)), dir_("kvd-it") {
   data_dir_ = data_dir.empty() ? dir_.path() / "data" : std::move(data_dir);
   config_path_ = dir_.path() / "kvd.yaml";
-  log_path_ = dir_.path() / "kvd.log";
+  log_path_ = options_.log_path.empty() ? dir_.path() / "kvd.log" : options_.log_path;
   port_ = options_.port != 0 ? options_.port : FreePort();
-  admin_port_ = FreePort();
+  admin_port_ = options_.admin_port != 0 ? options_.admin_port : FreePort();
   while (admin_port_ == port_) admin_port_ = FreePort();
   WriteConfig();
 }
@@ -197,10 +197,11 @@ void KvdProcess::WriteConfig() {
 }
 
 pid_t KvdProcess::Spawn() {
-  std::vector<std::string> args = {"--config",       config_path_.string(),
-                                   "--data-dir",     data_dir_.string(),
-                                   "--listen",       endpoint(),
-                                   "--admin-listen", admin_endpoint()};
+  std::vector<std::string> args = {"--config", config_path_.string(), "--data-dir",
+                                   data_dir_.string()};
+  if (options_.listen_flags) {
+    args.insert(args.end(), {"--listen", endpoint(), "--admin-listen", admin_endpoint()});
+  }
   args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
   std::vector<std::string> storage;
   std::vector<char*> argv = Argv(KvdBinary(), args, &storage);

@@ -63,6 +63,13 @@ struct KvdOptions {
   uint16_t port = 0;
   // RLIMIT_FSIZE for the child, in bytes (0 = unlimited): simulates a full disk.
   uint64_t file_size_limit_bytes = 0;
+  // The admin port to use; 0 picks a free one.
+  uint16_t admin_port = 0;
+  // false: start kvd without --listen / --admin-listen, so that a cluster node listens on
+  // its own cluster.members entry (`port` and `admin_port` must then name those ports).
+  bool listen_flags = true;
+  // Where kvd's stdout/stderr go (appended to); empty: kvd.log in the process's temp dir.
+  std::filesystem::path log_path;
 };
 
 class KvdProcess {

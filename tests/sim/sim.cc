@@ -31,6 +31,8 @@ constexpr uint32_t kHeartbeatMs = 50;
 constexpr uint64_t kAttemptTimeoutUs = 800 * kUsPerMs;
 constexpr uint64_t kOpDeadlineUs = 6000 * kUsPerMs;
 constexpr uint16_t kClientPortBase = 10000;
+// A run that processes this many events is stuck in a loop (normal runs: ~100,000).
+constexpr uint64_t kMaxEventsPerRun = 3'000'000;
 
 // Swarm options: each run draws its fault mix from the seed.
 struct Faults {
@@ -674,7 +676,7 @@ void Simulation::CheckCommitted(SimNode& n) {
   // Raft's State Machine Safety: an entry committed at an index is the entry every node
   // commits at that index, forever.
   const raft::Raft& r = n.core()->raft();
-  uint64_t from = std::max(n.committed_checked + 1, r.GetStatus().first_index);
+  uint64_t from = std::max(n.committed_checked + 1, r.first_index());
   for (uint64_t i = from; i <= r.commit(); ++i) {
     const raft::Entry* e = r.EntryAt(i);
     if (e == nullptr) continue;
@@ -724,9 +726,11 @@ bool Simulation::Converged(std::string* why) {
   for (auto& n : nodes_) {
     const raft::Raft& r = n->core()->raft();
     if (r.applied() != last || r.last_index() != last || n->runtime->groups_in_flight() != 0) {
-      *why = fmt::format("node {} applied {} last {} writes in flight {}; the leader's last is {}",
-                         n->id, r.applied(), r.last_index(), n->runtime->groups_in_flight(),
-                         last);
+      *why = fmt::format(
+          "node {} applied {} last {} writes in flight {}; the leader's last is {}; its "
+          "status: {}",
+          n->id, r.applied(), r.last_index(), n->runtime->groups_in_flight(), last,
+          n->runtime->StatusJson(0, 0));
       return false;
     }
     uint64_t applied = 0;
@@ -817,6 +821,12 @@ SimResult Simulation::Run() {
     events_.pop();
     now_us_ = e.time_us;
     if (now_us_ > deadline) break;
+    if (result_.events > kMaxEventsPerRun) {
+      Fail(fmt::format("runaway: more than {} events (a livelock: messages or work without "
+                       "progress)",
+                       kMaxEventsPerRun));
+      break;
+    }
     e.fn();
     if (now_us_ >= next_convergence_check) {
       next_convergence_check = now_us_ + 50 * kUsPerMs;

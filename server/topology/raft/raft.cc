@@ -179,6 +179,7 @@ void Raft::Reset(uint64_t term) {
   check_quorum_elapsed_ = 0;
   transfer_target_ = 0;
   transfer_elapsed_ = 0;
+  timeout_now_sent_ = false;
   lease_held_ = false;
 }
 
@@ -219,6 +220,11 @@ void Raft::BecomeLeader() {
   leader_ = opt_.id;
   progress_.clear();
   proposed_.clear();
+  // A replica that diverged (lossy modes) never truncated what it applied, so its log and
+  // its state machine agree; once it leads, its log is the one the others follow.
+  diverged_ = false;
+  incoming_snapshot_index_ = 0;
+  incoming_snapshot_offset_ = 0;
   SyncProgressWithMembership();
   // Raft §5.4.2 / §6.4: a no-op of the new term commits everything before it and lets
   // ReadIndex know the commit index is current.
@@ -292,6 +298,7 @@ void Raft::TickLeader() {
   if (transfer_target_ != 0 && ++transfer_elapsed_ >= opt_.election_timeout_ticks) {
     transfer_target_ = 0;  // the target did not take over in time: resume
     transfer_elapsed_ = 0;
+    timeout_now_sent_ = false;
   }
   if (heartbeat_elapsed_ >= opt_.heartbeat_ticks) {
     heartbeat_elapsed_ = 0;
@@ -301,7 +308,7 @@ void Raft::TickLeader() {
         p.probe_sent = false;
         SendAppend(id);
       } else if (p.state == Progress::State::kReplicate && !p.inflight.empty() &&
-                 ticks_ - p.last_contact_tick >= opt_.election_timeout_ticks / 2 + 1) {
+                 ticks_ - p.last_append_ack_tick >= opt_.election_timeout_ticks / 2 + 1) {
         // Appends went unanswered for a while (lost, or the follower restarted): fall
         // back to probing from what it is known to have.
         p.state = Progress::State::kProbe;
@@ -540,12 +547,25 @@ void Raft::HandleSnapshot(const Message& m) {
     Send(Message{MessageType::kSnapshotResponse, 0, m.from, term_, resp});
     return;
   }
+  if (c.done && !diverged_ && c.index <= applied_) {
+    // Entries applied meanwhile (from a newer leader) already cover it: installing it now
+    // would take the state machine back. Drop it; the driver discards the partial data
+    // when the next snapshot starts.
+    incoming_snapshot_index_ = 0;
+    incoming_snapshot_offset_ = 0;
+    resp.done = true;
+    resp.index = applied_;
+    Send(Message{MessageType::kSnapshotResponse, 0, m.from, term_, resp});
+    return;
+  }
   incoming_snapshot_offset_ += c.data.size();
   out_.snapshot_receives.push_back(SnapshotReceive{m.from, c});
   if (c.done) {
-    // The driver installs it and calls OnSnapshotInstalled, which answers.
+    // The driver installs it and calls OnSnapshotInstalled, which answers. Until then
+    // nothing more is applied, so that the install cannot take applied entries back.
     incoming_snapshot_index_ = 0;
     incoming_snapshot_offset_ = 0;
+    installing_snapshot_ = true;
     return;
   }
   resp.next_offset = incoming_snapshot_offset_;
@@ -575,6 +595,7 @@ void Raft::HandleAppendResponse(const Message& m) {
     return;
   }
   while (!p.inflight.empty() && p.inflight.front() <= r.index) p.inflight.pop_front();
+  p.last_append_ack_tick = ticks_;
   if (r.index > p.match) {
     p.match = r.index;
     p.next = std::max(p.next, r.index + 1);
@@ -584,12 +605,16 @@ void Raft::HandleAppendResponse(const Message& m) {
       p.next = p.match + 1;
     }
     MaybeCommit();
-    if (transfer_target_ == m.from && p.match == LastIndex()) {
-      Send(Message{MessageType::kTimeoutNow, 0, m.from, term_, TimeoutNow{}}, true);
-    }
+    if (role_ != Role::kLeader) return;  // the commit removed this leader (§4.2.2)
+    if (transfer_target_ == m.from && p.match == LastIndex()) SendTimeoutNow(m.from);
   } else if (p.state == Progress::State::kProbe) {
-    p.probe_sent = false;
+    // The probe matched where the follower already was: replicate from there. (Probing
+    // again would bounce empty appends between the two at network speed.)
+    p.state = Progress::State::kReplicate;
+    p.inflight.clear();
+    p.next = p.match + 1;
   }
+  p.last_append_ack_tick = ticks_;
   // Keep the pipeline full.
   while (SendAppend(m.from)) {
   }
@@ -645,6 +670,7 @@ void Raft::HandleSnapshotResponse(const Message& m) {
     p.probe_sent = false;
     out_.snapshot_progress.push_back(SnapshotProgress{m.from, r});
     MaybeCommit();
+    if (role_ != Role::kLeader) return;
     SendAppend(m.from);
     return;
   }
@@ -714,6 +740,7 @@ bool Raft::SendAppend(uint64_t id, bool send_empty) {
   }
   if (p.state == Progress::State::kReplicate && !req.entries.empty()) {
     p.next = req.entries.back().index + 1;
+    if (p.inflight.empty()) p.last_append_ack_tick = ticks_;  // the wait starts now
     p.inflight.push_back(req.entries.back().index);
   }
   if (p.state == Progress::State::kProbe) p.probe_sent = true;
@@ -773,9 +800,16 @@ void Raft::MaybeCommit() {
 void Raft::CheckTransfer() {
   if (transfer_target_ == 0) return;
   auto it = progress_.find(transfer_target_);
-  if (it != progress_.end() && it->second.match == LastIndex()) {
-    Send(Message{MessageType::kTimeoutNow, 0, transfer_target_, term_, TimeoutNow{}}, true);
-  }
+  if (it != progress_.end() && it->second.match == LastIndex()) SendTimeoutNow(transfer_target_);
+}
+
+void Raft::SendTimeoutNow(uint64_t target) {
+  if (timeout_now_sent_) return;
+  timeout_now_sent_ = true;
+  // From here the target may win an election that overrides the other nodes' vote
+  // leases (the request is forced): this leader's own lease is no longer safe to use.
+  lease_held_ = false;
+  Send(Message{MessageType::kTimeoutNow, 0, target, term_, TimeoutNow{}}, /*early=*/true);
 }
 
 void Raft::AdvanceCommit(uint64_t commit) {
@@ -785,7 +819,7 @@ void Raft::AdvanceCommit(uint64_t commit) {
 }
 
 void Raft::EmitCommitted() {
-  if (diverged_) return;
+  if (diverged_ || installing_snapshot_) return;
   bool config_committed = false;
   while (applied_ < commit_) {
     ++applied_;
@@ -834,7 +868,8 @@ void Raft::CheckReads() {
     uint64_t confirmed = acked[Majority(acked.size()) - 1];
     // Lease: the round a majority confirmed was sent at a known tick.
     auto sent = seq_sent_tick_.find(confirmed);
-    if (sent != seq_sent_tick_.end() && (!lease_held_ || sent->second > lease_start_tick_)) {
+    if (sent != seq_sent_tick_.end() && !timeout_now_sent_ &&
+        (!lease_held_ || sent->second > lease_start_tick_)) {
       lease_start_tick_ = sent->second;
       lease_held_ = true;
     }
@@ -855,6 +890,7 @@ void Raft::CheckReads() {
 
 bool Raft::LeaseValid() const {
   if (!opt_.lease_reads || role_ != Role::kLeader || !lease_held_) return false;
+  if (timeout_now_sent_) return false;  // a transfer may already have a new leader
   if (TermAt(commit_) != term_) return false;
   uint64_t lease_ticks =
       uint64_t{opt_.election_timeout_ticks} * (100 - opt_.lease_drift_percent) / 100;
@@ -865,6 +901,14 @@ bool Raft::LeaseValid() const {
 // Client-facing and administrative inputs
 
 Result<uint64_t> Raft::Propose(EntryType type, std::string data) {
+  if (type == EntryType::kConfig) {
+    return kvd::Status::InvalidArgument(
+        "configuration entries are proposed with ProposeMembership");
+  }
+  return ProposeEntry(type, std::move(data));
+}
+
+Result<uint64_t> Raft::ProposeEntry(EntryType type, std::string data) {
   if (role_ != Role::kLeader) {
     return kvd::Status::NotLeader(
         leader_ != 0 ? fmt::format("not the leader; node {} is", leader_)
@@ -924,7 +968,7 @@ Result<uint64_t> Raft::ProposeMembership(const Membership& proposed) {
   }
   std::string data;
   EncodeMembership(next, &data);
-  return Propose(EntryType::kConfig, std::move(data));
+  return ProposeEntry(EntryType::kConfig, std::move(data));
 }
 
 kvd::Status Raft::ReadIndex(uint64_t context) {
@@ -972,6 +1016,7 @@ void Raft::OnSnapshotInstalled(uint64_t index, uint64_t term, const Membership& 
   snapshot_term_ = term;
   snapshot_membership_ = membership;
   diverged_ = false;
+  installing_snapshot_ = false;
   commit_ = keep ? std::max(commit_, index) : index;
   applied_ = index;
   persisted_index_ = std::max(std::min(persisted_index_, LastIndex()), index);
@@ -984,6 +1029,12 @@ void Raft::OnSnapshotInstalled(uint64_t index, uint64_t term, const Membership& 
     SnapshotResponse resp{index, 0, true, false};
     Send(Message{MessageType::kSnapshotResponse, 0, leader_, term_, resp});
   }
+  EmitCommitted();  // entries after the snapshot that committed while it was installed
+}
+
+void Raft::OnSnapshotRejected() {
+  installing_snapshot_ = false;
+  EmitCommitted();
 }
 
 kvd::Status Raft::Campaign() {
@@ -992,7 +1043,10 @@ kvd::Status Raft::Campaign() {
         fmt::format("node {} is not a voter ({})", opt_.id, membership_.ToString()));
   }
   if (role_ == Role::kLeader) return kvd::Status::Ok();
-  StartElection(false, /*force=*/true);
+  // A forced election overrides the vote leases that make a live leader's lease reads
+  // safe; with lease reads on, the promotion must wait until the voters' leases lapse
+  // (it fails while a leader is alive: transfer leadership instead).
+  StartElection(false, /*force=*/!opt_.lease_reads);
   return kvd::Status::Ok();
 }
 
@@ -1004,9 +1058,10 @@ kvd::Status Raft::TransferLeadership(uint64_t target) {
   }
   transfer_target_ = target;
   transfer_elapsed_ = 0;
+  timeout_now_sent_ = false;
   Progress& p = progress_[target];
   if (p.match == LastIndex()) {
-    Send(Message{MessageType::kTimeoutNow, 0, target, term_, TimeoutNow{}}, true);
+    SendTimeoutNow(target);
   } else {
     SendAppend(target);
   }
@@ -1014,7 +1069,8 @@ kvd::Status Raft::TransferLeadership(uint64_t target) {
 }
 
 uint64_t Raft::CompactNow() {
-  uint64_t index = applied_;
+  // Entries handed out in the output not yet taken may not be applied yet.
+  uint64_t index = applied_at_take_;
   if (index <= snapshot_index_) return snapshot_index_;
   // Membership as of `index`: the last config entry at or before it.
   Membership m = snapshot_membership_;
@@ -1118,7 +1174,7 @@ void Raft::CheckInvariants() const {
   }
   KVD_ASSERT(snapshot_index_ <= applied_);
   KVD_ASSERT(applied_ <= commit_);
-  KVD_ASSERT(diverged_ || applied_ == commit_);
+  KVD_ASSERT(diverged_ || installing_snapshot_ || applied_ == commit_);
   KVD_ASSERT(commit_ <= LastIndex());
   KVD_ASSERT(persisted_index_ <= LastIndex());
   KVD_ASSERT(membership_ == (config_log_.empty() ? snapshot_membership_

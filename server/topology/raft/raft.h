@@ -211,11 +211,12 @@ class Raft {
   void Step(const Message& m);
   // Appends an entry if this node is the leader. Returns its index.
   // Errors: kNotLeader (not the leader; see leader()), kUnavailable (a leadership
-  // transfer is in progress), kInvalidArgument (a config entry while another is pending).
+  // transfer is in progress), kInvalidArgument for kConfig (use ProposeMembership).
   Result<uint64_t> Propose(EntryType type, std::string data);
   // Proposes a membership change: exactly one voter added or removed, or learners.
   // Errors: as Propose, plus kInvalidArgument for a change of more than one voter, and
-  // kUnavailable when promoting a learner that has not caught up.
+  // kUnavailable while another change is uncommitted or when promoting a learner that
+  // has not caught up.
   Result<uint64_t> ProposeMembership(const Membership& next);
   // Starts a linearizable read. `context` comes back in ReadReady or ReadFailed.
   // Errors: kNotLeader when this node is not the leader.
@@ -224,8 +225,13 @@ class Raft {
   void OnPersisted(uint64_t index, uint64_t term);
   // The driver installed the snapshot it received (index, term, membership).
   void OnSnapshotInstalled(uint64_t index, uint64_t term, const Membership& membership);
-  // Starts an election now (manual failover, `kvctl promote`), skipping pre-vote and the
-  // leader lease of the receivers. Errors: kInvalidArgument if this node is not a voter.
+  // The driver could not install the snapshot it received (it was corrupt): resume
+  // applying; the leader sends another after its snapshot timeout.
+  void OnSnapshotRejected();
+  // Starts an election now (manual failover, `kvctl promote`), skipping pre-vote and,
+  // unless lease reads are on, the vote lease of the receivers (with lease reads, voters
+  // that heard from a live leader refuse: transfer leadership instead).
+  // Errors: kInvalidArgument if this node is not a voter.
   Status Campaign();
   // Transfers leadership to `target`. Errors: kNotLeader, kInvalidArgument (not a voter).
   Status TransferLeadership(uint64_t target);
@@ -244,6 +250,7 @@ class Raft {
   uint64_t commit() const { return commit_; }
   uint64_t applied() const { return applied_; }
   uint64_t last_index() const { return LastIndex(); }
+  uint64_t first_index() const { return FirstIndex(); }
   const Membership& membership() const { return membership_; }
   bool diverged() const { return diverged_; }
   // Ticks since this node last heard from a leader of its term (0 when it is the leader).
@@ -276,6 +283,7 @@ class Raft {
     uint64_t acked_seq = 0;            // highest heartbeat seq acknowledged this term
     uint64_t snapshot_started_tick = 0;
     uint64_t snapshot_progress_tick = 0;
+    uint64_t last_append_ack_tick = 0;  // the last append answer (or first unacked send)
   };
   struct PendingRead {
     uint64_t context = 0;
@@ -329,6 +337,8 @@ class Raft {
   uint64_t CommitPointForMode() const;
   void CheckReads();
   void CheckTransfer();
+  void SendTimeoutNow(uint64_t target);
+  Result<uint64_t> ProposeEntry(EntryType type, std::string data);
   void AbandonProposals(uint64_t from_index);
   void FailReads(const kvd::Status& why);
   bool QuorumActive();
@@ -380,6 +390,8 @@ class Raft {
   std::vector<uint64_t> proposed_;              // indexes proposed by this leader, ascending
   uint64_t transfer_target_ = 0;
   uint64_t transfer_elapsed_ = 0;
+  bool timeout_now_sent_ = false;     // this transfer's TimeoutNow went out
+  bool installing_snapshot_ = false;  // the driver is installing a received snapshot
   bool diverged_ = false;  // applied state conflicts with the leader's log (lossy modes)
   uint64_t incoming_snapshot_index_ = 0;
   uint64_t incoming_snapshot_offset_ = 0;

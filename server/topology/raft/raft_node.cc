@@ -352,9 +352,37 @@ void RaftNode::OnAdminRequest(topology::ClientRequest request) {
   }
 }
 
+void RaftNode::NoteEvents() {
+  Role role = raft_.role();
+  uint64_t term = raft_.term();
+  uint64_t leader = raft_.leader();
+  if (role == reported_role_ && term == reported_term_ && leader == reported_leader_) return;
+  if (role == Role::kLeader && reported_role_ != Role::kLeader) {
+    out_.events.push_back(fmt::format("became the leader in term {} (last index {})", term,
+                                      raft_.last_index()));
+  } else if (role != Role::kLeader && reported_role_ == Role::kLeader) {
+    out_.events.push_back(fmt::format("stepped down in term {}; now {}", term, RoleName(role)));
+  } else if (role == Role::kCandidate && (reported_role_ != Role::kCandidate ||
+                                          term != reported_term_)) {
+    out_.events.push_back(fmt::format("started an election for term {}", term));
+  }
+  if (leader != reported_leader_ && leader != 0 && leader != raft_.id()) {
+    out_.events.push_back(fmt::format("following leader {} in term {}", leader, term));
+  } else if (leader == 0 && reported_leader_ != 0 && role != Role::kLeader) {
+    out_.events.push_back(fmt::format("lost contact with leader {} (term {})",
+                                      reported_leader_, term));
+  }
+  reported_role_ = role;
+  reported_term_ = term;
+  reported_leader_ = leader;
+}
+
 void RaftNode::NoteMembership() {
   const Membership& m = raft_.membership();
   if (m == reported_membership_) return;
+  if (!reported_membership_.voters.empty() || !reported_membership_.learners.empty()) {
+    out_.events.push_back(fmt::format("membership is now {}", m.ToString()));
+  }
   reported_membership_ = m;
   for (const auto& [id, a] : m.addresses) opt_.client_addresses[id] = a.client;
   out_.members_changed = true;
@@ -526,6 +554,7 @@ topology::Output RaftNode::TakeOutput() {
   CheckWaitingReads();
   TranslateOutput(raft_.TakeOutput());
   NoteMembership();
+  NoteEvents();
   topology::Output out = std::move(out_);
   out_ = topology::Output{};
   return out;

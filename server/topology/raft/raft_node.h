@@ -59,6 +59,7 @@ class RaftNode final : public topology::Node {
   void OnPeerMessage(uint64_t from, std::string_view bytes) override;
   void OnPersisted(uint64_t index, uint64_t term) override;
   void OnSnapshotInstalled(uint64_t index, uint64_t term, std::string_view membership) override;
+  void OnSnapshotRejected() override { raft_.OnSnapshotRejected(); }
   std::string EncodeSnapshotChunk(uint64_t to, uint64_t term, uint64_t index,
                                   uint64_t snapshot_term, std::string_view membership,
                                   uint64_t offset, std::string data, bool done) override;
@@ -112,6 +113,10 @@ class RaftNode final : public topology::Node {
   std::deque<WaitingRead> waiting_reads_;  // session reads waiting for the applied index
   std::map<uint64_t, Pending> pending_admin_;  // config entry index -> the admin request
   Membership reported_membership_;             // the membership the shell last heard of
+  Role reported_role_ = Role::kFollower;       // for the events of TakeOutput
+  uint64_t reported_term_ = 0;
+  uint64_t reported_leader_ = 0;
+  void NoteEvents();
   uint64_t malformed_messages_ = 0;
   uint64_t undecodable_commands_ = 0;
 };

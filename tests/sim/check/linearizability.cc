@@ -76,7 +76,8 @@ EntryList::EntryList(const std::vector<std::pair<uint64_t, uint64_t>>& intervals
   for (size_t entry = 0; entry < nodes_.size(); ++entry) {
     nodes_[entry].prev = entry == 0 ? kNil : entry - 1;
     nodes_[entry].next = entry + 1 < nodes_.size() ? entry + 1 : kNil;
-    if (entry != 0 && nodes_[entry].is_call) nodes_[entry].match = return_entry[nodes_[entry].op_id];
+    if (entry != 0 && nodes_[entry].is_call)
+      nodes_[entry].match = return_entry[nodes_[entry].op_id];
   }
 }
 
@@ -126,9 +127,9 @@ void AppendOps(std::string& out, const std::vector<DescribedOp>& ops) {
 }  // namespace
 
 std::string FormatIllegal(const IllegalReport& report) {
-  std::string out = fmt::format(
-      "linearizability: illegal: partition \"{}\" ({} ops) is not linearizable.\n",
-      report.partition, report.partition_ops);
+  std::string out =
+      fmt::format("linearizability: illegal: partition \"{}\" ({} ops) is not linearizable.\n",
+                  report.partition, report.partition_ops);
   if (report.prefix_length == 0) {
     out += "No operation of this partition can be linearized first.\n";
   } else {
@@ -145,8 +146,9 @@ std::string FormatIllegal(const IllegalReport& report) {
       report.blocking_op);
   AppendOps(out, report.candidates);
   if (!report.pending.empty()) {
-    out += "Ops that never returned (each may take effect once, any time after its call, or "
-           "never):\n";
+    out +=
+        "Ops that never returned (each may take effect once, any time after its call, or "
+        "never):\n";
     AppendOps(out, report.pending);
   }
   return out;
@@ -325,8 +327,7 @@ void StepCasPut(const KvKeyState& state, const Operation& op, std::vector<KvKeyS
   }
 }
 
-void StepPutIfAbsent(const KvKeyState& state, const Operation& op,
-                     std::vector<KvKeyState>& next) {
+void StepPutIfAbsent(const KvKeyState& state, const Operation& op, std::vector<KvKeyState>& next) {
   switch (op.output.status) {
     case OutStatus::kOk:
       if (!state.exists && op.output.version > state.floor) {
@@ -344,8 +345,7 @@ void StepPutIfAbsent(const KvKeyState& state, const Operation& op,
   }
 }
 
-void StepCasDelete(const KvKeyState& state, const Operation& op,
-                   std::vector<KvKeyState>& next) {
+void StepCasDelete(const KvKeyState& state, const Operation& op, std::vector<KvKeyState>& next) {
   const std::optional<KvKeyState> held = CasDeleteHolds(state, op.input.expected_version);
   switch (op.output.status) {
     case OutStatus::kOk:
@@ -511,13 +511,12 @@ Status ValidateKvHistory(const std::vector<Operation>& history) {
       return Status::InvalidArgument(fmt::format("op #{}: call_time is kNeverReturned", i));
     }
     if (op.call_time > op.return_time) {
-      return Status::InvalidArgument(fmt::format("op #{}: call_time {} > return_time {}", i,
-                                                 op.call_time, op.return_time));
+      return Status::InvalidArgument(
+          fmt::format("op #{}: call_time {} > return_time {}", i, op.call_time, op.return_time));
     }
     if (op.return_time == kNeverReturned && op.output.status != OutStatus::kUnknown) {
-      return Status::InvalidArgument(
-          fmt::format("op #{}: never returned, yet has output status {}", i,
-                      StatusName(op.output.status)));
+      return Status::InvalidArgument(fmt::format("op #{}: never returned, yet has output status {}",
+                                                 i, StatusName(op.output.status)));
     }
   }
   return Status::Ok();

@@ -118,8 +118,7 @@ TEST_CASE("check: concurrent histories with a valid order are linearizable", "[u
        {Op(0, 10, PutIn("k", "a"), Ok(1)), Op(10, 20, GetIn("k"), NotFound())}},
       {"concurrent CAS: one wins, the other reports the winner's version",
        {Op(0, 10, PutIn("k", "a"), Ok(1)), Op(20, 40, CasPutIn("k", "b", 1), Ok(2)),
-        Op(20, 40, CasPutIn("k", "c", 1), Conflict(2)),
-        Op(50, 60, GetIn("k"), Read("b", 2))}},
+        Op(20, 40, CasPutIn("k", "c", 1), Conflict(2)), Op(50, 60, GetIn("k"), Read("b", 2))}},
       {"concurrent put_if_absent: one wins",
        {Op(0, 10, PutIfAbsentIn("k", "a"), Conflict(7)),
         Op(0, 10, PutIfAbsentIn("k", "b"), Ok(7))}},
@@ -231,8 +230,7 @@ TEST_CASE("check: known-bad histories are illegal", "[unit][check]") {
       {"a read goes back in time during a write",
        {Op(0, 100, PutIn("k", "a"), Ok(1)), Op(10, 20, GetIn("k"), Read("a", 1)),
         Op(30, 40, GetIn("k"), NotFound())}},
-      {"delete reports a wrong 'existed'",
-       {Op(0, 10, DelIn("k"), Deleted(true))}},
+      {"delete reports a wrong 'existed'", {Op(0, 10, DelIn("k"), Deleted(true))}},
       {"CAS conflict although the condition held",
        {Op(0, 10, PutIn("k", "a"), Ok(3)), Op(20, 30, CasPutIn("k", "b", 3), Conflict(3))}},
       {"CAS conflict reporting a wrong current version",
@@ -264,8 +262,8 @@ TEST_CASE("check: an illegal result names the key, the prefix and the blocked op
           "[unit][check]") {
   // Key "a" is fine; key "b" has a stale read at index 4.
   const std::vector<Operation> history = {
-      Op(0, 10, PutIn("a", "1"), Ok(1), 1),   Op(0, 10, PutIn("b", "x"), Ok(2), 2),
-      Op(20, 30, PutIn("b", "y"), Ok(3), 2),  Op(20, 30, GetIn("a"), Read("1", 1), 1),
+      Op(0, 10, PutIn("a", "1"), Ok(1), 1),    Op(0, 10, PutIn("b", "x"), Ok(2), 2),
+      Op(20, 30, PutIn("b", "y"), Ok(3), 2),   Op(20, 30, GetIn("a"), Read("1", 1), 1),
       Op(40, 50, GetIn("b"), Read("x", 2), 3),
   };
   const CheckResult result = CheckKvHistory(history);
@@ -286,16 +284,14 @@ TEST_CASE("check: ValidateKvHistory rejects malformed operations", "[unit][check
   CHECK(ValidateKvHistory({Op(0, 10, PutIn("k", "a"), Ok(1))}).ok());
   CHECK(ValidateKvHistory({Op(0, kNever, PutIn("k", "a"), Unknown())}).ok());
   CHECK(ValidateKvHistory({Op(0, 10, PutIn("k", "a"), Unknown())}).ok());
-  CHECK(ValidateKvHistory({Op(10, 5, PutIn("k", "a"), Ok(1))}).code() ==
-        Code::kInvalidArgument);
+  CHECK(ValidateKvHistory({Op(10, 5, PutIn("k", "a"), Ok(1))}).code() == Code::kInvalidArgument);
   CHECK(ValidateKvHistory({Op(0, kNever, PutIn("k", "a"), Ok(1))}).code() ==
         Code::kInvalidArgument);
   CHECK(ValidateKvHistory({Op(kNever, kNever, PutIn("k", "a"), Unknown())}).code() ==
         Code::kInvalidArgument);
 }
 
-TEST_CASE("check: KvModel::Dominates is the order of 'allows at least as much'",
-          "[unit][check]") {
+TEST_CASE("check: KvModel::Dominates is the order of 'allows at least as much'", "[unit][check]") {
   const KvModel model;
   const KvKeyState absent_low{false, "", true, 0, 3};
   const KvKeyState absent_high{false, "", true, 0, 7};
@@ -354,9 +350,8 @@ struct RegisterModel {
 
 TEST_CASE("check: the generic checker works with another model", "[unit][check]") {
   const RegisterModel model;
-  const std::vector<RegisterOp> ok = {
-      {0, 10, true, 1}, {5, 15, false, 0}, {12, 20, false, 1}, {30, 40, true, 2},
-      {35, 45, false, 1}, {50, 60, false, 2}};
+  const std::vector<RegisterOp> ok = {{0, 10, true, 1},  {5, 15, false, 0},  {12, 20, false, 1},
+                                      {30, 40, true, 2}, {35, 45, false, 1}, {50, 60, false, 2}};
   CHECK(CheckHistory(model, ok).verdict == Verdict::kOk);
   const std::vector<RegisterOp> bad = {{0, 10, true, 1}, {20, 30, false, 0}};
   const CheckResult result = CheckHistory(model, bad);
@@ -474,11 +469,11 @@ class ReferenceStore {
 };
 
 struct HistoryShape {
-  size_t count = 600;                 // operations
-  uint64_t keys = 3;                  // k0, k1, ...
+  size_t count = 600;                  // operations
+  uint64_t keys = 3;                   // k0, k1, ...
   uint64_t indeterminate_percent = 4;  // of all operations
-  uint64_t spread = 40;               // max distance of call and return from the point
-  uint64_t values = 0;                // 0: every write writes a new value; n: one of n values
+  uint64_t spread = 40;                // max distance of call and return from the point
+  uint64_t values = 0;                 // 0: every write writes a new value; n: one of n values
 };
 
 // Draws `shape.count` operations, runs them through ReferenceStore one after the other at
@@ -603,8 +598,8 @@ void Perturb(std::mt19937_64& rng, std::vector<Operation>& history) {
   KvOutput& output = history[determinate[rng() % determinate.size()]].output;
   switch (rng() % 4) {
     case 0:
-      output.version = output.version == 0 || rng() % 2 == 0 ? output.version + 1
-                                                              : output.version - 1;
+      output.version =
+          output.version == 0 || rng() % 2 == 0 ? output.version + 1 : output.version - 1;
       break;
     case 1:
       output.value = "v" + std::to_string(rng() % history.size());
@@ -628,8 +623,7 @@ TEST_CASE("check: the pending-op strategies agree on small random histories", "[
   size_t illegal = 0;
   for (uint64_t seed = 0; seed < 3000; ++seed) {
     std::mt19937_64 rng(seed * 7919 + 1);
-    const HistoryShape shape{8 + seed % 9, 1 + seed % 2, 20 + seed % 40, 10 + seed % 50,
-                             seed % 4};
+    const HistoryShape shape{8 + seed % 9, 1 + seed % 2, 20 + seed % 40, 10 + seed % 50, seed % 4};
     std::vector<Operation> history = RandomValidHistory(seed, shape);
     if (seed % 3 != 0) Perturb(rng, history);
     if (seed % 5 == 0) Perturb(rng, history);
@@ -654,8 +648,7 @@ TEST_CASE("check: the pending-op strategies agree on small random histories", "[
   CHECK(illegal > 500);
 }
 
-TEST_CASE("check: many indeterminate ops do not make refutation exponential",
-          "[unit][check]") {
+TEST_CASE("check: many indeterminate ops do not make refutation exponential", "[unit][check]") {
   // ~16 indeterminate ops per key, one stale read at the end. Porcupine's plain search must
   // try the pending ops in every position and runs out of budget; the folded search refutes.
   std::vector<Operation> history = RandomValidHistory(1, HistoryShape{1200, 3, 4, 40});

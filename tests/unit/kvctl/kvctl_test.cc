@@ -325,8 +325,19 @@ TEST_CASE("kvctl: help forms", "[unit][kvctl]") {
     CHECK_THAT(help, Catch::StartsWith("Usage: kvctl "));
     CHECK_THAT(help, Catch::Contains("Options:"));
     CHECK_THAT(help, Catch::Contains("Examples:\n  kvctl "));
-    CHECK(std::get<HelpCommand>(MustParse({name, "--help"}).command).text == help);
-    CHECK(std::get<HelpCommand>(MustParse({"help", name}).command).text == help);
+    // "member add" is two words on the command line.
+    Args words;
+    for (size_t start = 0; start <= name.size();) {
+      size_t space = std::min(name.find(' ', start), name.size());
+      words.push_back(name.substr(start, space - start));
+      start = space + 1;
+    }
+    Args with_flag = words;
+    with_flag.emplace_back("--help");
+    Args via_help{"help"};
+    via_help.insert(via_help.end(), words.begin(), words.end());
+    CHECK(std::get<HelpCommand>(MustParse(with_flag).command).text == help);
+    CHECK(std::get<HelpCommand>(MustParse(via_help).command).text == help);
   }
   // Help wins over other problems on the same line, but not after `--`.
   CHECK(std::get<HelpCommand>(MustParse({"put", "--bogus", "-h"}).command).text ==
@@ -356,7 +367,7 @@ TEST_CASE("kvctl: usage errors name the problem", "[unit][kvctl]") {
        "unknown command \"stats\" (did you mean \"status\"? run 'kvctl --help' for the list)"},
       {{"frobnicate"},
        "unknown command \"frobnicate\" (commands: get, put, del, cas, batch, scan, ping, status, "
-       "help)"},
+       "cluster, promote, transfer-leader, switchover, member, snapshot, help)"},
       {{"help", "gte"},
        "unknown command \"gte\" (did you mean \"get\"? run 'kvctl --help' for the list)"},
       {{"help", "get", "put"}, "help: unexpected argument \"put\" (usage: kvctl help [COMMAND])"},
@@ -487,7 +498,8 @@ TEST_CASE("kvctl: usage errors exit 2 with one line on stderr", "[unit][kvctl]")
   MainResult r = RunMain({"frobnicate\n"});
   CHECK(r.err ==
         "kvctl: unknown command \"frobnicate\\x0a\" (commands: get, put, del, cas, batch, "
-        "scan, ping, status, help)\n");
+        "scan, ping, status, cluster, promote, transfer-leader, switchover, member, snapshot, "
+        "help)\n");
 }
 
 TEST_CASE("kvctl: help exits 0 on stdout", "[unit][kvctl]") {

@@ -14,8 +14,8 @@
 // checks state machine safety across nodes. A failure means a feature does not do what
 // its header promises: a cluster disturbed by a partitioned node, a stale read, a stalled
 // or lost write, a membership change that could split the cluster, or a follower that
-// can never catch up. Tests tagged [!mayfail] record a defect found in the core; they
-// are expected to fail until the core is fixed (see the comment on each).
+// can never catch up. Tests marked "Regression test for a defect this suite found" failed
+// against an earlier version of the core; their comments describe the defect.
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstdint>
@@ -406,8 +406,8 @@ TEST_CASE("raft: with lease reads, a leader serves reads without a round while i
 }
 
 TEST_CASE("raft: a leader stops serving lease reads once it hands leadership over",
-          "[unit][raft][!mayfail]") {
-  // DEFECT (raft.cc LeaseValid / ReadIndex): the lease is not dropped when the leader
+          "[unit][raft]") {
+  // Regression test for a defect this suite found, now fixed (raft.cc LeaseValid / ReadIndex): the lease is not dropped when the leader
   // sends TimeoutNow. The target campaigns with force=true, which voters honour even
   // inside their lease (Step: `if (!req.force && InLease()) return;`), so a new leader
   // can be elected and commit writes while the old leader still believes its lease
@@ -471,8 +471,8 @@ TEST_CASE("raft: leadership transfer waits for the target to catch up, then it t
   CHECK(c[1].leader() == 3);
 }
 
-TEST_CASE("raft: TimeoutNow is sent once per transfer", "[unit][raft][!mayfail]") {
-  // DEFECT (minor; raft.cc HandleAppendResponse): when the target's acknowledgement both
+TEST_CASE("raft: TimeoutNow is sent once per transfer", "[unit][raft]") {
+  // Regression test for a defect this suite found, now fixed (minor; raft.cc HandleAppendResponse): when the target's acknowledgement both
   // catches it up and advances the commit index, TimeoutNow goes out twice: once from
   // MaybeCommit -> CheckTransfer, and once from the explicit check that follows
   // (`if (transfer_target_ == m.from && p.match == LastIndex())`). CheckTransfer also
@@ -674,7 +674,7 @@ TEST_CASE("raft: a second membership change while one is pending is refused",
   // check 1
   CHECK_FALSE(second.ok());
   // act 2: the first change commits. (The leader first ticks long enough to fall back
-  // to probing the followers whose appends were lost: see the [!mayfail] test "an append
+  // to probing the followers whose appends were lost: see the regression test "an append
   // lost while heartbeats flow is sent again".)
   c.Tick(1, 7);
   c.Heal();
@@ -686,8 +686,8 @@ TEST_CASE("raft: a second membership change while one is pending is refused",
 }
 
 TEST_CASE("raft: Propose of a config entry while another is pending is refused",
-          "[unit][raft][!mayfail]") {
-  // DEFECT (raft.h Propose contract vs raft.cc Propose): raft.h documents that Propose
+          "[unit][raft]") {
+  // Regression test for a defect this suite found, now fixed (raft.h Propose contract vs raft.cc Propose): raft.h documents that Propose
   // returns kInvalidArgument for "a config entry while another is pending", but
   // Raft::Propose does not look at the entry type: only ProposeMembership checks for a
   // pending change. A caller that proposes EntryType::kConfig directly gets two
@@ -775,8 +775,8 @@ TEST_CASE("raft: a learner receives the log but neither votes nor counts toward 
 
 TEST_CASE("raft: a leader removed from the configuration steps down once it commits, and "
           "acts as leader no more",
-          "[unit][raft][!mayfail]") {
-  // DEFECT (raft.cc HandleAppendResponse, the MaybeCommit() call and the
+          "[unit][raft]") {
+  // Regression test for a defect this suite found, now fixed (raft.cc HandleAppendResponse, the MaybeCommit() call and the
   // `while (SendAppend(m.from))` loop after it; HandleSnapshotResponse has the same
   // MaybeCommit(); SendAppend(m.from) sequence): when the acknowledgement that commits
   // the configuration removing the leader arrives, MaybeCommit -> EmitCommitted steps
@@ -963,7 +963,7 @@ TEST_CASE("raft: in async mode a replica whose applied state diverged asks for a
   CHECK(c[1].TermAt(lost) != c[leader].TermAt(lost));
   // act 2: the leader's driver streams the snapshot (the request is restarted) and node
   // 1 installs it; its answers are held back while a new write arrives. (The write
-  // keeps the leader's first probe after the snapshot non-empty: see the [!mayfail] test
+  // keeps the leader's first probe after the snapshot non-empty: see the regression test
   // "after a snapshot in an idle cluster the leader does not flood the follower".)
   c.auto_snapshot = true;
   c.hold = [](const Message& m) { return m.type == MessageType::kSnapshotResponse; };
@@ -1069,7 +1069,7 @@ TEST_CASE("raft: a follower that needs compacted entries gets a snapshot and cat
   CHECK(c[3].commit() == 6);
   CHECK(c.record(3).state.at(6) == c.record(1).state.at(6));
   // act 2: a write arrives, then node 3's answer. (The write keeps the leader's first
-  // probe after the snapshot non-empty; without it, see the [!mayfail] test "after a
+  // probe after the snapshot non-empty; without it, see the regression test "after a
   // snapshot in an idle cluster the leader does not flood the follower".)
   const uint64_t next = c.Propose(1, "after");
   c.hold = nullptr;
@@ -1085,8 +1085,8 @@ TEST_CASE("raft: a follower that needs compacted entries gets a snapshot and cat
 
 TEST_CASE("raft: after a snapshot in an idle cluster the leader does not flood the "
           "follower with empty appends",
-          "[unit][raft][!mayfail]") {
-  // DEFECT (raft.cc HandleAppendResponse, the `else if (p.state == kProbe)
+          "[unit][raft]") {
+  // Regression test for a defect this suite found, now fixed (raft.cc HandleAppendResponse, the `else if (p.state == kProbe)
   // p.probe_sent = false;` branch followed by `while (SendAppend(m.from))`, with
   // HandleSnapshotResponse setting match = the snapshot index and the state to probe):
   // once a follower installs a snapshot at the leader's last index (always the case in
@@ -1271,21 +1271,15 @@ TEST_CASE("raft: OnSnapshotInstalled keeps the part of the log that follows the 
   CHECK(n->EntryAt(4) != nullptr);
 }
 
-TEST_CASE("raft: a snapshot installed after the log moved past it does not roll back the "
-          "applied index",
-          "[unit][raft][!mayfail]") {
-  // DEFECT (raft.cc OnSnapshotInstalled, the `keep` branch: `commit_ = max(commit_,
-  // index); applied_ = index;`): raft.h lets the driver install a received snapshot
-  // asynchronously and call OnSnapshotInstalled when done. If, meanwhile, a new leader
-  // brought the log past the snapshot and the core handed those entries out in
-  // `committed` (applied_ > index), the call sets applied_ back to the snapshot's index
-  // while commit_ stays ahead: applied_ < commit_ without divergence, which
-  // CheckInvariants() rejects (`diverged_ || applied_ == commit_`), and the entries
-  // between are only handed out again at the next commit advance. The core should
-  // ignore a snapshot at or below its applied index (or hand the gap out again).
+TEST_CASE("raft: nothing is applied while a received snapshot is being installed",
+          "[unit][raft]") {
+  // raft.h lets the driver install a received snapshot asynchronously and call
+  // OnSnapshotInstalled when done. If, meanwhile, a new leader brings the log past the
+  // snapshot, the core must not hand those entries out: the install would then take the
+  // state machine back behind them. They are handed out once the install is reported.
+  // (Found by this test: the core used to apply them and then move applied_ back.)
   // init: a fresh follower receives a whole snapshot (5/1) from node 1 in term 1; the
-  // driver starts installing it. Driven by hand: the act breaks an invariant, and
-  // CheckInvariants() would abort the test binary.
+  // driver starts installing it.
   Rng rng(kSeed);
   Raft r(TestOptions(2), Fresh(VotersUpTo(3)), &rng);
   const Membership m = VotersUpTo(3);
@@ -1297,18 +1291,23 @@ TEST_CASE("raft: a snapshot installed after the log moved past it does not roll 
   r.Step(AppendMsg(3, 2, 2, 0, 0, 7, log));
   RaftOutput appended = r.TakeOutput();
   r.OnPersisted(7, 2);
-  REQUIRE(appended.committed.size() == 7);
-  REQUIRE(r.applied() == 7);
-  // act 2: the install of the (older) snapshot completes.
+  r.CheckInvariants();
+  // check 1: nothing was handed out while the install runs.
+  CHECK(appended.committed.empty());
+  // act 2: the install of the snapshot at 5 completes.
   r.OnSnapshotInstalled(5, 1, m);
-  // check: the applied index does not go back, and the core stays consistent.
-  CHECK(r.applied() >= 7);
+  RaftOutput after = r.TakeOutput();
+  r.CheckInvariants();
+  // check 2: entries 6 and 7 follow the snapshot; applied catches up with commit.
+  REQUIRE(after.committed.size() == 2);
+  CHECK(after.committed.front().index == 6);
+  CHECK(r.applied() == 7);
   CHECK(r.applied() == r.commit());
 }
 
 TEST_CASE("raft: CompactNow compacts only what the driver has applied",
-          "[unit][raft][!mayfail]") {
-  // DEFECT (raft.cc CompactNow): CompactNow compacts up to applied_, the last index
+          "[unit][raft]") {
+  // Regression test for a defect this suite found, now fixed (raft.cc CompactNow): CompactNow compacts up to applied_, the last index
   // handed out in `committed`, including entries of the output not taken yet. Such an
   // output carries both `committed` [.., i] and compact_index i; the driver contract
   // writes storage (the new base i) before it applies `committed`, so a crash in between
@@ -1354,8 +1353,8 @@ TEST_CASE("raft: CompactNow compacts only what the driver has applied",
 // Defects in replication liveness
 
 TEST_CASE("raft: an append lost while heartbeats flow is sent again (idle cluster)",
-          "[unit][raft][!mayfail]") {
-  // DEFECT (raft.cc TickLeader and HandleHeartbeatResponse): a follower in the replicate
+          "[unit][raft]") {
+  // Regression test for a defect this suite found, now fixed (raft.cc TickLeader and HandleHeartbeatResponse): a follower in the replicate
   // state whose append was lost is only re-probed when `ticks_ - last_contact_tick`
   // reaches election_timeout/2+1, but HandleHeartbeatResponse refreshes
   // last_contact_tick on every heartbeat answer, and sends an append only to followers
@@ -1384,8 +1383,8 @@ TEST_CASE("raft: an append lost while heartbeats flow is sent again (idle cluste
 }
 
 TEST_CASE("raft: in sync mode a write whose append was lost still commits",
-          "[unit][raft][!mayfail]") {
-  // DEFECT: the same as above, with a visible consequence: sync mode needs every voter,
+          "[unit][raft]") {
+  // Regression test for a defect this suite found, now fixed: the same as above, with a visible consequence: sync mode needs every voter,
   // so the write never commits (and its client never gets an answer) until some other
   // write comes along.
   // init

@@ -120,6 +120,23 @@ RequestOptions AllOptions() {
   o.durability = Durability::kPeriodic;
   o.session_token = kBinary;
   o.timeout_ms = 0xffffffffu;
+  o.client_id = UINT64_MAX;
+  o.sequence = 1;
+  o.max_staleness_ms = 0xffffffffu;
+  return o;
+}
+
+RequestOptions DedupOptions(uint64_t client_id, uint64_t sequence) {
+  RequestOptions o;
+  o.client_id = client_id;
+  o.sequence = sequence;
+  return o;
+}
+
+RequestOptions FollowerRead(uint32_t max_staleness_ms) {
+  RequestOptions o;
+  o.consistency = Consistency::kFollower;
+  o.max_staleness_ms = max_staleness_ms;
   return o;
 }
 
@@ -149,6 +166,30 @@ std::vector<Request> RequestCorpus() {
   v.push_back(Req(16, ScanRequest{kBinary, "a", "z", 10, true, false, "tok"}));
   v.push_back(Req(17, ScanRequest{"", kBinary, "", UINT32_MAX, false, true, kBinary}));
   v.push_back(Req(UINT64_MAX, ScanRequest{"p", "", "", 0, true, true, ""}, AllOptions()));
+  // Write deduplication and bounded follower reads.
+  v.push_back(Req(18, PutRequest{"k", "v", 0}, DedupOptions(0x0102030405060708ull, 1)));
+  v.push_back(Req(19, CasRequest{CasKind::kPutIfAbsent, "k", 0, "v", 0},
+                  DedupOptions(1, UINT64_MAX)));
+  v.push_back(Req(20, GetRequest{"k"}, FollowerRead(1)));
+  v.push_back(Req(21, ScanRequest{}, FollowerRead(UINT32_MAX)));
+  // ADMIN: every action, empty and full addresses, extreme node ids.
+  v.push_back(Req(30, AdminRequest{AdminAction::kPromote, 0, "", ""}));
+  v.push_back(Req(31, AdminRequest{AdminAction::kTransferLeader, UINT64_MAX, "", ""}));
+  v.push_back(Req(32, AdminRequest{AdminAction::kAddLearner, 4, "10.0.0.4:7400", kBinary}));
+  v.push_back(Req(33, AdminRequest{AdminAction::kPromoteLearner, 4, "", ""}));
+  v.push_back(Req(34, AdminRequest{AdminAction::kRemoveMember, 1, "", ""}));
+  v.push_back(Req(35, AdminRequest{AdminAction::kCompact, 0, "", ""}));
+  v.push_back(Req(36, AdminRequest{AdminAction::kAddLearner, 1,
+                                   std::string(kMaxAdminAddressBytes, 'c'),
+                                   std::string(kMaxAdminAddressBytes, 'p')}));
+  return v;
+}
+
+std::vector<Request> AdminRequests() {
+  std::vector<Request> v;
+  for (const Request& r : RequestCorpus()) {
+    if (r.opcode() == Opcode::kAdmin) v.push_back(r);
+  }
   return v;
 }
 
@@ -194,6 +235,18 @@ std::vector<Response> ResponseCorpus() {
   }
   v.push_back(Err(200, Opcode::kBatch, Code::kConflict, "", ErrorDetail{UINT32_MAX, 0, ""}));
   v.push_back(Err(201, Opcode::kPut, Code::kNotLeader, "", ErrorDetail{}));  // empty hint
+  // ADMIN: an OK response is a JSON text without a session token; errors are generic.
+  v.push_back(Ok(210, Opcode::kAdmin, AdminResponse{""}));
+  v.push_back(Ok(211, Opcode::kAdmin,
+                 AdminResponse{R"({"node_id":2,"term":5,"message":"election started"})"}));
+  v.push_back(Ok(212, Opcode::kAdmin, AdminResponse{kBinary}));
+  v.push_back(Err(213, Opcode::kAdmin, Code::kNotLeader,
+                  "membership changes are made by the leader", ErrorDetail{0, 0, "10.0.0.2:7400"}));
+  v.push_back(Err(214, Opcode::kAdmin, Code::kNotLeader, "no leader", ErrorDetail{}));
+  v.push_back(Err(215, Opcode::kAdmin, Code::kUnsupported,
+                  "ADMIN promote needs a replicated topology; this node's mode is single"));
+  v.push_back(Err(216, Opcode::kAdmin, Code::kUnavailable,
+                  "a membership change is still in progress; retry when it has committed"));
   return v;
 }
 
@@ -526,7 +579,8 @@ TEST_CASE("wire: malformed request options are rejected with the field named",
   };
   const std::string p = "malformed GET request: ";
   const std::vector<Case> cases = {
-      {"unknown tag", "\x01\x05\x00\x00"s, p + "unknown option tag 5"},
+      {"unknown tag", "\x01\x08\x00\x00"s, p + "unknown option tag 8"},
+      {"tag 31", "\x01\x1f\x00\x00"s, p + "unknown option tag 31"},
       {"tag 0", "\x01\x00\x00\x00"s, p + "unknown option tag 0"},
       {"tag 255", "\x01\xff\x00\x00"s, p + "unknown option tag 255"},
       {"duplicate tag", "\x02\x01\x00\x01\x01\x01\x00\x01\x02"s,
@@ -544,6 +598,24 @@ TEST_CASE("wire: malformed request options are rejected with the field named",
       {"timeout too short", "\x01\x04\x00\x03\x00\x00\x01"s,
        p + "option timeout_ms must be 4 bytes"},
       {"option value past the end", "\x01\x03\x01\x00"s, p + "truncated at field options.value"},
+      {"client_id empty", "\x01\x05\x00\x00"s, p + "option client_id must be 8 bytes"},
+      {"client_id too short", "\x01\x05\x00\x07" "\x00\x00\x00\x00\x00\x00\x01"s,
+       p + "option client_id must be 8 bytes"},
+      {"client_id too long", "\x01\x05\x00\x09" "\x00\x00\x00\x00\x00\x00\x00\x00\x01"s,
+       p + "option client_id must be 8 bytes"},
+      {"sequence too short", "\x01\x06\x00\x04" "\x00\x00\x00\x01"s,
+       p + "option sequence must be 8 bytes"},
+      {"max_staleness_ms too long", "\x01\x07\x00\x08" "\x00\x00\x00\x00\x00\x00\x01\xf4"s,
+       p + "option max_staleness_ms must be 4 bytes"},
+      {"max_staleness_ms too short", "\x01\x07\x00\x02" "\x01\xf4"s,
+       p + "option max_staleness_ms must be 4 bytes"},
+      {"duplicate client_id",
+       "\x02\x05\x00\x08" "\x00\x00\x00\x00\x00\x00\x00\x01"
+       "\x05\x00\x08" "\x00\x00\x00\x00\x00\x00\x00\x02"s,
+       p + "option tag 5 appears twice"},
+      {"duplicate max_staleness_ms",
+       "\x02\x07\x00\x04\x00\x00\x00\x01" "\x07\x00\x04\x00\x00\x00\x02"s,
+       p + "option tag 7 appears twice"},
   };
   for (const Case& c : cases) {
     INFO(c.what);
@@ -658,6 +730,198 @@ TEST_CASE("wire: counts that cannot fit in the frame are rejected before allocat
   }
 }
 
+// ---- replication options and ADMIN ----
+
+TEST_CASE("wire: client_id, sequence and max_staleness_ms encode with fixed lengths, in tag order",
+          "[unit][wire]") {
+  RequestOptions o;
+  o.client_id = 0x0102030405060708ull;
+  o.sequence = 9;
+  o.max_staleness_ms = 500;
+  o.consistency = Consistency::kFollower;
+  Request r = Req(1, GetRequest{"k"}, o);
+  std::string frame = EncodeReq(r);
+  CHECK(ToHex(BodyOf(frame)) == "04"
+                                "01" "0001" "03"
+                                "05" "0008" "0102030405060708"
+                                "06" "0008" "0000000000000009"
+                                "07" "0004" "000001f4"
+                                "00000001" "6b");
+  Result<Request> d = DecodeReqFrame(frame);
+  REQUIRE(d.ok());
+  CHECK(d.value() == r);
+
+  // Each one alone: the codec carries a lone client_id or sequence (ValidateRequest is
+  // what refuses it), so a decoder sees exactly what was sent.
+  for (const RequestOptions& one :
+       {DedupOptions(UINT64_MAX, 0), DedupOptions(0, UINT64_MAX), FollowerRead(0xffffffffu)}) {
+    Request single = Req(2, PutRequest{"k", "", 0}, one);
+    Result<Request> back = DecodeReqFrame(EncodeReq(single));
+    REQUIRE(back.ok());
+    CHECK(back.value() == single);
+  }
+  // max_staleness_ms travels without a consistency level too (it then has no effect).
+  RequestOptions staleness_only;
+  staleness_only.max_staleness_ms = 1;
+  CHECK(ToHex(BodyOf(EncodeReq(Req(3, GetRequest{"k"}, staleness_only)))) ==
+        "01" "07" "0004" "00000001" "00000001" "6b");
+}
+
+TEST_CASE("wire: the new options decode in any order and with default values", "[unit][wire]") {
+  std::string frame = EncodeReq(Req(1, GetRequest{"k"}));
+  // count 4, in descending tag order: max_staleness_ms, sequence, client_id, and a timeout
+  // sent with its default value.
+  std::string body = "\x04"
+                     "\x07\x00\x04\x00\x00\x03\xe8"
+                     "\x06\x00\x08\x00\x00\x00\x00\x00\x00\x00\x2a"
+                     "\x05\x00\x08\xff\xee\xdd\xcc\xbb\xaa\x99\x88"
+                     "\x04\x00\x04\x00\x00\x00\x00"
+                     "\x00\x00\x00\x01k"s;
+  FrameHeader h = WithBodySize(HeaderOf(frame), body.size());
+  Result<Request> d = DecodeRequest(h, body);
+  REQUIRE(d.ok());
+  CHECK(d->options.max_staleness_ms == 1000);
+  CHECK(d->options.sequence == 42);
+  CHECK(d->options.client_id == 0xffeeddccbbaa9988ull);
+  CHECK(d->options.timeout_ms == 0);
+  // Zero-valued options mean "absent".
+  std::string zeros = "\x03"
+                      "\x05\x00\x08\x00\x00\x00\x00\x00\x00\x00\x00"
+                      "\x06\x00\x08\x00\x00\x00\x00\x00\x00\x00\x00"
+                      "\x07\x00\x04\x00\x00\x00\x00"
+                      "\x00\x00\x00\x01k"s;
+  Result<Request> z = DecodeRequest(WithBodySize(HeaderOf(frame), zeros.size()), zeros);
+  REQUIRE(z.ok());
+  CHECK(z->options == RequestOptions{});
+  CHECK(ToHex(BodyOf(EncodeReq(z.value()))) == "00" "00000001" "6b");
+}
+
+TEST_CASE("wire: ADMIN has no options block and its OK response no session token",
+          "[unit][wire]") {
+  // Options set on the Request are not encoded: ADMIN is not a data opcode.
+  std::string frame =
+      EncodeReq(Req(7, AdminRequest{AdminAction::kPromote, 2, "", ""}, AllOptions()));
+  FrameHeader h = HeaderOf(frame);
+  CHECK(h.opcode == 0x20);
+  CHECK(h.flags == 0);
+  CHECK(ToHex(BodyOf(frame)) == "01" "0000000000000002" "00000000" "00000000");
+  Result<Request> d = DecodeReqFrame(frame);
+  REQUIRE(d.ok());
+  CHECK(d->options == RequestOptions{});
+  CHECK(d->opcode() == Opcode::kAdmin);
+  CHECK(std::get<AdminRequest>(d->body) == AdminRequest{AdminAction::kPromote, 2, "", ""});
+
+  // The layout of add_learner: action, node_id, then the two addresses as bytes.
+  std::string add =
+      EncodeReq(Req(8, AdminRequest{AdminAction::kAddLearner, 4, "c:1", "p:2"}));
+  CHECK(ToHex(BodyOf(add)) == "03" "0000000000000004" "00000003" "633a31" "00000003" "703a32");
+
+  // An OK response is status + json; a session token set on the Response is not sent.
+  Response ok = Ok(7, Opcode::kAdmin, AdminResponse{"{}"}, "ignored");
+  std::string resp = EncodeResp(ok);
+  CHECK(ToHex(BodyOf(resp)) == "00" "00000002" "7b7d");
+  Result<Response> back = DecodeRespFrame(resp);
+  REQUIRE(back.ok());
+  CHECK(back->session_token.empty());
+  CHECK(std::get<AdminResponse>(back->body).json == "{}");
+
+  // NOT_LEADER on ADMIN has the generic error layout, hint included.
+  Response nl = Err(7, Opcode::kAdmin, Code::kNotLeader, "m", ErrorDetail{0, 0, "h:1"});
+  CHECK(ToHex(BodyOf(EncodeResp(nl))) == "05" "00000001" "6d" "00000003" "683a31");
+}
+
+// The field a decoder must name when an ADMIN request body is cut to n bytes.
+std::string AdminFieldAt(const AdminRequest& r, size_t n) {
+  const size_t client_end = 1 + 8 + 4 + r.client_address.size();
+  if (n < 1) return "action";
+  if (n < 9) return "node_id";
+  if (n < client_end) return "client_address";
+  return "peer_address";
+}
+
+TEST_CASE("wire: every truncation of an ADMIN body is a ProtocolError naming the field",
+          "[unit][wire]") {
+  size_t checked = 0;
+  for (const Request& r : AdminRequests()) {
+    const auto& admin = std::get<AdminRequest>(r.body);
+    std::string frame = EncodeReq(r);
+    FrameHeader h = HeaderOf(frame);
+    std::string_view body = BodyOf(frame);
+    REQUIRE(body.size() == 17 + admin.client_address.size() + admin.peer_address.size());
+    for (size_t n = 0; n < body.size(); ++n) {
+      INFO(AdminActionName(admin.action) << " request cut to " << n << " of " << body.size());
+      Result<Request> d = DecodeRequest(WithBodySize(h, n), body.substr(0, n));
+      REQUIRE_FALSE(d.ok());
+      CHECK(d.status().code() == Code::kProtocolError);
+      CHECK(d.status().message() ==
+            "malformed ADMIN request: truncated at field " + AdminFieldAt(admin, n));
+      ++checked;
+    }
+  }
+  CHECK(checked > 17 * 7);
+  // The OK response: status, then the json length and text.
+  std::string resp = EncodeResp(Ok(1, Opcode::kAdmin, AdminResponse{"{\"a\":1}"}));
+  std::string_view rbody = BodyOf(resp);
+  for (size_t n = 0; n < rbody.size(); ++n) {
+    INFO("response cut to " << n);
+    Result<Response> d = DecodeResponse(WithBodySize(HeaderOf(resp), n), rbody.substr(0, n));
+    REQUIRE_FALSE(d.ok());
+    CHECK(d.status().message() == std::string("malformed ADMIN response: truncated at field ") +
+                                      (n == 0 ? "status" : "json"));
+  }
+}
+
+TEST_CASE("wire: unknown ADMIN actions are rejected", "[unit][wire]") {
+  std::string frame = EncodeReq(Req(1, AdminRequest{}));
+  for (int action = 0; action < 256; ++action) {
+    std::string body = std::string(1, static_cast<char>(action)) +
+                       "\x00\x00\x00\x00\x00\x00\x00\x01" "\x00\x00\x00\x00" "\x00\x00\x00\x00"s;
+    FrameHeader h = WithBodySize(HeaderOf(frame), body.size());
+    Result<Request> d = DecodeRequest(h, body);
+    INFO("action " << action);
+    if (action >= 1 && action <= kMaxAdminAction) {
+      REQUIRE(d.ok());
+      CHECK(static_cast<int>(std::get<AdminRequest>(d->body).action) == action);
+    } else {
+      REQUIRE_FALSE(d.ok());
+      CHECK(d.status().code() == Code::kProtocolError);
+      CHECK(d.status().message() ==
+            fmt::format("malformed ADMIN request: unknown admin action {}", action));
+    }
+  }
+  CHECK(kMaxAdminAction == 6);
+}
+
+TEST_CASE("wire: ADMIN addresses are bounded at 256 bytes", "[unit][wire]") {
+  const std::string max(kMaxAdminAddressBytes, '\xff');
+  const std::string over(kMaxAdminAddressBytes + 1, 'a');
+  Request r = Req(1, AdminRequest{AdminAction::kAddLearner, 9, max, max});
+  CHECK(DecodeReqFrame(EncodeReq(r)).value() == r);
+
+  Result<Request> d =
+      DecodeReqFrame(EncodeReq(Req(1, AdminRequest{AdminAction::kAddLearner, 9, over, "p"})));
+  REQUIRE_FALSE(d.ok());
+  CHECK(d.status().code() == Code::kProtocolError);
+  CHECK(d.status().message() ==
+        "malformed ADMIN request: client_address is 257 bytes; at most 256 allowed");
+
+  d = DecodeReqFrame(EncodeReq(Req(1, AdminRequest{AdminAction::kAddLearner, 9, "c", over})));
+  REQUIRE_FALSE(d.ok());
+  CHECK(d.status().message() ==
+        "malformed ADMIN request: peer_address is 257 bytes; at most 256 allowed");
+
+  // The bound is checked before the length is trusted: a 4 GiB length in a small frame.
+  std::string frame = EncodeReq(Req(1, AdminRequest{}));
+  std::string body = "\x03" "\x00\x00\x00\x00\x00\x00\x00\x01" "\xff\xff\xff\xff"s;
+  CHECK(RequestError(frame, body) ==
+        "malformed ADMIN request: client_address is 4294967295 bytes; at most 256 allowed");
+  // The bound holds whatever the action: the codec does not know which actions use them.
+  d = DecodeReqFrame(EncodeReq(Req(1, AdminRequest{AdminAction::kCompact, 0, "", over})));
+  REQUIRE_FALSE(d.ok());
+  CHECK(d.status().message() ==
+        "malformed ADMIN request: peer_address is 257 bytes; at most 256 allowed");
+}
+
 // ---- ValidateRequest ----
 
 Limits TestLimits() { return Limits{1u << 20, 8, 16, 3, 100}; }
@@ -754,6 +1018,100 @@ TEST_CASE("wire: ValidateRequest checks scan bounds and limit", "[unit][wire]") 
         "scan start must be below end");
 }
 
+TEST_CASE("wire: ValidateRequest: client_id and sequence go together", "[unit][wire]") {
+  const std::string message =
+      "options client_id and sequence go together: set both (non-zero) or neither";
+  for (const RequestBody& body : std::vector<RequestBody>{
+           PutRequest{"k", "v", 0}, DeleteRequest{"k"},
+           CasRequest{CasKind::kPutIfVersion, "k", 1, "v", 0},
+           BatchRequest{{BatchOp{BatchOpType::kPut, "k", 0, "v", 0}}}, GetRequest{"k"},
+           ScanRequest{}}) {
+    Request only_id = Req(1, body, DedupOptions(5, 0));
+    Status s = ValidateRequest(only_id, TestLimits());
+    INFO(OpcodeName(only_id.opcode()));
+    CHECK(s.code() == Code::kInvalidArgument);
+    CHECK(s.message() == message);
+    Status t = ValidateRequest(Req(1, body, DedupOptions(0, 5)), TestLimits());
+    CHECK(t.code() == Code::kInvalidArgument);
+    CHECK(t.message() == message);
+    CHECK(ValidateRequest(Req(1, body, DedupOptions(5, 5)), TestLimits()).ok());
+    CHECK(ValidateRequest(Req(1, body, DedupOptions(UINT64_MAX, 1)), TestLimits()).ok());
+    CHECK(ValidateRequest(Req(1, body), TestLimits()).ok());
+  }
+  // The pair is checked before the body: a request with both problems names the pair.
+  CHECK(ValidateRequest(Req(1, GetRequest{""}, DedupOptions(1, 0)), TestLimits()).message() ==
+        message);
+  // max_staleness_ms has no companion and no validation rule, whatever the level.
+  RequestOptions stale;
+  stale.max_staleness_ms = 1;
+  CHECK(ValidateRequest(Req(1, GetRequest{"k"}, stale), TestLimits()).ok());
+  CHECK(ValidateRequest(Req(1, PutRequest{"k", "v", 0}, stale), TestLimits()).ok());
+  CHECK(ValidateRequest(Req(1, GetRequest{"k"}, FollowerRead(UINT32_MAX)), TestLimits()).ok());
+}
+
+TEST_CASE("wire: ValidateRequest checks ADMIN node ids and addresses", "[unit][wire]") {
+  using A = AdminAction;
+  auto admin = [](A action, uint64_t node, std::string client = "", std::string peer = "") {
+    return AdminRequest{action, node, std::move(client), std::move(peer)};
+  };
+  SECTION("accepted") {
+    for (const AdminRequest& r : {admin(A::kPromote, 0), admin(A::kPromote, 3),
+                                  admin(A::kTransferLeader, 0), admin(A::kTransferLeader, 2),
+                                  admin(A::kAddLearner, 4, "10.0.0.4:7400", "10.0.0.4:7500"),
+                                  admin(A::kPromoteLearner, 4), admin(A::kRemoveMember, 4),
+                                  admin(A::kCompact, 0), admin(A::kCompact, UINT64_MAX)}) {
+      INFO(AdminActionName(r.action) << " node " << r.node_id);
+      Status s = ValidateRequest(Req(1, r), TestLimits());
+      CHECK(s.ToString() == "ok");
+    }
+  }
+  SECTION("membership changes need a node id") {
+    CHECK(Invalid(admin(A::kAddLearner, 0, "c", "p")) ==
+          "ADMIN add_learner needs a node_id (>= 1)");
+    CHECK(Invalid(admin(A::kPromoteLearner, 0)) == "ADMIN promote_learner needs a node_id (>= 1)");
+    CHECK(Invalid(admin(A::kRemoveMember, 0)) == "ADMIN remove_member needs a node_id (>= 1)");
+    // The node id is checked first.
+    CHECK(Invalid(admin(A::kAddLearner, 0)) == "ADMIN add_learner needs a node_id (>= 1)");
+  }
+  SECTION("add_learner needs both addresses") {
+    const std::string m = "ADMIN add_learner needs the new node's client_address and peer_address";
+    CHECK(Invalid(admin(A::kAddLearner, 4)) == m);
+    CHECK(Invalid(admin(A::kAddLearner, 4, "c", "")) == m);
+    CHECK(Invalid(admin(A::kAddLearner, 4, "", "p")) == m);
+  }
+  SECTION("other actions take no addresses") {
+    CHECK(Invalid(admin(A::kPromote, 0, "c", "")) ==
+          "ADMIN promote takes no addresses (only add_learner does)");
+    CHECK(Invalid(admin(A::kTransferLeader, 2, "", "p")) ==
+          "ADMIN transfer_leader takes no addresses (only add_learner does)");
+    CHECK(Invalid(admin(A::kPromoteLearner, 4, "c", "p")) ==
+          "ADMIN promote_learner takes no addresses (only add_learner does)");
+    CHECK(Invalid(admin(A::kRemoveMember, 4, "c", "")) ==
+          "ADMIN remove_member takes no addresses (only add_learner does)");
+    CHECK(Invalid(admin(A::kCompact, 0, "", "p")) ==
+          "ADMIN compact takes no addresses (only add_learner does)");
+  }
+  SECTION("configurable limits do not apply to ADMIN") {
+    // TestLimits allows 8-byte keys; addresses are bounded by the codec (256) only.
+    CHECK(ValidateRequest(Req(1, admin(A::kAddLearner, 4, std::string(256, 'c'),
+                                       std::string(256, 'p'))),
+                          TestLimits())
+              .ok());
+  }
+}
+
+TEST_CASE("wire: admin action names", "[unit][wire]") {
+  CHECK(std::string(AdminActionName(AdminAction::kPromote)) == "promote");
+  CHECK(std::string(AdminActionName(AdminAction::kTransferLeader)) == "transfer_leader");
+  CHECK(std::string(AdminActionName(AdminAction::kAddLearner)) == "add_learner");
+  CHECK(std::string(AdminActionName(AdminAction::kPromoteLearner)) == "promote_learner");
+  CHECK(std::string(AdminActionName(AdminAction::kRemoveMember)) == "remove_member");
+  CHECK(std::string(AdminActionName(AdminAction::kCompact)) == "compact");
+  CHECK(std::string(AdminActionName(static_cast<AdminAction>(0))) == "unknown");
+  CHECK(static_cast<uint8_t>(AdminAction::kPromote) == 1);
+  CHECK(static_cast<uint8_t>(AdminAction::kCompact) == 6);
+}
+
 // ---- opcode helpers ----
 
 TEST_CASE("wire: opcode helpers agree with the opcode table", "[unit][wire]") {
@@ -761,7 +1119,7 @@ TEST_CASE("wire: opcode helpers agree with the opcode table", "[unit][wire]") {
   for (int op = 0; op < 256; ++op) {
     if (IsKnownOpcode(static_cast<uint8_t>(op))) ++known;
   }
-  CHECK(known == 9);
+  CHECK(known == 10);
   struct Row {
     Opcode op;
     uint8_t value;
@@ -775,7 +1133,8 @@ TEST_CASE("wire: opcode helpers agree with the opcode table", "[unit][wire]") {
                        Row{Opcode::kDelete, 0x12, "DELETE", true},
                        Row{Opcode::kCas, 0x13, "CAS", true},
                        Row{Opcode::kBatch, 0x14, "BATCH", true},
-                       Row{Opcode::kScan, 0x15, "SCAN", true}}) {
+                       Row{Opcode::kScan, 0x15, "SCAN", true},
+                       Row{Opcode::kAdmin, 0x20, "ADMIN", false}}) {
     INFO(r.name);
     CHECK(static_cast<uint8_t>(r.op) == r.value);
     CHECK(IsKnownOpcode(r.value));
@@ -785,6 +1144,7 @@ TEST_CASE("wire: opcode helpers agree with the opcode table", "[unit][wire]") {
   CHECK(std::string(OpcodeName(static_cast<Opcode>(0x7f))) == "UNKNOWN");
   CHECK(Req(1, ScanRequest{}).opcode() == Opcode::kScan);
   CHECK(Req(1, HelloRequest{}).opcode() == Opcode::kHello);
+  CHECK(Req(1, AdminRequest{}).opcode() == Opcode::kAdmin);
 }
 
 TEST_CASE("wire: Response::Error and ToStatus", "[unit][wire]") {

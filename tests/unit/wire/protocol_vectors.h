@@ -21,6 +21,7 @@ namespace kvd::wire::testing {
 using VectorMessage = std::variant<Request, Response>;
 
 // The 8-byte session token the single topology sends: the big-endian store revision.
+// (The leader_follower topology's tokens have the same shape, holding a log index.)
 inline std::string RevisionToken(uint64_t revision) {
   std::string token(8, '\0');
   PutU64BE(token.data(), revision);
@@ -136,6 +137,41 @@ inline std::map<std::string, VectorMessage> ProtocolVectors() {
   // The answer to a frame with the unknown opcode 0x7f: the raw opcode is echoed.
   v["protocol-error-response"] = MakeError(13, static_cast<Opcode>(0x7f), Code::kProtocolError,
                                            "unknown opcode 0x7f");
+
+  // The second conversation: node 2 of a three-node leader_follower cluster. Session
+  // tokens there are Raft log indexes (8 bytes, big-endian), not store revisions.
+  v["hello-response-leader-follower"] =
+      MakeOk(14, Opcode::kHello,
+             HelloResponse{1, "0.1.0", "leader_follower", 2,
+                           Limits{8u << 20, 4096, 1u << 20, 1000, 10000}});
+
+  v["admin-request-promote"] = MakeRequest(15, AdminRequest{AdminAction::kPromote, 2, "", ""});
+  v["admin-response-promote"] =
+      MakeOk(15, Opcode::kAdmin,
+             AdminResponse{R"({"node_id":2,"term":5,"message":"election started"})"});
+
+  RequestOptions dedup;
+  dedup.client_id = 0x5d1f0c3a9b7e4f21;
+  dedup.sequence = 7;
+  v["put-request-dedup"] = MakeRequest(16, PutRequest{"user:42", "Grace", 0}, dedup);
+  v["put-response-leader-follower"] =
+      MakeOk(16, Opcode::kPut, PutResponse{23}, RevisionToken(57));  // log index 57
+
+  RequestOptions bounded;
+  bounded.consistency = Consistency::kFollower;
+  bounded.max_staleness_ms = 500;
+  v["get-request-follower"] = MakeRequest(17, GetRequest{"user:42"}, bounded);
+
+  v["admin-request-add-learner"] = MakeRequest(
+      18, AdminRequest{AdminAction::kAddLearner, 4, "10.0.0.4:7400", "10.0.0.4:7500"});
+  v["admin-response-add-learner"] =
+      MakeOk(18, Opcode::kAdmin,
+             AdminResponse{R"({"index":58,"membership":"voters=[1,2,3] learners=[4]"})"});
+  // What node 3, a follower, answers to the same add_learner request.
+  v["admin-response-not-leader"] = MakeError(
+      18, Opcode::kAdmin, Code::kNotLeader,
+      "membership changes are made by the leader; the leader is node 2 at 10.0.0.2:7400",
+      ErrorDetail{0, 0, "10.0.0.2:7400"});
   return v;
 }
 

@@ -162,22 +162,37 @@ TEST_CASE("wire: docs/PROTOCOL.md test vectors match the codec byte for byte",
   }
 }
 
-TEST_CASE("wire: the vector table covers every opcode in both directions", "[unit][wire]") {
-  // The brief for the document: every opcode has a request and an OK response vector, and
-  // the error layouts with details (CONFLICT, NOT_LEADER) appear at least once.
+TEST_CASE("wire: the vector table covers every opcode, option and topology", "[unit][wire]") {
+  // The brief for the document: every opcode has a request and an OK response vector, the
+  // error layouts with details (CONFLICT, NOT_LEADER) appear at least once, and so does
+  // every request option.
   std::set<std::pair<uint8_t, bool>> seen;  // (opcode, is_response)
   std::set<Code> statuses;
+  std::set<std::string> options;  // request options shown with a non-default value
+  std::set<std::string> modes;    // HELLO response modes
   for (const auto& [name, message] : testing::ProtocolVectors()) {
     if (const auto* req = std::get_if<Request>(&message)) {
       seen.insert({static_cast<uint8_t>(req->opcode()), false});
+      const RequestOptions& o = req->options;
+      if (o.consistency != Consistency::kDefault) options.insert("consistency");
+      if (o.durability != Durability::kDefault) options.insert("durability");
+      if (!o.session_token.empty()) options.insert("session_token");
+      if (o.timeout_ms != 0) options.insert("timeout_ms");
+      if (o.client_id != 0) options.insert("client_id");
+      if (o.sequence != 0) options.insert("sequence");
+      if (o.max_staleness_ms != 0) options.insert("max_staleness_ms");
     } else {
+      if (const auto* hello = std::get_if<HelloResponse>(&std::get<Response>(message).body)) {
+        modes.insert(hello->mode);
+      }
       const Response& r = std::get<Response>(message);
       if (r.ok()) seen.insert({static_cast<uint8_t>(r.opcode), true});
       statuses.insert(r.status);
     }
   }
   for (Opcode op : {Opcode::kHello, Opcode::kPing, Opcode::kStatus, Opcode::kGet, Opcode::kPut,
-                    Opcode::kDelete, Opcode::kCas, Opcode::kBatch, Opcode::kScan}) {
+                    Opcode::kDelete, Opcode::kCas, Opcode::kBatch, Opcode::kScan,
+                    Opcode::kAdmin}) {
     INFO("opcode " << OpcodeName(op));
     CHECK(seen.count({static_cast<uint8_t>(op), false}) == 1);
     CHECK(seen.count({static_cast<uint8_t>(op), true}) == 1);
@@ -187,6 +202,12 @@ TEST_CASE("wire: the vector table covers every opcode in both directions", "[uni
     INFO("status " << CodeName(c));
     CHECK(statuses.count(c) == 1);
   }
+  // Every request option tag (section 5) appears in some vector, and both topologies'
+  // HELLO answers are shown.
+  CHECK(options == std::set<std::string>{"consistency", "durability", "session_token",
+                                         "timeout_ms", "client_id", "sequence",
+                                         "max_staleness_ms"});
+  CHECK(modes == std::set<std::string>{"single", "leader_follower"});
 }
 
 TEST_CASE("wire: the vector parser strips comments and whitespace", "[unit][wire]") {
