@@ -222,7 +222,10 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
       return;
     }
     p.request.request_id = next_request_id_++;
-    if (state_ == State::kReady && inflight_.size() < options_.max_inflight) {
+    // While a redirect waits for this connection to drain, new requests wait too: sent
+    // here they would only be redirected again.
+    if (state_ == State::kReady && inflight_.size() < options_.max_inflight &&
+        !redirect_endpoint_.has_value()) {
       Transmit(std::move(p));
     } else {
       waiting_.push_back(std::move(p));
@@ -250,7 +253,7 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
   }
 
   void FlushWaiting() {
-    while (state_ == State::kReady && !waiting_.empty() &&
+    while (state_ == State::kReady && !waiting_.empty() && !redirect_endpoint_.has_value() &&
            inflight_.size() < options_.max_inflight) {
       Pending p = std::move(waiting_.front());
       waiting_.pop_front();
@@ -389,6 +392,7 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
     }
     replicated_ = hello->mode != "single";
     preferred_endpoint_ = endpoint_index_;
+    redirect_endpoint_.reset();
     ++connect_attempt_;
     connect_timer_.cancel();
     state_ = State::kReady;
@@ -614,6 +618,10 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
 
   void ConnectionLost(const Status& cause) {
     if (closed_) return;
+    if (redirect_endpoint_.has_value()) {  // the connection was leaving anyway
+      preferred_endpoint_ = *redirect_endpoint_;
+      redirect_endpoint_.reset();
+    }
     std::string endpoint = options_.endpoints[endpoint_index_];
     bool was_handshaking = state_ == State::kHandshaking;
     CloseSocket();

@@ -10,11 +10,20 @@ namespace kvd::kv {
 
 namespace {
 
-std::string ClientKey(uint64_t client_id) {
-  std::string key(9, '\0');
+constexpr size_t kKeyBytes = 17;  // column, client id, sequence
+
+std::string ClientKey(uint64_t client_id, uint64_t sequence) {
+  std::string key(kKeyBytes, '\0');
   key[0] = kClientColumn;
   PutU64BE(key.data() + 1, client_id);
+  PutU64BE(key.data() + 9, sequence);
   return key;
+}
+
+std::string U64Value(uint64_t v) {
+  std::string s(8, '\0');
+  PutU64BE(s.data(), v);
+  return s;
 }
 
 }  // namespace
@@ -28,56 +37,74 @@ Status ClientTable::Load(storage::Engine* engine) {
     std::string_view key = it->key();
     if (key.empty() || key[0] != kClientColumn) break;
     std::string_view value = it->value();
-    if (key.size() != 9 || value.size() < 16) {
+    if (key.size() != kKeyBytes || value.size() < 8) {
       return Status::Corruption(fmt::format("client table record {} is malformed", ToHex(key)));
     }
     uint64_t client_id = GetU64BE(key.data() + 1);
-    Entry e{GetU64BE(value.data()), GetU64BE(value.data() + 8), std::string(value.substr(16))};
-    by_index_[e.index] = client_id;
-    clients_[client_id] = std::move(e);
+    uint64_t sequence = GetU64BE(key.data() + 9);
+    Client& c = clients_[client_id];
+    if (sequence == 0) {
+      c.forgotten_through = GetU64BE(value.data());
+      continue;
+    }
+    uint64_t index = GetU64BE(value.data());
+    c.answers[sequence] = {index, std::string(value.substr(8))};
+    c.last_index = std::max(c.last_index, index);
   }
-  return it->status();
+  KVD_TRY(it->status());
+  for (const auto& [id, c] : clients_) by_index_[c.last_index] = id;
+  return Status::Ok();
 }
 
 ClientTable::Seen ClientTable::Check(uint64_t client_id, uint64_t sequence,
                                      wire::Response* response) const {
   auto it = clients_.find(client_id);
-  if (it == clients_.end() || sequence > it->second.sequence) return Seen::kNew;
-  if (sequence < it->second.sequence) return Seen::kStale;
-  const std::string& frame = it->second.response;
+  if (it == clients_.end()) return Seen::kNew;
+  const Client& c = it->second;
+  auto answer = c.answers.find(sequence);
+  if (answer == c.answers.end()) {
+    return sequence <= c.forgotten_through ? Seen::kStale : Seen::kNew;
+  }
+  const std::string& frame = answer->second.second;
   wire::FrameHeader header;
   if (frame.size() < wire::kFrameHeaderBytes ||
       !wire::DecodeFrameHeader(frame, wire::kMaxFrameBytesCeiling, &header).ok()) {
     return Seen::kStale;  // unreadable: refuse rather than apply twice
   }
-  Result<wire::Response> r = wire::DecodeResponse(header, std::string_view(frame).substr(
-                                                              wire::kFrameHeaderBytes));
+  Result<wire::Response> r = wire::DecodeResponse(
+      header, std::string_view(frame).substr(wire::kFrameHeaderBytes));
   if (!r.ok()) return Seen::kStale;
   *response = std::move(r).value();
   return Seen::kDuplicate;
 }
 
+void ClientTable::ForgetClient(uint64_t client_id, storage::WriteBatch* batch) {
+  auto it = clients_.find(client_id);
+  if (it == clients_.end()) return;
+  for (const auto& [seq, answer] : it->second.answers) batch->Delete(ClientKey(client_id, seq));
+  batch->Delete(ClientKey(client_id, 0));
+  by_index_.erase(it->second.last_index);
+  clients_.erase(it);
+}
+
 void ClientTable::Record(uint64_t client_id, uint64_t sequence, uint64_t index,
                          const wire::Response& response, storage::WriteBatch* batch) {
-  auto it = clients_.find(client_id);
-  if (it != clients_.end()) by_index_.erase(it->second.index);
-  Entry& e = clients_[client_id];
-  e.sequence = sequence;
-  e.index = index;
-  e.response.clear();
-  wire::EncodeResponse(response, &e.response);
+  Client& c = clients_[client_id];
+  if (c.last_index != 0) by_index_.erase(c.last_index);
+  c.last_index = index;
   by_index_[index] = client_id;
-  std::string value(16, '\0');
-  PutU64BE(value.data(), sequence);
-  PutU64BE(value.data() + 8, index);
-  value += e.response;
-  batch->Put(ClientKey(client_id), value);
-  while (clients_.size() > max_clients_) {
-    auto oldest = by_index_.begin();
-    batch->Delete(ClientKey(oldest->second));
-    clients_.erase(oldest->second);
-    by_index_.erase(oldest);
+  std::string value = U64Value(index);
+  wire::EncodeResponse(response, &value);
+  batch->Put(ClientKey(client_id, sequence), value);
+  c.answers[sequence] = {index, value.substr(8)};
+  if (c.answers.size() > kWindow) {
+    auto oldest = c.answers.begin();
+    c.forgotten_through = std::max(c.forgotten_through, oldest->first);
+    batch->Delete(ClientKey(client_id, oldest->first));
+    c.answers.erase(oldest);
+    batch->Put(ClientKey(client_id, 0), U64Value(c.forgotten_through));
   }
+  while (clients_.size() > max_clients_) ForgetClient(by_index_.begin()->second, batch);
 }
 
 }  // namespace kvd::kv

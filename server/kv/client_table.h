@@ -3,15 +3,23 @@
 // A client that retries a write it got no answer for (its leader crashed, the connection
 // dropped) must not have it applied twice. Clients tag writes with a client id and a
 // sequence number that grows with each new write; the state machine remembers, per
-// client, the last sequence it applied and that write's answer, and answers a repeat from
-// memory instead of applying it again. Every replica applies the same log in the same
-// order, so every replica's table is the same, and it is part of snapshots.
+// client, the answers to its last kWindow applied writes, and answers a repeat of one of
+// them from memory instead of applying it again. A pipelining client has several writes
+// in flight and may retry them in any order after a failover, so one remembered answer per
+// client would not do. Every replica applies the same log in the same order, so every
+// replica's table is the same, and it is part of snapshots.
 //
-// Bounded: at most max_clients are remembered; beyond that the client whose last write
-// is oldest (by log index, so every replica evicts the same one) is forgotten.
+// Bounds: kWindow answers per client; beyond that the oldest is forgotten, and a retry of
+// a sequence at or below the forgotten ones is reported kStale (its outcome is unknown:
+// it may have been applied). At most max_clients clients are remembered; beyond that the
+// client whose last write is oldest (by log index, so every replica picks the same one) is
+// forgotten entirely (a retry from it would be applied again, so keep max_clients above
+// the number of clients that write during one failover).
 //
 // On disk, in the state machine's own column:
-//   'c' + u64 BE client_id  ->  u64 sequence, u64 index, response frame (wire protocol)
+//   'c' + u64 BE client_id + u64 BE sequence  ->  u64 index, response frame (wire protocol)
+//   'c' + u64 BE client_id + u64 0            ->  u64 forgotten_through (highest forgotten
+//                                                sequence)
 //
 // Thread-safety: not thread-safe; one owner (the node's loop).
 #pragma once
@@ -31,31 +39,35 @@ inline constexpr char kClientColumn = 'c';
 
 class ClientTable {
  public:
+  static constexpr size_t kWindow = 32;
+
   explicit ClientTable(size_t max_clients) : max_clients_(max_clients) {}
 
   // Loads the table from the engine. Errors: kCorruption for a record that does not decode.
   Status Load(storage::Engine* engine);
 
   enum class Seen { kNew, kDuplicate, kStale };
-  // Whether (client_id, sequence) was applied: kDuplicate (the last one: *response is its
-  // answer), kStale (older than the last one), or kNew.
+  // Whether (client_id, sequence) was applied: kDuplicate (*response is its answer),
+  // kStale (too old to know), or kNew.
   Seen Check(uint64_t client_id, uint64_t sequence, wire::Response* response) const;
-  // Records the answer to a newly applied write, staging the record (and any eviction)
-  // into *batch.
+  // Records the answer to a newly applied write, staging the records (and evictions) into
+  // *batch.
   void Record(uint64_t client_id, uint64_t sequence, uint64_t index,
               const wire::Response& response, storage::WriteBatch* batch);
 
   size_t size() const { return clients_.size(); }
 
  private:
-  struct Entry {
-    uint64_t sequence = 0;
-    uint64_t index = 0;
-    std::string response;  // encoded response frame
+  struct Client {
+    std::map<uint64_t, std::pair<uint64_t, std::string>> answers;  // seq -> (index, frame)
+    uint64_t forgotten_through = 0;
+    uint64_t last_index = 0;
   };
+  void ForgetClient(uint64_t client_id, storage::WriteBatch* batch);
+
   size_t max_clients_;
-  std::unordered_map<uint64_t, Entry> clients_;
-  std::map<uint64_t, uint64_t> by_index_;  // index of last write -> client id
+  std::unordered_map<uint64_t, Client> clients_;
+  std::map<uint64_t, uint64_t> by_index_;  // index of a client's last write -> client id
 };
 
 }  // namespace kvd::kv

@@ -12,7 +12,7 @@ namespace kvd::node {
 namespace {
 
 // Most clients the dedup table remembers (kv/client_table.h).
-constexpr size_t kMaxDedupClients = 100000;
+constexpr size_t kMaxDedupClients = 20000;
 // How often (in ticks) the topology's state is published to /metrics.
 constexpr uint64_t kTopologyMetricsTicks = 10;
 // Largest snapshot a follower accepts into memory before installing it.
@@ -179,12 +179,14 @@ void NodeRuntime::ApplyItem(topology::ApplyItem& item, PendingGroup& pg,
           resp.request_id = item.request.request_id;
           break;
         case kv::ClientTable::Seen::kStale:
+          // Neither applied again nor known: the answer to it has been forgotten.
           resp = wire::Response::Error(
               item.request.request_id, item.request.opcode(),
-              Status::InvalidArgument(fmt::format(
-                  "sequence {} of client {} is older than its last applied write; the "
-                  "write was not applied",
-                  item.client_seq, item.client_id)));
+              Status::Timeout(fmt::format(
+                  "outcome unknown: sequence {} of client {} is older than the {} writes "
+                  "the cluster remembers for that client; it was not applied again, and "
+                  "may or may not have been applied before",
+                  item.client_seq, item.client_id, kv::ClientTable::kWindow)));
           break;
         case kv::ClientTable::Seen::kNew: {
           uint64_t request_id = item.request.request_id;
@@ -575,6 +577,11 @@ std::string NodeRuntime::StatusJson(uint64_t uptime_seconds, uint64_t connection
       members.push_back(std::move(e));
     }
     raft["configured_members"] = std::move(members);
+    nlohmann::json cluster = nlohmann::json::array();
+    for (const topology::MemberInfo& m : info.members) {
+      cluster.push_back({{"id", m.id}, {"role", m.role}, {"client", m.client}, {"peer", m.peer}});
+    }
+    raft["members"] = std::move(cluster);
     j["raft"] = std::move(raft);
   }
   return j.dump();

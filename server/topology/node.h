@@ -41,6 +41,13 @@ struct PeerInfo {
   uint64_t lag_entries = 0;
 };
 
+struct MemberInfo {
+  uint64_t id = 0;
+  std::string role;    // "voter" or "learner"
+  std::string client;  // "host:port", empty if unknown
+  std::string peer;
+};
+
 struct NodeInfo {
   std::string mode;  // "single", "leader_follower", ...
   std::string role;  // "standalone", "leader", "follower", ...
@@ -51,6 +58,7 @@ struct NodeInfo {
   std::map<std::string, uint64_t> counters;
   std::map<std::string, std::string> labels;
   std::vector<PeerInfo> peers;
+  std::vector<MemberInfo> members;  // the configuration this node follows
 };
 
 // What the driver read back from storage for the core when the node starts.

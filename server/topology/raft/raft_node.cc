@@ -84,8 +84,13 @@ void RaftNode::Tick(uint64_t now_ms) {
   now_ms_ = now_ms;
   ++ticks_;
   raft_.Tick();
-  if (raft_.role() == Role::kLeader && now_ms >= last_sweep_ms_ + opt_.expiry_sweep_interval_ms) {
+  // A sweep is a log entry: propose one only when writes happened since the last, so an
+  // idle cluster's log stays still (expired keys read as absent anyway; their disk space
+  // is reclaimed at the next sweep).
+  if (raft_.role() == Role::kLeader && writes_since_sweep_ > 0 &&
+      now_ms >= last_sweep_ms_ + opt_.expiry_sweep_interval_ms) {
     last_sweep_ms_ = now_ms;
+    writes_since_sweep_ = 0;
     Command c;
     c.kind = CommandKind::kExpire;
     c.now_ms = now_ms;
@@ -148,6 +153,7 @@ void RaftNode::HandleWrite(topology::ClientRequest request) {
     return;
   }
   if (request.request.options.durability == wire::Durability::kAlways) out_.force_sync = true;
+  ++writes_since_sweep_;
   pending_writes_[*index] = Pending{raft_.term(), request.ref, request.request.opcode(),
                                     request.request.request_id};
 }
@@ -289,6 +295,12 @@ void RaftNode::OnAdminRequest(topology::ClientRequest request) {
   const auto& req = std::get<wire::AdminRequest>(request.request.body);
   uint64_t rid = request.request.request_id;
   auto fail = [&](const Status& s) { ReplyError(request.ref, request.request, s); };
+  if ((req.action == wire::AdminAction::kPromote || req.action == wire::AdminAction::kCompact) &&
+      req.node_id != 0 && req.node_id != raft_.id()) {
+    return fail(Status::InvalidArgument(
+        fmt::format("ADMIN {} acts on the node that receives it: this is node {}, not node {}",
+                    wire::AdminActionName(req.action), raft_.id(), req.node_id)));
+  }
   switch (req.action) {
     case wire::AdminAction::kPromote: {
       if (raft_.role() == Role::kLeader) {
@@ -589,6 +601,17 @@ topology::NodeInfo RaftNode::Inspect() const {
   info.labels["failover"] = opt_.raft.auto_failover ? "auto" : "manual";
   info.labels["membership"] = s.membership.ToString();
   info.labels["leader_address"] = LeaderHint();
+  for (uint64_t id : s.membership.voters) {
+    auto a = s.membership.addresses.find(id);
+    info.members.push_back({id, "voter", a == s.membership.addresses.end() ? "" : a->second.client,
+                            a == s.membership.addresses.end() ? "" : a->second.peer});
+  }
+  for (uint64_t id : s.membership.learners) {
+    auto a = s.membership.addresses.find(id);
+    info.members.push_back({id, "learner",
+                            a == s.membership.addresses.end() ? "" : a->second.client,
+                            a == s.membership.addresses.end() ? "" : a->second.peer});
+  }
   for (const PeerStatus& p : s.peers) {
     topology::PeerInfo pi;
     pi.id = p.id;

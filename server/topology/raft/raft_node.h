@@ -107,6 +107,7 @@ class RaftNode final : public topology::Node {
   uint64_t now_ms_ = 0;
   uint64_t ticks_ = 0;
   uint64_t last_sweep_ms_ = 0;
+  uint64_t writes_since_sweep_ = 0;
   std::map<uint64_t, Pending> pending_writes_;  // log index -> the client waiting
   std::map<uint64_t, topology::ClientRequest> pending_reads_;  // read context -> request
   uint64_t next_read_context_ = 1;
