@@ -921,7 +921,9 @@ Result<uint64_t> Raft::ProposeEntry(EntryType type, std::string data) {
   uint64_t index = LastIndex() + 1;
   AppendToLog({Entry{index, term_, type, std::move(data)}});
   proposed_.push_back(index);
-  BroadcastAppend();
+  // The appends go out when the output is taken: every proposal of one loop turn then
+  // travels in one message per follower instead of one message each.
+  append_pending_ = true;
   MaybeCommit();
   return index;
 }
@@ -1109,6 +1111,8 @@ void Raft::MaybeCompact() {
 }
 
 RaftOutput Raft::TakeOutput() {
+  if (append_pending_ && role_ == Role::kLeader) BroadcastAppend();
+  append_pending_ = false;
   if (read_round_pending_ && role_ == Role::kLeader) BroadcastHeartbeat();
   read_round_pending_ = false;
   // Compaction covers only entries applied in earlier outputs: their effects reached the

@@ -369,6 +369,7 @@ class Raft {
   uint64_t applied_ = 0;            // last index handed out in `committed`
   uint64_t applied_at_take_ = 0;    // applied_ when the last output was taken
   bool read_round_pending_ = false; // reads wait for a heartbeat round not yet sent
+  bool append_pending_ = false;     // proposals not yet sent to the followers
   uint64_t persisted_index_ = 0;    // the driver's OnPersisted
   Membership membership_;           // the latest configuration in the log
   std::map<uint64_t, Membership> config_log_;  // config entries in the log, by index
