@@ -23,7 +23,7 @@ set -euo pipefail
 
 usage() {
   sed -n '2,/^[^#]/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'
-  exit 2
+  exit "${1:-2}"
 }
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -43,7 +43,7 @@ while [ $# -gt 0 ]; do
     --base-port) base_port="${2:?--base-port needs a port}"; explicit=1; shift 2 ;;
     --base-port=*) base_port="${1#--base-port=}"; explicit=1; shift ;;
     --dir=*) dir="${1#--dir=}"; shift ;;
-    -h|--help) usage ;;
+    -h|--help) usage 0 ;;
     *) echo "cluster.sh: unknown argument '$1'" >&2; usage ;;
   esac
 done
@@ -300,6 +300,6 @@ case "$cmd" in
   start) start ;;
   stop) stop ;;
   status) status ;;
-  -h|--help|help) usage ;;
+  -h|--help|help) usage 0 ;;
   *) echo "cluster.sh: unknown command '$cmd'" >&2; usage ;;
 esac

@@ -265,6 +265,13 @@ void NodeRuntime::Flush() {
   }
   kv_.FinishGroup(pg.group, &batch);
   metrics_->SetRevision(kv_.revision());
+  if (replicated_) {
+    // An answer here reflects committed entries only (durable on the nodes the replication
+    // mode requires) and the state they produce; it need not wait for this node's own
+    // writes, nor for log writes of newer entries queued ahead of it.
+    for (topology::Reply& r : pg.replies) hooks_.deliver(r.ref, std::move(r.response));
+    pg.replies.clear();
+  }
   pg.sends = std::move(out.send);
   pg.persist_index = out.persist_index;
   pg.persist_term = out.persist_term;

@@ -16,8 +16,9 @@
 //     share one fsync;
 //   * once the batch is written (and synced if it had to be) and every earlier group is
 //     too: send, then answers, then Node::OnPersisted, then snapshot work.
-// Answers wait for their group even for reads, since a read may have seen the group's
-// writes.
+// Single topology: answers wait for their group even for reads, since a read may have
+// seen the group's writes. Replicated topologies: answers reflect committed entries only,
+// whose durability the replication mode already guarantees, so they go out at once.
 //
 // Durability. Single topology: a group is synced when the node's (or a request's)
 // durability is `always`. Replicated topologies: the core's own state (Raft log, votes)

@@ -104,8 +104,8 @@ ClusterHarness::ClusterHarness(ClusterOptions options)
   for (size_t i = 0; i < members_.size(); ++i) {
     const Member& m = members_[i];
     yaml += fmt::format(
-        "    - {{id: {}, client: 127.0.0.1:{}, peer: 127.0.0.1:{}, admin: 127.0.0.1:{}}}\n",
-        id(i), m.client_port, m.peer_port, m.admin_port);
+        "    - {{id: {}, client: 127.0.0.1:{}, peer: 127.0.0.1:{}, admin: 127.0.0.1:{}}}\n", id(i),
+        m.client_port, m.peer_port, m.admin_port);
   }
   if (!options_.raft_yaml.empty()) yaml += "raft:\n" + options_.raft_yaml;
   if (!options_.storage_yaml.empty()) yaml += "storage:\n" + options_.storage_yaml;
@@ -203,10 +203,9 @@ Status ClusterHarness::StartNode(size_t i) {
     bool port_taken = log.find("in use") != std::string::npos &&
                       log.find("in use by another kvd") == std::string::npos;
     if (!port_taken || Clock::now() >= deadline) {
-      return Status(s.code(), fmt::format("node {} did not start: {}\nlog of this start:\n{}",
-                                          id(i), s.code() == Code::kTimeout ? "no PING answer"
-                                                                            : "it exited",
-                                          log));
+      return Status(s.code(),
+                    fmt::format("node {} did not start: {}\nlog of this start:\n{}", id(i),
+                                s.code() == Code::kTimeout ? "no PING answer" : "it exited", log));
     }
     std::this_thread::sleep_for(200ms);
   }
@@ -251,8 +250,8 @@ client::Client& ClusterHarness::client() {
   return *client_;
 }
 
-std::unique_ptr<client::Client> ClusterHarness::NodeClient(size_t i,
-                                                           std::chrono::milliseconds timeout) const {
+std::unique_ptr<client::Client> ClusterHarness::NodeClient(
+    size_t i, std::chrono::milliseconds timeout) const {
   client::ClientOptions o;
   o.endpoints = {endpoint(i)};
   o.connect_timeout = std::min<std::chrono::milliseconds>(timeout, 1000ms);
@@ -277,9 +276,8 @@ namespace {
 // What one poll saw, for timeout messages.
 std::string Describe(const nlohmann::json& j) {
   return fmt::format("role {} term {} leader_id {} commit {} applied {}",
-                     j.value("role", std::string("?")), RaftU64(j, "term"),
-                     RaftU64(j, "leader_id"), RaftU64(j, "commit_index"),
-                     RaftU64(j, "applied_index"));
+                     j.value("role", std::string("?")), RaftU64(j, "term"), RaftU64(j, "leader_id"),
+                     RaftU64(j, "commit_index"), RaftU64(j, "applied_index"));
 }
 
 }  // namespace
@@ -311,11 +309,10 @@ Result<size_t> ClusterHarness::Leader(std::chrono::milliseconds deadline_after) 
   std::string seen;
   for (size_t i = 0; i < size(); ++i) {
     Result<nlohmann::json> s = StatusJson(i, 1000ms);
-    seen += fmt::format("\n  node {}: {}", id(i),
-                        s.ok() ? Describe(*s) : s.status().ToString());
+    seen += fmt::format("\n  node {}: {}", id(i), s.ok() ? Describe(*s) : s.status().ToString());
   }
-  return Status::Timeout(fmt::format("no single leader within {} ms; last seen:{}",
-                                     deadline_after.count(), seen));
+  return Status::Timeout(
+      fmt::format("no single leader within {} ms; last seen:{}", deadline_after.count(), seen));
 }
 
 Status ClusterHarness::WaitForLeader(size_t want, std::chrono::milliseconds deadline_after) {
@@ -326,10 +323,11 @@ Status ClusterHarness::WaitForLeader(size_t want, std::chrono::milliseconds dead
     if (last == want) return Status::Ok();
     std::this_thread::sleep_for(20ms);
   }
-  return Status::Timeout(fmt::format("node {} did not become the single leader within {} ms "
-                                     "(last seen: {})",
-                                     id(want), deadline_after.count(),
-                                     last ? fmt::format("node {}", id(*last)) : "no single leader"));
+  return Status::Timeout(
+      fmt::format("node {} did not become the single leader within {} ms "
+                  "(last seen: {})",
+                  id(want), deadline_after.count(),
+                  last ? fmt::format("node {}", id(*last)) : "no single leader"));
 }
 
 Result<std::string> ClusterHarness::Admin(size_t i, wire::AdminAction action, uint64_t node_id,
@@ -359,13 +357,13 @@ Status ClusterHarness::WaitApplied(size_t i, uint64_t index,
     if (Clock::now() >= deadline) break;
     std::this_thread::sleep_for(20ms);
   }
-  return Status::Timeout(fmt::format("node {} did not apply index {} within {} ms; last: {}",
-                                     id(i), index, deadline_after.count(), last));
+  return Status::Timeout(fmt::format("node {} did not apply index {} within {} ms; last: {}", id(i),
+                                     index, deadline_after.count(), last));
 }
 
 std::string ClusterHarness::Logs(size_t max_lines) const {
-  std::string out = fmt::format("======== logs of the {}-node cluster in {} ========\n",
-                                size(), dir_.path().string());
+  std::string out = fmt::format("======== logs of the {}-node cluster in {} ========\n", size(),
+                                dir_.path().string());
   for (size_t i = 0; i < size(); ++i) {
     out += fmt::format("-------- node {} (client {}, peer 127.0.0.1:{}) --------\n", id(i),
                        endpoint(i), members_[i].peer_port);

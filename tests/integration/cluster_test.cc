@@ -13,7 +13,6 @@
 // below).
 #define CATCH_CONFIG_EXTERNAL_INTERFACES
 #include <catch2/catch.hpp>
-
 #include <fmt/format.h>
 
 #include <atomic>
@@ -59,11 +58,11 @@ std::string Text(const Result<T>& r) {
   return r.ok() ? std::string("ok") : r.status().ToString();
 }
 
-#define REQUIRE_OK(expr)          \
-  do {                            \
-    auto&& ok_ = (expr);          \
+#define REQUIRE_OK(expr)           \
+  do {                             \
+    auto&& ok_ = (expr);           \
     INFO(#expr ": " << Text(ok_)); \
-    REQUIRE(ok_.ok());            \
+    REQUIRE(ok_.ok());             \
   } while (0)
 
 #define REQUIRE_STARTED(cluster) REQUIRE_OK((cluster).Start())
@@ -135,8 +134,7 @@ class WriteLoad {
   }
 
   // The earliest acknowledgement after `t` answered by a node other than `not_from`.
-  std::optional<Clock::time_point> FirstAckAfter(Clock::time_point t,
-                                                 const std::string& not_from) {
+  std::optional<Clock::time_point> FirstAckAfter(Clock::time_point t, const std::string& not_from) {
     std::lock_guard lock(mu_);
     std::optional<Clock::time_point> first;
     for (const auto& [key, a] : acks_) {
@@ -197,17 +195,6 @@ std::vector<std::string> CheckAcked(client::Client& c,
   std::condition_variable cv;
   size_t inflight = 0;
   std::vector<std::string> problems;
-  if (acks.empty()) return problems;
-  // One read alone first, so that a redirect moves the connection to the leader before
-  // requests are pipelined: a client connected to a follower fails pipelined requests
-  // with NOT_LEADER instead of redirecting them (reported; see the [!mayfail] test
-  // "cluster: pipelined requests sent to a follower are redirected to the leader").
-  {
-    wire::Request first;
-    first.options.consistency = consistency;
-    first.body = wire::GetRequest{acks.begin()->first};
-    (void)c.Call(std::move(first));
-  }
   for (const auto& [key, want] : acks) {
     {
       std::unique_lock lock(mu);
@@ -227,8 +214,8 @@ std::vector<std::string> CheckAcked(client::Client& c,
       } else {
         const auto& got = std::get<wire::GetResponse>(resp->body);
         if (got.value != want.value || (check_version && got.version != want.version)) {
-          problem = fmt::format("{}: got {}@{}, acknowledged {}@{}", key, got.value,
-                                got.version, want.value, want.version);
+          problem = fmt::format("{}: got {}@{}, acknowledged {}@{}", key, got.value, got.version,
+                                want.value, want.version);
         }
       }
       std::lock_guard lock(mu);
@@ -292,14 +279,14 @@ std::string AllStatus(ClusterHarness& cluster) {
 }
 
 // REQUIREs that `expr` (a Status) is OK; on failure adds the STATUS of every node.
-#define REQUIRE_OK_WITH_STATUS(cluster, expr)                        \
-  do {                                                               \
-    Status st_ = (expr);                                             \
-    INFO(#expr ": " << st_.ToString());                              \
-    if (!st_.ok()) {                                                 \
-      INFO("status of every node:" << AllStatus(cluster));           \
-      REQUIRE(st_.ok());                                             \
-    }                                                                \
+#define REQUIRE_OK_WITH_STATUS(cluster, expr)              \
+  do {                                                     \
+    Status st_ = (expr);                                   \
+    INFO(#expr ": " << st_.ToString());                    \
+    if (!st_.ok()) {                                       \
+      INFO("status of every node:" << AllStatus(cluster)); \
+      REQUIRE(st_.ok());                                   \
+    }                                                      \
   } while (0)
 
 Result<uint64_t> CommitIndex(ClusterHarness& cluster, size_t i) {
@@ -389,9 +376,10 @@ TEST_CASE("cluster: a write through any node is read from every node", "[integra
   }
 }
 
-TEST_CASE("cluster: kill -9 of the leader under write load fails over within 3 s and loses "
-          "no acknowledged write",
-          "[integration][cluster]") {
+TEST_CASE(
+    "cluster: kill -9 of the leader under write load fails over within 3 s and loses "
+    "no acknowledged write",
+    "[integration][cluster]") {
   ClusterHarness cluster;  // quorum replication, election_timeout_ms 1000 (the defaults)
   REQUIRE_STARTED(cluster);
   auto first = cluster.Leader();
@@ -423,23 +411,24 @@ TEST_CASE("cluster: kill -9 of the leader under write load fails over within 3 s
   std::string new_log = ReadLog(cluster.log_path(new_leader));
   auto elected = LogTimeMs(new_log, "became the leader in term");
   long election_ms = elected ? static_cast<long>(*elected - kill_unix_ms) : -1;
-  std::printf("cluster failover: kill -9 of node %llu -> node %llu elected after %ld ms (its "
-              "log), first write acknowledged by it after %ld ms; %zu writes acknowledged, "
-              "%zu failed (the first 200 took %ld ms)\n",
-              static_cast<unsigned long long>(ClusterHarness::id(old_leader)),
-              static_cast<unsigned long long>(ClusterHarness::id(new_leader)), election_ms,
-              failover_ms, load.acked(), load.failed(), first_200_ms);
+  std::printf(
+      "cluster failover: kill -9 of node %llu -> node %llu elected after %ld ms (its "
+      "log), first write acknowledged by it after %ld ms; %zu writes acknowledged, "
+      "%zu failed (the first 200 took %ld ms)\n",
+      static_cast<unsigned long long>(ClusterHarness::id(old_leader)),
+      static_cast<unsigned long long>(ClusterHarness::id(new_leader)), election_ms, failover_ms,
+      load.acked(), load.failed(), first_200_ms);
   std::fflush(stdout);
   {
-    INFO("election after " << election_ms << " ms; first acknowledged write after "
-                           << failover_ms << " ms");
+    INFO("election after " << election_ms << " ms; first acknowledged write after " << failover_ms
+                           << " ms");
     CHECK(failover_ms < 3000);
   }
 
   // Every acknowledged write is there, with its value and version (linearizable reads).
   std::map<std::string, AckedWrite> acks = load.acks();
-  std::vector<std::string> lost = CheckAcked(cluster.client(), acks,
-                                             wire::Consistency::kLinearizable);
+  std::vector<std::string> lost =
+      CheckAcked(cluster.client(), acks, wire::Consistency::kLinearizable);
   INFO(lost.size() << " of " << acks.size() << " acknowledged writes lost:" << FirstFew(lost));
   REQUIRE(lost.empty());
 
@@ -449,8 +438,7 @@ TEST_CASE("cluster: kill -9 of the leader under write load fails over within 3 s
   REQUIRE_OK(commit);
   REQUIRE_OK_WITH_STATUS(cluster, cluster.WaitApplied(old_leader, *commit, 20s));
   auto old_client = cluster.NodeClient(old_leader);
-  std::vector<std::string> stale =
-      CheckAcked(*old_client, acks, wire::Consistency::kFollower);
+  std::vector<std::string> stale = CheckAcked(*old_client, acks, wire::Consistency::kFollower);
   INFO(stale.size() << " acknowledged writes missing at the restarted node:" << FirstFew(stale));
   REQUIRE(stale.empty());
   auto s = cluster.StatusJson(old_leader);
@@ -495,7 +483,7 @@ void SnapshotCatchUp(bool down_before_compact, bool wipe) {
   }
 
   // The leader's log no longer holds the early entries.
-  auto compacted = cluster.Admin(leader, wire::AdminAction::kCompact);
+  auto compacted = cluster.Admin(leader, wire::AdminAction::kCompact, ClusterHarness::id(leader));
   REQUIRE_OK(compacted);
   INFO("compact answered " << *compacted);
   auto after = cluster.StatusJson(leader);
@@ -531,32 +519,29 @@ void SnapshotCatchUp(bool down_before_compact, bool wipe) {
   REQUIRE(missing.empty());
 }
 
-// Fails with this build: the leader's progress for the follower keeps the match index it
-// had before the wipe (304 here); an append probe at next_index = match + 1 = first_index
-// is rejected by the empty node, and HandleAppendReject never lowers next_index below
-// match + 1 (raft.cc: `p.next = std::max(p.match + 1, ...)`), so the leader neither sends
-// the snapshot nor any entry: the node stays at applied_index 0 (leader's peer state
-// "probe", match_index 304) until the leader changes. Reported.
+// Found failing by this test: the leader kept the match index the follower had before
+// the wipe, so its probes never went below the compacted log and it never sent the
+// snapshot. The leader now starts over from what the follower reports it has.
 TEST_CASE("cluster: a follower whose data dir is wiped is restored by snapshot",
-          "[integration][cluster][!mayfail]") {
+          "[integration][cluster]") {
   SnapshotCatchUp(/*down_before_compact=*/false, /*wipe=*/true);
 }
 
-TEST_CASE("cluster: a follower that was down while the leader compacted catches up by "
-          "snapshot",
-          "[integration][cluster]") {
+TEST_CASE(
+    "cluster: a follower that was down while the leader compacted catches up by "
+    "snapshot",
+    "[integration][cluster]") {
   bool wipe = GENERATE(false, true);
   INFO((wipe ? "data dir wiped" : "same data dir"));
   SnapshotCatchUp(/*down_before_compact=*/true, wipe);
 }
 
 TEST_CASE("cluster: pipelined requests sent to a follower are redirected to the leader",
-          "[integration][cluster][!mayfail]") {
-  // Fails with this build (client/lib/client.cc): a NOT_LEADER answer puts the request
-  // back in the waiting queue and MaybeSwitchEndpoint() moves the connection to the
-  // leader only once nothing is in flight; until then FlushWaiting() sends the waiting
-  // requests to the same follower again, so with requests pipelined the connection never
-  // drains and each request fails with NOT_LEADER after max_redirects rounds. Reported.
+          "[integration][cluster]") {
+  // A regression test: the client used to send requests that were waiting for a redirect
+  // to drain the connection to the same follower again, so with requests pipelined the
+  // connection never drained and every request failed with NOT_LEADER after
+  // max_redirects rounds.
   ClusterHarness cluster;
   REQUIRE_STARTED(cluster);
   auto l = cluster.Leader();
@@ -608,9 +593,10 @@ TEST_CASE("cluster: pipelined requests sent to a follower are redirected to the 
   CHECK(c.connected_endpoint() == cluster.endpoint(leader));
 }
 
-TEST_CASE("cluster: with failover manual, no leader is elected until promote, and the old "
-          "leader is fenced",
-          "[integration][cluster]") {
+TEST_CASE(
+    "cluster: with failover manual, no leader is elected until promote, and the old "
+    "leader is fenced",
+    "[integration][cluster]") {
   ClusterOptions opts;
   opts.raft_yaml = "  failover: manual\n";
   ClusterHarness cluster(opts);
@@ -638,8 +624,8 @@ TEST_CASE("cluster: with failover manual, no leader is elected until promote, an
       if (i == old_leader) continue;
       auto s = cluster.StatusJson(i);
       if (!s.ok()) continue;
-      INFO("after " << Ms(Clock::now() - killed) << " ms node " << ClusterHarness::id(i)
-                    << ": " << s->dump());
+      INFO("after " << Ms(Clock::now() - killed) << " ms node " << ClusterHarness::id(i) << ": "
+                    << s->dump());
       REQUIRE((*s)["role"] != "leader");
     }
     auto put = writer->Put(fmt::format("during/{}", attempts), "x");
@@ -652,7 +638,7 @@ TEST_CASE("cluster: with failover manual, no leader is elected until promote, an
   // Promote a survivor: it becomes leader and takes writes.
   size_t promoted = (old_leader + 1) % cluster.size();
   auto promote_start = Clock::now();
-  auto answer = cluster.Admin(promoted, wire::AdminAction::kPromote);
+  auto answer = cluster.Admin(promoted, wire::AdminAction::kPromote, ClusterHarness::id(promoted));
   REQUIRE_OK(answer);
   INFO("promote answered " << *answer);
   REQUIRE_OK_WITH_STATUS(cluster, cluster.WaitForLeader(promoted, 10s));
@@ -729,16 +715,17 @@ TEST_CASE("cluster: leadership transfer to a named node loses no acknowledged wr
   size_t before = load.acked();
   CHECK(load.WaitAcked(before + 100, 20s));
   load.Stop();
-  std::printf("cluster transfer: node %llu -> node %llu leader after %ld ms, first write "
-              "acknowledged by another node after %ld ms; %zu acknowledged, %zu failed\n",
-              static_cast<unsigned long long>(ClusterHarness::id(from)),
-              static_cast<unsigned long long>(ClusterHarness::id(to)), transfer_ms,
-              Ms(*first_ack - started), load.acked(), load.failed());
+  std::printf(
+      "cluster transfer: node %llu -> node %llu leader after %ld ms, first write "
+      "acknowledged by another node after %ld ms; %zu acknowledged, %zu failed\n",
+      static_cast<unsigned long long>(ClusterHarness::id(from)),
+      static_cast<unsigned long long>(ClusterHarness::id(to)), transfer_ms,
+      Ms(*first_ack - started), load.acked(), load.failed());
   std::fflush(stdout);
 
   std::map<std::string, AckedWrite> acks = load.acks();
-  std::vector<std::string> lost = CheckAcked(cluster.client(), acks,
-                                             wire::Consistency::kLinearizable);
+  std::vector<std::string> lost =
+      CheckAcked(cluster.client(), acks, wire::Consistency::kLinearizable);
   INFO(lost.size() << " of " << acks.size() << " acknowledged writes lost:" << FirstFew(lost));
   REQUIRE(lost.empty());
 
@@ -767,8 +754,8 @@ TEST_CASE("cluster: kill -9 of every node under write load loses no acknowledged
   for (size_t i = 0; i < cluster.size(); ++i) REQUIRE_OK(cluster.Restart(i));
   auto leader = cluster.Leader();
   REQUIRE_OK(leader);
-  std::vector<std::string> lost = CheckAcked(cluster.client(), acks,
-                                             wire::Consistency::kLinearizable);
+  std::vector<std::string> lost =
+      CheckAcked(cluster.client(), acks, wire::Consistency::kLinearizable);
   INFO(lost.size() << " of " << acks.size() << " acknowledged writes lost:" << FirstFew(lost));
   REQUIRE(lost.empty());
   // And the cluster takes writes again.
@@ -790,8 +777,9 @@ TEST_CASE("cluster: a bad cluster config exits 2 and names the field", "[integra
       "    - {id: 3, client: 127.0.0.1:17403, peer: 127.0.0.1:17503}\n";
   ConfigCase c = GENERATE_COPY(values<ConfigCase>({
       {"node id not in members", three, "", "4", "node.id"},
-      {"peer address used twice", three + "    - {id: 4, client: 127.0.0.1:17404, peer: "
-                                          "127.0.0.1:17502}\n",
+      {"peer address used twice",
+       three + "    - {id: 4, client: 127.0.0.1:17404, peer: "
+               "127.0.0.1:17502}\n",
        "", "1", "cluster.members[3].peer"},
       {"member without client", "    - {id: 1, peer: 127.0.0.1:17501}\n", "", "1",
        "cluster.members[0].client"},
@@ -799,18 +787,18 @@ TEST_CASE("cluster: a bad cluster config exits 2 and names the field", "[integra
        "", "1", "cluster.members[3].id"},
       {"port 0", "    - {id: 1, client: 127.0.0.1:0, peer: 127.0.0.1:17501}\n", "", "1",
        "cluster.members[0].client"},
-      {"unknown member field", "    - {id: 1, client: 127.0.0.1:17401, peer: 127.0.0.1:17501, "
-                               "zone: a}\n",
+      {"unknown member field",
+       "    - {id: 1, client: 127.0.0.1:17401, peer: 127.0.0.1:17501, "
+       "zone: a}\n",
        "", "1", "cluster.members[0].zone"},
-      {"bad replication mode", three, "raft:\n  replication: quorate\n", "1",
-       "raft.replication"},
+      {"bad replication mode", three, "raft:\n  replication: quorate\n", "1", "raft.replication"},
       {"heartbeat too long", three, "raft:\n  heartbeat_interval_ms: 600\n", "1",
        "raft.heartbeat_interval_ms"},
   }));
   INFO("case: " << c.what);
   KvdOptions o;
-  o.yaml = "node:\n  mode: leader_follower\ncluster:\n  name: kvd-it\n  members:\n" + c.members +
-           c.more;
+  o.yaml =
+      "node:\n  mode: leader_follower\ncluster:\n  name: kvd-it\n  members:\n" + c.members + c.more;
   o.listen_flags = false;
   o.extra_args = {"--node-id", c.node_id};
   KvdProcess kvd(o);

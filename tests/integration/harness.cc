@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <random>
@@ -27,8 +28,16 @@ namespace kvd::test {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-std::string KvdBinary() { return KVD_BIN; }
-std::string KvctlBinary() { return KVCTL_BIN; }
+namespace {
+// The environment variable `name` if set and not empty, else `built`.
+std::string BinaryPath(const char* name, const char* built) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != 0 ? std::string(v) : std::string(built);
+}
+}  // namespace
+
+std::string KvdBinary() { return BinaryPath("KVD_IT_KVD_BIN", KVD_BIN); }
+std::string KvctlBinary() { return BinaryPath("KVD_IT_KVCTL_BIN", KVCTL_BIN); }
 std::string SourceDir() { return KVD_SOURCE_DIR; }
 
 uint16_t FreePort() {

@@ -144,7 +144,8 @@ class RawConnection {
 // A minimal HTTP GET on loopback: returns status code and body, or an error.
 Result<std::pair<int, std::string>> HttpGet(uint16_t port, const std::string& target);
 
-// Paths of the built binaries (set by CMake).
+// Paths of the built binaries (set by CMake). The environment variables KVD_IT_KVD_BIN and
+// KVD_IT_KVCTL_BIN override them (e.g. a copy that a concurrent rebuild cannot replace).
 std::string KvdBinary();
 std::string KvctlBinary();
 std::string SourceDir();

@@ -630,6 +630,14 @@ void Raft::HandleAppendReject(const Message& m, uint64_t index) {
   } else {
     return;  // a snapshot is on its way
   }
+  if (r.hint_index < p.match) {
+    // The follower answers our current probe without entries it acknowledged before: it
+    // lost them (its data directory was wiped, or it ran without fsync and crashed).
+    // Raft assumes this never happens; the useful thing to do is to start over from what
+    // it has, by log or by snapshot. Until it catches up, entries it had acknowledged may
+    // be on fewer nodes than the replication mode promised.
+    p.match = r.hint_index;
+  }
   // Back off to the last index whose term is at most the follower's hint (etcd's
   // findConflictByTerm), skipping whole terms rather than one entry per round trip.
   uint64_t i = std::min(r.hint_index, LastIndex());
