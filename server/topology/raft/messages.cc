@@ -121,6 +121,7 @@ void EncodeBody(ByteWriter& w, const Message& m) {
           w.U64(b.seq);
         } else if constexpr (std::is_same_v<T, HeartbeatResponse>) {
           w.U64(b.seq);
+          w.U64(b.last_index);
         } else if constexpr (std::is_same_v<T, SnapshotChunk>) {
           w.U64(b.index);
           w.U64(b.snapshot_term);
@@ -197,7 +198,7 @@ Result<MessageBody> DecodeBody(MessageType type, ByteReader& r) {
     }
     case MessageType::kHeartbeatResponse: {
       HeartbeatResponse b;
-      if (!r.U64(&b.seq)) return Truncated("heartbeat response");
+      if (!r.U64(&b.seq) || !r.U64(&b.last_index)) return Truncated("heartbeat response");
       return MessageBody(b);
     }
     case MessageType::kSnapshot: {
@@ -343,7 +344,7 @@ std::string Describe(const Message& m) {
         } else if constexpr (std::is_same_v<T, Heartbeat>) {
           return fmt::format("{} commit={} seq={}", head, b.commit, b.seq);
         } else if constexpr (std::is_same_v<T, HeartbeatResponse>) {
-          return fmt::format("{} seq={}", head, b.seq);
+          return fmt::format("{} seq={} last={}", head, b.seq, b.last_index);
         } else if constexpr (std::is_same_v<T, SnapshotChunk>) {
           return fmt::format("{} index={}/{} offset={} bytes={}{}", head, b.index,
                              b.snapshot_term, b.offset, b.data.size(), b.done ? " done" : "");

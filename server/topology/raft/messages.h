@@ -26,7 +26,7 @@
 //                            (success: the follower's match; failure: the rejected
 //                            prev_index), u64 hint_index, u64 hint_term
 //   kHeartbeat:              u64 commit, u64 seq
-//   kHeartbeatResponse:      u64 seq
+//   kHeartbeatResponse:      u64 seq, u64 last_index
 //   kSnapshot:               u64 index, u64 snapshot_term, membership, u64 offset,
 //                            u8 done, bytes data
 //   kSnapshotResponse:       u64 index, u64 next_offset, u8 flags (bit0 done, bit1 reject)
@@ -145,6 +145,8 @@ struct Heartbeat {
 };
 struct HeartbeatResponse {
   uint64_t seq = 0;
+  uint64_t last_index = 0;  // the follower's last log index (lets the leader notice a
+                            // follower that lost its log, even in an idle cluster)
   bool operator==(const HeartbeatResponse&) const = default;
 };
 struct SnapshotChunk {

@@ -517,7 +517,8 @@ void Raft::HandleHeartbeat(const Message& m) {
   election_elapsed_ = 0;
   if (!diverged_) AdvanceCommit(std::min(hb.commit, LastIndex()));
   // Does not depend on anything on disk: may leave at once.
-  Send(Message{MessageType::kHeartbeatResponse, 0, m.from, term_, HeartbeatResponse{hb.seq}},
+  Send(Message{MessageType::kHeartbeatResponse, 0, m.from, term_,
+               HeartbeatResponse{hb.seq, LastIndex()}},
        /*early=*/true);
 }
 
@@ -598,6 +599,7 @@ void Raft::HandleAppendResponse(const Message& m) {
   p.last_append_ack_tick = ticks_;
   if (r.index > p.match) {
     p.match = r.index;
+    p.match_seq = heartbeat_seq_;
     p.next = std::max(p.next, r.index + 1);
     if (p.state == Progress::State::kProbe) {
       p.state = Progress::State::kReplicate;
@@ -656,7 +658,18 @@ void Raft::HandleHeartbeatResponse(const Message& m) {
   Progress& p = it->second;
   p.recent_active = true;
   p.last_contact_tick = ticks_;
-  p.acked_seq = std::max(p.acked_seq, std::get<HeartbeatResponse>(m.body).seq);
+  const auto& r = std::get<HeartbeatResponse>(m.body);
+  p.acked_seq = std::max(p.acked_seq, r.seq);
+  if (r.seq > p.match_seq && r.last_index < p.match && p.state != Progress::State::kSnapshot) {
+    // It lost entries it had acknowledged (see HandleAppendReject): start over from what
+    // it has. Only a heartbeat sent after the match was learned counts: the follower had
+    // those entries before it answered it, unless it lost them.
+    p.match = r.last_index;
+    p.next = r.last_index + 1;
+    p.state = Progress::State::kProbe;
+    p.inflight.clear();
+    p.probe_sent = false;
+  }
   if (p.match < LastIndex() && p.state == Progress::State::kProbe) SendAppend(m.from);
   CheckReads();
 }
@@ -673,6 +686,7 @@ void Raft::HandleSnapshotResponse(const Message& m) {
   p.snapshot_progress_tick = ticks_;
   if (r.done) {
     p.match = std::max(p.match, r.index);
+    p.match_seq = heartbeat_seq_;
     p.next = p.match + 1;
     p.state = Progress::State::kProbe;
     p.probe_sent = false;

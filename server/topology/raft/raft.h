@@ -281,6 +281,7 @@ class Raft {
     bool recent_active = false;        // heard from since the last check-quorum round
     uint64_t last_contact_tick = 0;
     uint64_t acked_seq = 0;            // highest heartbeat seq acknowledged this term
+    uint64_t match_seq = 0;            // heartbeat seq when match last advanced
     uint64_t snapshot_started_tick = 0;
     uint64_t snapshot_progress_tick = 0;
     uint64_t last_append_ack_tick = 0;  // the last append answer (or first unacked send)

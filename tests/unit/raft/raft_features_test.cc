@@ -1510,5 +1510,40 @@ TEST_CASE("raft: an output is empty until there is work, and is handed out once"
   CHECK(n->TakeOutput().empty());
 }
 
+
+TEST_CASE("raft: a follower that lost its log is noticed in an idle cluster and restored",
+          "[unit][raft]") {
+  // A follower whose data directory was wiped restarts empty. Raft assumes disks do not
+  // forget; kvd restores such a node rather than leaving it behind. In an idle cluster no
+  // append goes out, so the leader must notice from the heartbeat answer (which carries
+  // the follower's last index) and start over: here with a snapshot, because the leader
+  // compacted its log.
+  // init: node 1 leads 3 voters; node 2 acknowledged up to index 3; the log is compacted.
+  SoloNode leader(TestOptions(1), Fresh(VotersUpTo(3)));
+  leader.BecomeLeaderWith({2});
+  REQUIRE(leader->Propose(EntryType::kCommand, "a").ok());
+  REQUIRE(leader->Propose(EntryType::kCommand, "b").ok());
+  leader.Take();
+  leader.Step(AppendResponseMsg(2, 1, leader->term(), true, 3));
+  leader.Step(AppendResponseMsg(3, 1, leader->term(), true, 3));
+  REQUIRE(leader->commit() == 3);
+  leader.Take();
+  REQUIRE(leader->CompactNow() == 3);
+  leader.Take();
+  // act: a heartbeat round, answered by the wiped node 2 with last index 0.
+  RaftOutput hb = leader.Tick(static_cast<int>(TestOptions(1).heartbeat_ticks));
+  uint64_t seq = 0;
+  for (const Message& m : hb.early_messages) {
+    if (m.type == MessageType::kHeartbeat && m.to == 2) seq = std::get<Heartbeat>(m.body).seq;
+  }
+  REQUIRE(seq != 0);
+  HeartbeatResponse r{seq, 0};
+  RaftOutput out = leader.Step(MakeMessage(MessageType::kHeartbeatResponse, 2, 1,
+                                           leader->term(), r));
+  // check: the leader sends node 2 a snapshot (its log starts after index 3).
+  REQUIRE(out.snapshot_sends.size() == 1);
+  CHECK(out.snapshot_sends[0].to == 2);
+}
+
 }  // namespace
 }  // namespace kvd::raft::test
