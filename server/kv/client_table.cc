@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "common/bytes.h"
 #include "common/wire/codec.h"
 #include "common/wire/frame.h"
@@ -42,13 +44,10 @@ Status ClientTable::Load(storage::Engine* engine) {
     }
     uint64_t client_id = GetU64BE(key.data() + 1);
     uint64_t sequence = GetU64BE(key.data() + 9);
+    if (sequence == 0) continue;  // (a record kind of an earlier format)
     Client& c = clients_[client_id];
-    if (sequence == 0) {
-      c.forgotten_through = GetU64BE(value.data());
-      continue;
-    }
     uint64_t index = GetU64BE(value.data());
-    c.answers[sequence] = {index, std::string(value.substr(8))};
+    c.answers.push_back(Answer{sequence, index, std::string(value.substr(8))});
     c.last_index = std::max(c.last_index, index);
   }
   KVD_TRY(it->status());
@@ -61,11 +60,12 @@ ClientTable::Seen ClientTable::Check(uint64_t client_id, uint64_t sequence,
   auto it = clients_.find(client_id);
   if (it == clients_.end()) return Seen::kNew;
   const Client& c = it->second;
-  auto answer = c.answers.find(sequence);
-  if (answer == c.answers.end()) {
-    return sequence <= c.forgotten_through ? Seen::kStale : Seen::kNew;
+  auto answer = std::find_if(c.answers.rbegin(), c.answers.rend(),
+                             [&](const Answer& a) { return a.sequence == sequence; });
+  if (answer == c.answers.rend()) {
+    return sequence <= c.ForgottenThrough() ? Seen::kStale : Seen::kNew;
   }
-  const std::string& frame = answer->second.second;
+  const std::string& frame = answer->frame;
   wire::FrameHeader header;
   if (frame.size() < wire::kFrameHeaderBytes ||
       !wire::DecodeFrameHeader(frame, wire::kMaxFrameBytesCeiling, &header).ok()) {
@@ -81,8 +81,7 @@ ClientTable::Seen ClientTable::Check(uint64_t client_id, uint64_t sequence,
 void ClientTable::ForgetClient(uint64_t client_id, storage::WriteBatch* batch) {
   auto it = clients_.find(client_id);
   if (it == clients_.end()) return;
-  for (const auto& [seq, answer] : it->second.answers) batch->Delete(ClientKey(client_id, seq));
-  batch->Delete(ClientKey(client_id, 0));
+  for (const Answer& a : it->second.answers) batch->Delete(ClientKey(client_id, a.sequence));
   by_index_.erase(it->second.last_index);
   clients_.erase(it);
 }
@@ -96,13 +95,14 @@ void ClientTable::Record(uint64_t client_id, uint64_t sequence, uint64_t index,
   std::string value = U64Value(index);
   wire::EncodeResponse(response, &value);
   batch->Put(ClientKey(client_id, sequence), value);
-  c.answers[sequence] = {index, value.substr(8)};
+  Answer a{sequence, index, value.substr(8)};
+  // Sequences usually arrive in order; keep the deque sorted when one does not.
+  auto pos = std::find_if(c.answers.rbegin(), c.answers.rend(),
+                          [&](const Answer& x) { return x.sequence < sequence; });
+  c.answers.insert(pos.base(), std::move(a));
   if (c.answers.size() > kWindow) {
-    auto oldest = c.answers.begin();
-    c.forgotten_through = std::max(c.forgotten_through, oldest->first);
-    batch->Delete(ClientKey(client_id, oldest->first));
-    c.answers.erase(oldest);
-    batch->Put(ClientKey(client_id, 0), U64Value(c.forgotten_through));
+    batch->Delete(ClientKey(client_id, c.answers.front().sequence));
+    c.answers.pop_front();
   }
   while (clients_.size() > max_clients_) ForgetClient(by_index_.begin()->second, batch);
 }

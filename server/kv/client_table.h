@@ -18,13 +18,16 @@
 //
 // On disk, in the state machine's own column:
 //   'c' + u64 BE client_id + u64 BE sequence  ->  u64 index, response frame (wire protocol)
-//   'c' + u64 BE client_id + u64 0            ->  u64 forgotten_through (highest forgotten
-//                                                sequence)
+// A client's answers are forgotten only once it has kWindow of them, and then always the
+// oldest, so the highest forgotten sequence is not stored: a client with kWindow answers
+// is taken to have forgotten everything below its oldest one (a skipped sequence below it
+// is then reported kStale rather than kNew: unknown, never applied twice).
 //
 // Thread-safety: not thread-safe; one owner (the node's loop).
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <string>
 #include <unordered_map>
@@ -58,10 +61,18 @@ class ClientTable {
   size_t size() const { return clients_.size(); }
 
  private:
+  struct Answer {
+    uint64_t sequence = 0;
+    uint64_t index = 0;
+    std::string frame;  // encoded response
+  };
   struct Client {
-    std::map<uint64_t, std::pair<uint64_t, std::string>> answers;  // seq -> (index, frame)
-    uint64_t forgotten_through = 0;
+    std::deque<Answer> answers;  // by sequence, ascending; at most kWindow
     uint64_t last_index = 0;
+    // Everything at or below this was forgotten (or is below a full window).
+    uint64_t ForgottenThrough() const {
+      return answers.size() == kWindow ? answers.front().sequence - 1 : 0;
+    }
   };
   void ForgetClient(uint64_t client_id, storage::WriteBatch* batch);
 
