@@ -29,7 +29,8 @@ int Usage(const char* why) {
                "usage: kvd_sim [--mode=quorum|sync|semi_sync|async] [--nodes=N] [--clients=N]\n"
                "               [--seed=S | --seeds=N [--first-seed=S | --random]]\n"
                "               [--safety-ms=MS] [--no-faults] [--no-crashes] [--trace]\n"
-               "               [--history=FILE] [--expect-anomaly] [--quiet]\n",
+               "               [--history=FILE] [--expect-anomaly] [--quiet]\n"
+               "               [--check-determinism]   (each seed twice: same run?)\n",
                why);
   return 2;
 }
@@ -54,6 +55,7 @@ int main(int argc, char** argv) {
   bool random_first = false;
   bool expect_anomaly = false;
   bool quiet = false;
+  bool check_determinism = false;
   std::string history_file;
   for (int i = 1; i < argc; ++i) {
     std::string_view a = argv[i];
@@ -100,6 +102,8 @@ int main(int argc, char** argv) {
       expect_anomaly = true;
     } else if (a == "--quiet") {
       quiet = true;
+    } else if (a == "--check-determinism") {
+      check_determinism = true;
     } else if (a == "--help" || a == "-h") {
       Usage("the deterministic simulator of kvd's leader_follower topology");
       return 0;
@@ -117,6 +121,16 @@ int main(int argc, char** argv) {
     kvd::sim::SimOptions o = base;
     o.seed = first + i;
     kvd::sim::SimResult r = kvd::sim::RunSimulation(o);
+    if (check_determinism) {
+      kvd::sim::SimResult again = kvd::sim::RunSimulation(o);
+      if (again.Summary(o) != r.Summary(o) || again.history_json != r.history_json ||
+          again.failure != r.failure) {
+        std::printf("NOT DETERMINISTIC: seed %#llx gave two different runs:\n%s\n%s\n",
+                    static_cast<unsigned long long>(o.seed), r.Summary(o).c_str(),
+                    again.Summary(o).c_str());
+        return 1;
+      }
+    }
     if (r.linearizable == kvd::check::Verdict::kIllegal) ++anomalies;
     if (r.linearizable == kvd::check::Verdict::kUnknown) ++unknown;
     if (!quiet || !r.ok || seeds == 1) std::printf("%s\n", r.Summary(o).c_str());
