@@ -21,7 +21,7 @@
 //   raft.pre_vote                        true, false                     true
 //   raft.check_quorum                    true, false                     true
 //   raft.lease_reads                     true, false                     false
-//   raft.follower_writes                 redirect (forward: not yet)     redirect
+//   raft.follower_writes                 redirect, forward               redirect
 //   raft.default_read                    linearizable, leader, follower, linearizable
 //                                        session
 //   raft.session_wait_ms                 0 .. 60000                      1000
@@ -150,14 +150,12 @@ constexpr size_t kMaxShownBytes = 64;
 // Values that exist in the design but not in this build (docs/OPERATIONS.md): they get
 // their own message, because the name is right and only the build is not.
 constexpr std::string_view kFutureModes[] = {"multi_leader", "dynamo"};
-constexpr std::string_view kFutureFollowerWrites[] = {"forward"};
 
 constexpr Mode kModes[] = {Mode::kSingle, Mode::kLeaderFollower};
 constexpr Replication kReplications[] = {Replication::kQuorum, Replication::kSync,
                                          Replication::kSemiSync, Replication::kAsync};
 constexpr Failover kFailovers[] = {Failover::kAuto, Failover::kManual};
-// FollowerWrites::kForward is declared but not implemented in this build.
-constexpr FollowerWrites kFollowerWrites[] = {FollowerWrites::kRedirect};
+constexpr FollowerWrites kFollowerWrites[] = {FollowerWrites::kRedirect, FollowerWrites::kForward};
 constexpr ReadLevel kReadLevels[] = {ReadLevel::kLinearizable, ReadLevel::kLeader,
                                      ReadLevel::kFollower, ReadLevel::kSession};
 constexpr Engine kEngines[] = {Engine::kLevelDb, Engine::kMemory};
@@ -622,18 +620,8 @@ constexpr FieldSpec kRaftFields[] = {
     BoolField<kRaft, &RaftConfig::pre_vote>("pre_vote"),
     BoolField<kRaft, &RaftConfig::check_quorum>("check_quorum"),
     BoolField<kRaft, &RaftConfig::lease_reads>("lease_reads"),
-    FieldSpec{"follower_writes",
-              [](const YAML::Node& v, std::string_view p, Config* c, Errors* e) {
-                ReadEnumOrFuture(v, p, kFollowerWrites, kFutureFollowerWrites,
-                                 FollowerWritesName, &c->raft.follower_writes, e);
-              },
-              // A hand-built Config may hold the declared but unbuilt value.
-              [](const Config& c, std::string_view p, Errors* e) {
-                if (c.raft.follower_writes == FollowerWrites::kForward) {
-                  e->Add(p, FutureValueMessage(FollowerWritesName(FollowerWrites::kForward),
-                                               kFollowerWrites, FollowerWritesName));
-                }
-              }},
+    EnumField<kRaft, &RaftConfig::follower_writes, kFollowerWrites, FollowerWritesName>(
+        "follower_writes"),
     EnumField<kRaft, &RaftConfig::default_read, kReadLevels, ReadLevelName>("default_read"),
     UintField<kRaft, &RaftConfig::session_wait_ms, kSessionWaitRange>("session_wait_ms"),
     UintField<kRaft, &RaftConfig::snapshot_threshold_entries, kSnapshotEntriesRange>(

@@ -140,6 +140,16 @@ void NodeRuntime::Tick(uint64_t wall_ms, uint64_t steady_ms) {
   }
 }
 
+void NodeRuntime::Deliver(const topology::ClientRef& ref, wire::Response response) {
+  if (ref.forwarded_from != 0) {
+    // Another node forwarded this request: the answer travels back through the core.
+    node_->OnForwardedReply(ref, response);
+    ScheduleFlush();
+    return;
+  }
+  hooks_.deliver(ref, std::move(response));
+}
+
 void NodeRuntime::PublishTopologyMetrics() {
   topology::NodeInfo info = node_->Inspect();
   std::map<std::string, uint64_t> gauges = info.counters;
@@ -225,7 +235,7 @@ void NodeRuntime::Flush() {
   if (out.members_changed && hooks_.members) hooks_.members(out.members);
   for (const std::string& event : out.events) KVD_LOG(*logger_, kInfo, "raft", "-", "{}", event);
   for (topology::Envelope& e : out.early_send) hooks_.send(e.to, std::move(e.bytes));
-  for (topology::Reply& r : out.replies) hooks_.deliver(r.ref, std::move(r.response));
+  for (topology::Reply& r : out.replies) Deliver(r.ref, std::move(r.response));
   if (out.apply.empty() && out.expire.empty() && out.storage.empty() && out.send.empty() &&
       out.persist_index == 0 && out.snapshot_sends.empty() && out.snapshot_progress.empty() &&
       out.snapshot_chunks.empty()) {
@@ -269,7 +279,7 @@ void NodeRuntime::Flush() {
     // An answer here reflects committed entries only (durable on the nodes the replication
     // mode requires) and the state they produce; it need not wait for this node's own
     // writes, nor for log writes of newer entries queued ahead of it.
-    for (topology::Reply& r : pg.replies) hooks_.deliver(r.ref, std::move(r.response));
+    for (topology::Reply& r : pg.replies) Deliver(r.ref, std::move(r.response));
     pg.replies.clear();
   }
   pg.sends = std::move(out.send);
@@ -328,7 +338,7 @@ void NodeRuntime::Complete(PendingGroup& group, const Status& status) {
   KVD_ASSERT(group.epoch == epoch_);
   kv_.OnDurable(group.group);
   for (topology::Envelope& e : group.sends) hooks_.send(e.to, std::move(e.bytes));
-  for (topology::Reply& r : group.replies) hooks_.deliver(r.ref, std::move(r.response));
+  for (topology::Reply& r : group.replies) Deliver(r.ref, std::move(r.response));
   if (!replicated_) return;
   if (group.persist_index != 0) node_->OnPersisted(group.persist_index, group.persist_term);
   for (const topology::SnapshotSend& s : group.snapshot_sends) StartSnapshotStream(s);
@@ -346,7 +356,7 @@ void NodeRuntime::FailGroup(PendingGroup& group, const Status& cause) {
   Status s = Status::IOError(
       fmt::format("request not applied: storage write failed: {}", cause.message()));
   for (topology::Reply& r : group.replies) {
-    hooks_.deliver(r.ref, wire::Response::Error(r.response.request_id, r.response.opcode, s));
+    Deliver(r.ref, wire::Response::Error(r.response.request_id, r.response.opcode, s));
   }
 }
 

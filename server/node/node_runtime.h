@@ -160,6 +160,8 @@ class NodeRuntime {
   Status InstallSnapshot(const IncomingSnapshot& snap);
   Status LoadStoredState(topology::StoredState* stored);
   void PublishTopologyMetrics();
+  // Answers a client: its connection, or the node that forwarded its request.
+  void Deliver(const topology::ClientRef& ref, wire::Response response);
 
   const config::Config& config_;
   storage::Engine* engine_;

@@ -87,6 +87,11 @@ class Node {
   virtual void OnSnapshotInstalled(uint64_t index, uint64_t term, std::string_view membership);
   // The driver rejected a received snapshot (it did not decode).
   virtual void OnSnapshotRejected() {}
+  // The answer to a request another node forwarded here (ClientRef::forwarded_from).
+  virtual void OnForwardedReply(const ClientRef& ref, const wire::Response& response) {
+    (void)ref;
+    (void)response;
+  }
   // Wraps one chunk of a snapshot stream (Output::snapshot_sends) as a peer message.
   virtual std::string EncodeSnapshotChunk(uint64_t to, uint64_t term, uint64_t index,
                                           uint64_t snapshot_term, std::string_view membership,

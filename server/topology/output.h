@@ -37,6 +37,9 @@ struct ClientRef {
   uint64_t request_id = 0;
   uint64_t start_ns = 0;  // the shell's arrival timestamp, for latency metrics; cores copy
                           // it untouched and never read it
+  // Non-zero: the request was forwarded by this peer (raft.follower_writes: forward); the
+  // answer goes back to it (Node::OnForwardedReply), not to a local connection.
+  uint64_t forwarded_from = 0;
   bool operator==(const ClientRef&) const = default;
 };
 

@@ -205,6 +205,7 @@ class Simulation {
   // Committed entries as first seen: index -> (term, digest of type and data).
   std::map<uint64_t, std::pair<uint64_t, uint64_t>> committed_;
   bool safe_mode_ = true;
+  bool forward_writes_ = false;  // drawn per run: followers forward writes or redirect
 };
 
 void SimQueue::Enqueue(Job job) {
@@ -284,6 +285,8 @@ config::Config Simulation::NodeConfig(uint64_t id) const {
   c.raft.snapshot_threshold_entries = opt_.snapshot_threshold_entries;
   c.raft.snapshot_trailing_entries = opt_.snapshot_trailing_entries;
   c.raft.session_wait_ms = 200;
+  c.raft.follower_writes =
+      forward_writes_ ? config::FollowerWrites::kForward : config::FollowerWrites::kRedirect;
   return c;
 }
 
@@ -785,6 +788,9 @@ SimResult Simulation::Run() {
                opt_.replication == config::Replication::kSync ||
                (opt_.replication == config::Replication::kSemiSync && opt_.nodes <= 3);
   DrawFaults();
+  // Drawn from the seed apart from the run's stream, so that adding this option did not
+  // change what the seeds kept in tests/sim/regressions replay.
+  forward_writes_ = ((opt_.seed * 0x9E3779B97F4A7C15ULL) >> 63) != 0;
   for (uint64_t id = 1; id <= opt_.nodes; ++id) {
     auto n = std::make_unique<SimNode>();
     n->id = id;

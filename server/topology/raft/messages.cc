@@ -135,6 +135,9 @@ void EncodeBody(ByteWriter& w, const Message& m) {
           w.U8(static_cast<uint8_t>((b.done ? 1 : 0) | (b.reject ? 2 : 0)));
         } else if constexpr (std::is_same_v<T, TimeoutNow>) {
           // no body
+        } else if constexpr (std::is_same_v<T, Forward>) {
+          w.U64(b.forward_id);
+          w.Bytes(b.frame);
         }
       },
       m.body);
@@ -226,6 +229,14 @@ Result<MessageBody> DecodeBody(MessageType type, ByteReader& r) {
     }
     case MessageType::kTimeoutNow:
       return MessageBody(TimeoutNow{});
+    case MessageType::kForward:
+    case MessageType::kForwardResponse: {
+      Forward b;
+      std::string_view frame;
+      if (!r.U64(&b.forward_id) || !r.Bytes(&frame, kMaxEntryBytes)) return Truncated("forward");
+      b.frame.assign(frame);
+      return MessageBody(std::move(b));
+    }
   }
   return Status::ProtocolError(
       fmt::format("raft message: type {} is unknown", static_cast<int>(type)));
@@ -257,6 +268,8 @@ const char* MessageTypeName(MessageType t) {
     case MessageType::kSnapshot: return "snapshot";
     case MessageType::kSnapshotResponse: return "snapshot_response";
     case MessageType::kTimeoutNow: return "timeout_now";
+    case MessageType::kForward: return "forward";
+    case MessageType::kForwardResponse: return "forward_response";
   }
   return "unknown";
 }
@@ -285,7 +298,7 @@ Result<Message> DecodeMessage(std::string_view bytes) {
         fmt::format("raft message: format {} is not supported; expected {}", format,
                     kMessageFormat));
   }
-  if (type < 1 || type > static_cast<uint8_t>(MessageType::kTimeoutNow)) {
+  if (type < 1 || type > static_cast<uint8_t>(MessageType::kForwardResponse)) {
     return Status::ProtocolError(fmt::format("raft message: type {} is unknown", type));
   }
   if (m.from == 0 || m.to == 0) return Truncated("from/to (node ids are >= 1)");
@@ -351,6 +364,8 @@ std::string Describe(const Message& m) {
         } else if constexpr (std::is_same_v<T, SnapshotResponse>) {
           return fmt::format("{} index={} next={}{}{}", head, b.index, b.next_offset,
                              b.done ? " done" : "", b.reject ? " reject" : "");
+        } else if constexpr (std::is_same_v<T, Forward>) {
+          return fmt::format("{} id={} bytes={}", head, b.forward_id, b.frame.size());
         } else {
           return head;
         }

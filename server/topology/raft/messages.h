@@ -31,6 +31,8 @@
 //                            u8 done, bytes data
 //   kSnapshotResponse:       u64 index, u64 next_offset, u8 flags (bit0 done, bit1 reject)
 //   kTimeoutNow:             (empty)
+//   kForward:                u64 forward_id, bytes request (a client request frame)
+//   kForwardResponse:        u64 forward_id, bytes response (a client response frame)
 //
 //   entry:       u64 index, u64 term, u8 type (EntryType), bytes data
 //   membership:  u32 voters, voters x u64, u32 learners, learners x u64,
@@ -108,6 +110,8 @@ enum class MessageType : uint8_t {
   kSnapshot = 9,
   kSnapshotResponse = 10,
   kTimeoutNow = 11,
+  kForward = 12,          // a follower hands a client's write to the leader
+  kForwardResponse = 13,  // the leader's answer to it
 };
 const char* MessageTypeName(MessageType t);
 
@@ -168,10 +172,17 @@ struct SnapshotResponse {
 struct TimeoutNow {
   bool operator==(const TimeoutNow&) const = default;
 };
+// Forwarded client traffic (raft.follower_writes: forward). Not Raft: the adapter
+// (raft_node.h) handles these; the consensus core ignores them.
+struct Forward {
+  uint64_t forward_id = 0;
+  std::string frame;  // a complete client protocol frame
+  bool operator==(const Forward&) const = default;
+};
 
 using MessageBody =
     std::variant<VoteRequest, VoteResponse, AppendRequest, AppendResponse, Heartbeat,
-                 HeartbeatResponse, SnapshotChunk, SnapshotResponse, TimeoutNow>;
+                 HeartbeatResponse, SnapshotChunk, SnapshotResponse, TimeoutNow, Forward>;
 
 struct Message {
   MessageType type = MessageType::kHeartbeat;

@@ -348,6 +348,7 @@ void Raft::Send(Message m, bool early) {
 
 void Raft::Step(const Message& m) {
   if (m.to != opt_.id || m.from == opt_.id) return;
+  if (m.type == MessageType::kForward || m.type == MessageType::kForwardResponse) return;
   if (m.term > term_) {
     bool vote_request = m.type == MessageType::kVote || m.type == MessageType::kPreVote;
     if (vote_request) {
@@ -389,6 +390,8 @@ void Raft::Step(const Message& m) {
     case MessageType::kSnapshot: HandleSnapshot(m); break;
     case MessageType::kSnapshotResponse: HandleSnapshotResponse(m); break;
     case MessageType::kTimeoutNow: HandleTimeoutNow(m); break;
+    case MessageType::kForward:
+    case MessageType::kForwardResponse: break;  // the adapter's, not Raft's
   }
 }
 

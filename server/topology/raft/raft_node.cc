@@ -5,6 +5,8 @@
 #include <algorithm>
 
 #include "common/bytes.h"
+#include "common/wire/codec.h"
+#include "common/wire/frame.h"
 #include "server/topology/raft/command.h"
 
 namespace kvd::raft {
@@ -98,6 +100,7 @@ void RaftNode::Tick(uint64_t now_ms) {
     (void)raft_.Propose(EntryType::kCommand, EncodeCommand(c));
   }
   CheckWaitingReads();
+  ExpireForwards();
 }
 
 std::string RaftNode::LeaderHint() const {
@@ -138,6 +141,9 @@ void RaftNode::OnClientRequest(topology::ClientRequest request) {
 
 void RaftNode::HandleWrite(topology::ClientRequest request) {
   if (raft_.role() != Role::kLeader) {
+    // A forwarded request is never forwarded again: its answer goes back to the node that
+    // forwarded it, which relays the redirect to the client.
+    if (opt_.forward_writes && request.ref.forwarded_from == 0 && ForwardToLeader(request)) return;
     Redirect(request, "this node is not the leader");
     return;
   }
@@ -404,10 +410,116 @@ void RaftNode::NoteMembership() {
   }
 }
 
+bool RaftNode::ForwardToLeader(topology::ClientRequest& request) {
+  uint64_t leader = raft_.leader();
+  if (leader == 0 || LeaderHint().empty()) return false;  // no live leader known
+  if (pending_forwards_.size() >= opt_.max_pending_forwards) return false;
+  uint64_t id = next_forward_id_++;
+  Message m;
+  m.type = MessageType::kForward;
+  m.from = raft_.id();
+  m.to = leader;
+  m.term = raft_.term();
+  raft::Forward f;
+  f.forward_id = id;
+  wire::EncodeRequest(request.request, &f.frame);
+  m.body = std::move(f);
+  // Depends on nothing stored here: it may leave at once.
+  out_.early_send.push_back(topology::Envelope{leader, EncodeMessage(m)});
+  // An answer normally comes within one commit; give it a few election timeouts.
+  pending_forwards_[id] =
+      PendingForward{request.ref, request.request.request_id, request.request.opcode(),
+                     ticks_ + 3 * uint64_t{opt_.raft.election_timeout_ticks}};
+  return true;
+}
+
+void RaftNode::HandleForward(const Message& m) {
+  const auto& f = std::get<raft::Forward>(m.body);
+  wire::FrameHeader header;
+  if (f.frame.size() < wire::kFrameHeaderBytes ||
+      !wire::DecodeFrameHeader(f.frame, wire::kMaxFrameBytesCeiling, &header).ok() ||
+      f.frame.size() != header.frame_bytes()) {
+    ++malformed_messages_;
+    return;
+  }
+  Result<wire::Request> request =
+      wire::DecodeRequest(header, std::string_view(f.frame).substr(wire::kFrameHeaderBytes));
+  if (!request.ok() || !wire::IsDataOpcode(request->opcode())) {
+    ++malformed_messages_;
+    return;
+  }
+  topology::ClientRequest cr;
+  cr.ref.request_id = f.forward_id;
+  cr.ref.forwarded_from = m.from;
+  cr.arrival_ms = now_ms_;
+  cr.request = std::move(request).value();
+  OnClientRequest(std::move(cr));
+}
+
+void RaftNode::OnForwardedReply(const topology::ClientRef& ref, const wire::Response& response) {
+  Message m;
+  m.type = MessageType::kForwardResponse;
+  m.from = raft_.id();
+  m.to = ref.forwarded_from;
+  m.term = raft_.term();
+  raft::Forward f;
+  f.forward_id = ref.request_id;
+  wire::EncodeResponse(response, &f.frame);
+  m.body = std::move(f);
+  out_.early_send.push_back(topology::Envelope{ref.forwarded_from, EncodeMessage(m)});
+}
+
+void RaftNode::HandleForwardResponse(const Message& m) {
+  const auto& f = std::get<raft::Forward>(m.body);
+  auto it = pending_forwards_.find(f.forward_id);
+  if (it == pending_forwards_.end()) return;  // answered already (timed out), or unknown
+  wire::FrameHeader header;
+  Result<wire::Response> response = Status::ProtocolError("short");
+  if (f.frame.size() >= wire::kFrameHeaderBytes &&
+      wire::DecodeFrameHeader(f.frame, wire::kMaxFrameBytesCeiling, &header).ok() &&
+      f.frame.size() == header.frame_bytes()) {
+    response = wire::DecodeResponse(header,
+                                    std::string_view(f.frame).substr(wire::kFrameHeaderBytes));
+  }
+  if (!response.ok()) {
+    ++malformed_messages_;
+    return;  // the client's request times out here
+  }
+  wire::Response r = std::move(response).value();
+  r.request_id = it->second.request_id;
+  out_.replies.push_back(topology::Reply{it->second.ref, std::move(r)});
+  pending_forwards_.erase(it);
+}
+
+void RaftNode::ExpireForwards() {
+  for (auto it = pending_forwards_.begin(); it != pending_forwards_.end();) {
+    if (ticks_ < it->second.deadline_tick) {
+      ++it;
+      continue;
+    }
+    out_.replies.push_back(topology::Reply{
+        it->second.ref,
+        wire::Response::Error(it->second.request_id, it->second.opcode,
+                              Status::Unavailable(
+                                  "forwarded to the leader, which did not answer in time; "
+                                  "the outcome is unknown; a retry with the same client id "
+                                  "and sequence is safe"))});
+    it = pending_forwards_.erase(it);
+  }
+}
+
 void RaftNode::OnPeerMessage(uint64_t from, std::string_view bytes) {
   Result<Message> m = DecodeMessage(bytes);
-  if (!m.ok() || m->from != from) {
+  if (!m.ok() || m->from != from || m->to != raft_.id()) {
     ++malformed_messages_;
+    return;
+  }
+  if (m->type == MessageType::kForward) {
+    HandleForward(*m);
+    return;
+  }
+  if (m->type == MessageType::kForwardResponse) {
+    HandleForwardResponse(*m);
     return;
   }
   raft_.Step(*m);
@@ -596,9 +708,11 @@ topology::NodeInfo RaftNode::Inspect() const {
   info.counters["undecodable_commands"] = undecodable_commands_;
   info.counters["pending_writes"] = pending_writes_.size();
   info.counters["pending_reads"] = pending_reads_.size() + waiting_reads_.size();
+  info.counters["pending_forwards"] = pending_forwards_.size();
   info.counters["diverged"] = s.diverged ? 1 : 0;
   info.labels["replication"] = ReplicationModeName(opt_.raft.replication);
   info.labels["failover"] = opt_.raft.auto_failover ? "auto" : "manual";
+  info.labels["follower_writes"] = opt_.forward_writes ? "forward" : "redirect";
   info.labels["membership"] = s.membership.ToString();
   info.labels["leader_address"] = LeaderHint();
   for (uint64_t id : s.membership.voters) {
@@ -658,6 +772,7 @@ Result<std::unique_ptr<topology::Node>> MakeRaftNode(const config::Config& confi
     case config::ReadLevel::kSession: o.default_read = wire::Consistency::kSession; break;
   }
   o.session_wait_ticks = rc.session_wait_ms / kTickMs;
+  o.forward_writes = rc.follower_writes == config::FollowerWrites::kForward;
   o.expiry_sweep_interval_ms = config.storage.expiry_sweep_interval_ms;
   for (const config::MemberConfig& m : config.cluster.members) {
     o.client_addresses[m.id] = m.client.ToString();

@@ -44,6 +44,10 @@ struct RaftNodeOptions {
   wire::Consistency default_read = wire::Consistency::kLinearizable;
   uint32_t session_wait_ticks = 100;
   uint32_t expiry_sweep_interval_ms = 100;
+  // raft.follower_writes: forward: a follower hands writes to the leader and relays the
+  // answer, instead of answering NOT_LEADER.
+  bool forward_writes = false;
+  uint32_t max_pending_forwards = 100000;
 };
 
 class RaftNode final : public topology::Node {
@@ -57,6 +61,7 @@ class RaftNode final : public topology::Node {
   void OnClientRequest(topology::ClientRequest request) override;
   void OnAdminRequest(topology::ClientRequest request) override;
   void OnPeerMessage(uint64_t from, std::string_view bytes) override;
+  void OnForwardedReply(const topology::ClientRef& ref, const wire::Response& response) override;
   void OnPersisted(uint64_t index, uint64_t term) override;
   void OnSnapshotInstalled(uint64_t index, uint64_t term, std::string_view membership) override;
   void OnSnapshotRejected() override { raft_.OnSnapshotRejected(); }
@@ -85,6 +90,10 @@ class RaftNode final : public topology::Node {
   };
 
   void HandleWrite(topology::ClientRequest request);
+  bool ForwardToLeader(topology::ClientRequest& request);
+  void HandleForward(const Message& m);
+  void HandleForwardResponse(const Message& m);
+  void ExpireForwards();
   void HandleRead(topology::ClientRequest request);
   void ServeLocally(topology::ClientRequest request);
   void Redirect(const topology::ClientRequest& request, const char* why);
@@ -113,6 +122,14 @@ class RaftNode final : public topology::Node {
   uint64_t next_read_context_ = 1;
   std::deque<WaitingRead> waiting_reads_;  // session reads waiting for the applied index
   std::map<uint64_t, Pending> pending_admin_;  // config entry index -> the admin request
+  struct PendingForward {
+    topology::ClientRef ref;
+    uint64_t request_id = 0;
+    wire::Opcode opcode = wire::Opcode::kPut;
+    uint64_t deadline_tick = 0;
+  };
+  std::map<uint64_t, PendingForward> pending_forwards_;  // forward id -> the waiting client
+  uint64_t next_forward_id_ = 1;
   Membership reported_membership_;             // the membership the shell last heard of
   Role reported_role_ = Role::kFollower;       // for the events of TakeOutput
   uint64_t reported_term_ = 0;

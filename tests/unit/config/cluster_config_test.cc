@@ -302,7 +302,8 @@ TEST_CASE("cluster config: a value outside a raft enum", "[unit][config]") {
         "raft.default_read: \"strong\" is not allowed; expected one of: linearizable, leader, "
         "follower, session");
   CHECK(ErrorOf("raft:\n  follower_writes: proxy\n") ==
-        "raft.follower_writes: \"proxy\" is not allowed; expected one of: redirect");
+        "raft.follower_writes: \"proxy\" is not allowed; expected one of: redirect, "
+        "forward");
   CHECK(ErrorOf("raft:\n  pre_vote: on\n") ==
         "raft.pre_vote: \"on\" is not allowed; expected true or false");
   CHECK(ErrorOf("raft:\n  check_quorum: 1\n") ==
@@ -311,15 +312,11 @@ TEST_CASE("cluster config: a value outside a raft enum", "[unit][config]") {
         "raft.lease_reads: expected true or false, got a sequence");
 }
 
-TEST_CASE("cluster config: follower_writes forward is not in this build", "[unit][config]") {
-  CHECK(ErrorOf("raft:\n  follower_writes: forward\n") ==
-        "raft.follower_writes: \"forward\" is not available in this build yet; expected one "
-        "of: redirect");
-  Config c;
-  c.raft.follower_writes = FollowerWrites::kForward;
-  CHECK(ValidateConfig(c).message() ==
-        "raft.follower_writes: \"forward\" is not available in this build yet; expected one "
-        "of: redirect");
+TEST_CASE("cluster config: follower_writes accepts redirect and forward", "[unit][config]") {
+  Result<Config> c = ParseConfig("raft:\n  follower_writes: forward\n");
+  REQUIRE(c.ok());
+  CHECK(c->raft.follower_writes == FollowerWrites::kForward);
+  CHECK(ValidateConfig(*c).ok());
 }
 
 TEST_CASE("cluster config: cross-field: leader_follower needs members", "[unit][config]") {
