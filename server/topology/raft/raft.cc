@@ -674,6 +674,14 @@ void Raft::HandleHeartbeatResponse(const Message& m) {
     p.probe_sent = false;
   }
   if (p.match < LastIndex() && p.state == Progress::State::kProbe) SendAppend(m.from);
+  if (r.last_index > LastIndex() && p.state != Progress::State::kSnapshot &&
+      transfer_target_ == 0) {
+    // The follower holds entries this leader does not have (from an older term). Raft
+    // overwrites them with the next entry; in an idle cluster there is none, and in the
+    // lossy modes the follower may have applied them. A no-op makes the overwrite (or the
+    // follower's resync, if it applied them) happen now.
+    (void)ProposeEntry(EntryType::kNoop, {});
+  }
   CheckReads();
 }
 
