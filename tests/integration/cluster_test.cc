@@ -809,5 +809,50 @@ TEST_CASE("cluster: a bad cluster config exits 2 and names the field", "[integra
   CHECK_FALSE(std::filesystem::exists(kvd.data_dir()));
 }
 
+TEST_CASE("cluster: with follower_writes forward, a follower relays writes to the leader",
+          "[integration][cluster]") {
+  // raft.follower_writes: forward: a client that talks to a follower only (it does not
+  // follow redirects) gets its writes applied and answered through the follower. The
+  // answer is the leader's (a version and a session token), and a retry with the same
+  // (client id, sequence) is answered from the dedup table, not applied twice.
+  ClusterOptions options;
+  options.raft_yaml = "  follower_writes: forward\n";
+  ClusterHarness cluster(options);
+  REQUIRE_STARTED(cluster);
+  auto l = cluster.Leader();
+  REQUIRE_OK(l);
+  size_t follower = (*l + 1) % cluster.size();
+  auto fc = cluster.NodeClient(follower);
+  auto put = fc->Put("fwd/a", "one");
+  REQUIRE_OK(put);
+  uint64_t version = put->version;
+  CHECK(version > 0);
+  // The same write again with a fixed dedup pair: answered, not applied twice.
+  wire::Request r;
+  r.options.client_id = 4242;
+  r.options.sequence = 7;
+  r.body = wire::PutRequest{"fwd/b", "two", 0};
+  auto first = fc->Call(r);
+  REQUIRE_OK(first);
+  REQUIRE(first->ok());
+  auto again = fc->Call(r);
+  REQUIRE_OK(again);
+  REQUIRE(again->ok());
+  CHECK(std::get<wire::PutResponse>(again->body).version ==
+        std::get<wire::PutResponse>(first->body).version);
+  // Both values are on the leader (a linearizable read through the cluster client).
+  auto got = cluster.client().Get("fwd/a");
+  REQUIRE_OK(got);
+  CHECK(got->value == "one");
+  auto got_b = cluster.client().Get("fwd/b");
+  REQUIRE_OK(got_b);
+  CHECK(got_b->version == std::get<wire::PutResponse>(first->body).version);
+  // The follower's status counts no forward left waiting.
+  auto st = cluster.StatusJson(follower);
+  REQUIRE_OK(st);
+  CHECK((*st)["raft"]["follower_writes"] == "forward");
+  CHECK((*st)["raft"]["pending_forwards"] == 0);
+}
+
 }  // namespace
 }  // namespace kvd::test
