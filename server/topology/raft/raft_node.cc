@@ -73,6 +73,11 @@ RaftNode::RaftNode(const RaftNodeOptions& options, Recovery recovery, uint64_t s
       writer_(recovery.state.snapshot_index,
               recovery.state.snapshot_index + recovery.state.entries.size()),
       pending_repair_(std::move(recovery.repair)) {
+  // Forward ids must not repeat across restarts: an answer to a forward of the previous
+  // process could otherwise be taken for one of this process's.
+  // (Derived from the seed without drawing from the core's Rng, whose sequence decides
+  // election timeouts.)
+  next_forward_id_ = ((seed ^ 0x5bd1e9955bd1e995ULL) * 0x9E3779B97F4A7C15ULL >> 1) | 1;
   if (record_membership) {
     topology::ApplyItem item;
     item.kind = topology::ApplyKind::kMembership;
@@ -486,6 +491,10 @@ void RaftNode::HandleForwardResponse(const Message& m) {
     return;  // the client's request times out here
   }
   wire::Response r = std::move(response).value();
+  if (r.opcode != it->second.opcode) {  // not the answer to this request
+    ++malformed_messages_;
+    return;
+  }
   r.request_id = it->second.request_id;
   out_.replies.push_back(topology::Reply{it->second.ref, std::move(r)});
   pending_forwards_.erase(it);
