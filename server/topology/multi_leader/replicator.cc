@@ -1,0 +1,490 @@
+#include "server/topology/multi_leader/replicator.h"
+
+#include <algorithm>
+#include <limits>
+
+#include <fmt/format.h>
+
+#include "common/bytes.h"
+
+namespace kvd::topology::multi_leader {
+
+namespace {
+
+// Peer message types.
+constexpr uint8_t kChanges = 1;  // u64 origin, u32 n, n x bytes(encoded change)
+constexpr uint8_t kAck = 2;      // u64 incarnation, version vector: the sender's durable progress
+constexpr uint8_t kProbe = 3;    // asks for an kAck
+
+constexpr uint32_t kMaxChangesPerMessage = 65536;
+
+std::string U64Key(char column, char kind, std::initializer_list<uint64_t> parts) {
+  std::string k{column, kind};
+  for (uint64_t p : parts) {
+    char buf[8];
+    PutU64BE(buf, p);
+    k.append(buf, 8);
+  }
+  return k;
+}
+
+std::string U64Value(uint64_t v) {
+  std::string s(8, '\0');
+  PutU64BE(s.data(), v);
+  return s;
+}
+
+}  // namespace
+
+std::string_view PropagationName(Propagation p) {
+  switch (p) {
+    case Propagation::kAllToAll: return "all_to_all";
+    case Propagation::kRing: return "ring";
+    case Propagation::kStar: return "star";
+  }
+  return "unknown";
+}
+
+std::string LogKey(uint64_t origin, uint64_t seq) { return U64Key(kColumn, 'l', {origin, seq}); }
+std::string ProgressKey(uint64_t origin) { return U64Key(kColumn, 'p', {origin}); }
+// The hybrid clock's last timestamp, so a restart never goes back (u64 packed HLC).
+static const std::string kClockKey = std::string{kColumn, 'h'};
+// How many times this node has started (u64), carried in acknowledgements.
+static const std::string kIncarnationKey = std::string{kColumn, 'i'};
+
+Replicator::Replicator(ReplicatorConfig config)
+    : config_(std::move(config)), clock_(config_.max_clock_offset_ms) {}
+
+Result<Replicator> Replicator::Open(ReplicatorConfig config,
+                                    const std::map<std::string, std::string>& stored) {
+  KVD_ASSERT_MSG(std::find(config.members.begin(), config.members.end(), config.self) !=
+                     config.members.end(),
+                 "Replicator: self is not a member");
+  Replicator r(std::move(config));
+  for (const auto& [key, value] : stored) {
+    if (key.size() < 2 || key[0] != kColumn) continue;
+    if (key[1] == 'p') {
+      if (key.size() != 10 || value.size() != 8) {
+        return Status::Corruption("multi_leader: a progress record does not decode");
+      }
+      r.progress_.Witness(GetU64BE(key.data() + 2), GetU64BE(value.data()));
+    } else if (key[1] == 'l') {
+      if (key.size() != 18) return Status::Corruption("multi_leader: a log key does not decode");
+      const uint64_t origin = GetU64BE(key.data() + 2);
+      const uint64_t seq = GetU64BE(key.data() + 10);
+      ByteReader reader(value);
+      kv::Change c;
+      if (Status s = kv::DecodeChange(&reader, r.config_.limits, &c); !s.ok() || !reader.done()) {
+        return Status::Corruption(
+            fmt::format("multi_leader: logged change {}:{} does not decode", origin, seq));
+      }
+      if (c.dot != clock::Dot{origin, seq}) {
+        return Status::Corruption(
+            fmt::format("multi_leader: logged change {}:{} names itself {}", origin, seq,
+                        c.dot.ToString()));
+      }
+      r.clock_.Restore(c.hlc);
+      r.log_[origin][seq] = value;
+    } else if (key == kIncarnationKey) {
+      if (value.size() != 8) return Status::Corruption("multi_leader: the incarnation does not decode");
+      r.incarnation_ = GetU64BE(value.data());
+    } else if (key == kClockKey) {
+      if (value.size() != 8) return Status::Corruption("multi_leader: the clock record does not decode");
+      r.clock_.Restore(clock::HlcTimestamp::FromPacked(GetU64BE(value.data())));
+    }
+  }
+  for (const auto& [origin, entries] : r.log_) {
+    // The log of an origin is contiguous and ends at (or, for a change logged with the
+    // progress record of a later batch, at most at) the progress.
+    uint64_t expect = entries.begin()->first;
+    for (const auto& [seq, bytes] : entries) {
+      if (seq != expect++) {
+        return Status::Corruption(fmt::format("multi_leader: the log of origin {} has a gap at {}",
+                                              origin, expect - 1));
+      }
+    }
+    if (entries.rbegin()->first > r.progress_.Get(origin)) {
+      return Status::Corruption(fmt::format(
+          "multi_leader: the log of origin {} goes past the recorded progress", origin));
+    }
+  }
+  r.shippable_local_ = r.taken_local_ = r.progress_.Get(r.config_.self);
+  // Each start is a new incarnation, recorded with the first batch: peers learn from it that
+  // a lower progress in this node's acknowledgements is real (unsynced changes were lost).
+  ++r.incarnation_;
+  r.out_.storage.push_back(StorageOp{false, kIncarnationKey, U64Value(r.incarnation_)});
+  return r;
+}
+
+std::vector<uint64_t> Replicator::RoutesFor(uint64_t origin) const {
+  std::vector<uint64_t> to;
+  const auto& m = config_.members;
+  if (m.size() < 2) return to;
+  switch (config_.propagation) {
+    case Propagation::kAllToAll:
+      if (origin == config_.self) {
+        for (uint64_t p : m) if (p != config_.self) to.push_back(p);
+      }
+      break;
+    case Propagation::kRing: {
+      auto it = std::find(m.begin(), m.end(), config_.self);
+      ++it;
+      const uint64_t succ = it == m.end() ? m.front() : *it;
+      if (origin != succ) to.push_back(succ);
+      break;
+    }
+    case Propagation::kStar:
+      if (config_.self == config_.hub) {
+        for (uint64_t p : m) if (p != config_.self && p != origin) to.push_back(p);
+      } else if (origin == config_.self) {
+        to.push_back(config_.hub);
+      }
+      break;
+  }
+  return to;
+}
+
+void Replicator::Tick(uint64_t now_ms) {
+  now_ms_ = std::max(now_ms_, now_ms);
+  for (auto& [peer, by_origin] : streams_) {
+    for (auto& [origin, st] : by_origin) {
+      const uint64_t latest = progress_.Get(origin);
+      if (st.known && st.acked < latest && st.next > st.acked + 1 &&
+          now_ms_ >= st.last_ack_ms + config_.resend_interval_ms) {
+        // Nothing acknowledged for a while: ship again from the acknowledged point.
+        st.next = st.acked + 1;
+        st.last_ack_ms = now_ms_;
+        ++resends_;
+      }
+    }
+  }
+}
+
+kv::Change Replicator::Write(LocalWrite w, uint64_t now_ms) {
+  now_ms_ = std::max(now_ms_, now_ms);
+  kv::Change c;
+  c.dot = clock::Dot{config_.self, progress_.Get(config_.self) + 1};
+  c.hlc = clock_.Now(now_ms);
+  c.resolver = w.resolver;
+  c.op = w.op;
+  c.key = std::move(w.key);
+  c.value = std::move(w.value);
+  c.amount = w.amount;
+  if (w.resolver == kv::Resolver::kSiblings && w.context.has_value()) {
+    c.context = std::move(*w.context);
+  } else if (w.resolver == kv::Resolver::kSiblings && w.op == kv::ChangeOp::kPut) {
+    // A put without a context is concurrent with every existing sibling.
+  } else if (w.resolver != kv::Resolver::kCounter) {
+    // lww, set operations, and deletes without a context: everything this node has seen.
+    c.context = progress_;
+  }
+  progress_.Witness(c.dot);
+  ++changes_local_;
+  std::string encoded = kv::EncodeChange(c);
+  Log(c, std::move(encoded));
+  out_.storage.push_back(StorageOp{false, ProgressKey(config_.self), U64Value(c.dot.counter)});
+  out_.storage.push_back(StorageOp{false, kClockKey, U64Value(c.hlc.packed())});
+  out_.apply.push_back(AppliedChange{c, true});
+  return c;
+}
+
+void Replicator::Refused(uint64_t seq) {
+  auto& own = log_[config_.self];
+  auto it = own.find(seq);
+  KVD_ASSERT_MSG(it != own.end() && seq > shippable_local_, "Replicator::Refused: not pending");
+  ByteReader r(it->second);
+  kv::Change c;
+  KVD_ASSERT(kv::DecodeChange(&r, config_.limits, &c).ok());
+  c.op = kv::ChangeOp::kNoop;
+  c.value.clear();
+  c.amount = 0;
+  it->second = kv::EncodeChange(c);
+  ++refused_;
+}
+
+void Replicator::Log(const kv::Change& change, std::string encoded) {
+  const uint64_t origin = change.dot.node;
+  if (origin != config_.self && !Retains(origin)) return;
+  out_.storage.push_back(StorageOp{false, LogKey(origin, change.dot.counter), encoded});
+  auto& entries = log_[origin];
+  entries[change.dot.counter] = std::move(encoded);
+  if (entries.size() > config_.log_retention) {
+    const uint64_t dropped = entries.begin()->first;
+    out_.storage.push_back(StorageOp{true, LogKey(origin, dropped), {}});
+    entries.erase(entries.begin());
+  }
+}
+
+void Replicator::ApplyRemote(uint64_t from, kv::Change c, bool* progressed) {
+  (void)from;
+  const uint64_t origin = c.dot.node;
+  const uint64_t have = progress_.Get(origin);
+  if (origin == config_.self || c.dot.counter <= have) {
+    ++changes_duplicate_;
+    return;
+  }
+  if (c.dot.counter != have + 1) {
+    // Ahead of a gap: hold it (within the window) until the gap fills.
+    ++changes_out_of_order_;
+    if (c.dot.counter <= have + config_.window_changes) {
+      held_[origin].emplace(c.dot.counter, std::move(c));
+    }
+    return;
+  }
+  ApplyNext(std::move(c));
+  *progressed = true;
+  // Changes that arrived early and now follow on.
+  auto hit = held_.find(origin);
+  if (hit == held_.end()) return;
+  auto& held = hit->second;
+  while (!held.empty()) {
+    const uint64_t seq = held.begin()->first;
+    if (seq <= progress_.Get(origin)) {
+      held.erase(held.begin());
+    } else if (seq == progress_.Get(origin) + 1) {
+      kv::Change next = std::move(held.begin()->second);
+      held.erase(held.begin());
+      ApplyNext(std::move(next));
+    } else {
+      break;
+    }
+  }
+  if (held.empty()) held_.erase(hit);
+}
+
+void Replicator::ApplyNext(kv::Change c) {
+  const uint64_t origin = c.dot.node;
+  if (!c.hlc.zero() && !clock_.Update(c.hlc, now_ms_).ok()) ++clock_skew_rejections_;
+  progress_.Witness(c.dot);
+  ++changes_applied_;
+  std::string encoded = kv::EncodeChange(c);
+  Log(c, std::move(encoded));
+  out_.storage.push_back(StorageOp{false, ProgressKey(origin), U64Value(c.dot.counter)});
+  out_.apply.push_back(AppliedChange{std::move(c), false});
+}
+
+void Replicator::OnMessage(uint64_t from, std::string_view bytes, uint64_t now_ms) {
+  now_ms_ = std::max(now_ms_, now_ms);
+  if (from == config_.self ||
+      std::find(config_.members.begin(), config_.members.end(), from) == config_.members.end()) {
+    ++malformed_messages_;
+    return;
+  }
+  ByteReader r(bytes);
+  uint8_t type = 0;
+  if (!r.U8(&type)) {
+    ++malformed_messages_;
+    return;
+  }
+  switch (type) {
+    case kChanges: {
+      uint64_t origin = 0;
+      uint32_t n = 0;
+      if (!r.U64(&origin) || !r.U32(&n) || n > kMaxChangesPerMessage) {
+        ++malformed_messages_;
+        return;
+      }
+      // Decode everything first: a malformed message is dropped whole.
+      std::vector<kv::Change> changes;
+      changes.reserve(std::min<uint32_t>(n, 1024));
+      for (uint32_t k = 0; k < n; ++k) {
+        std::string_view one;
+        kv::Change c;
+        if (!r.Bytes(&one)) {
+          ++malformed_messages_;
+          return;
+        }
+        ByteReader cr(one);
+        if (!kv::DecodeChange(&cr, config_.limits, &c).ok() || !cr.done() || c.dot.node != origin) {
+          ++malformed_messages_;
+          return;
+        }
+        changes.push_back(std::move(c));
+      }
+      if (!r.done()) {
+        ++malformed_messages_;
+        return;
+      }
+      bool progressed = false;
+      for (kv::Change& c : changes) ApplyRemote(from, std::move(c), &progressed);
+      ack_due_.insert(from);
+      break;
+    }
+    case kAck: {
+      uint64_t incarnation = 0;
+      clock::VersionVector vv;
+      if (!r.U64(&incarnation) || !clock::VersionVector::Decode(&r, &vv).ok() || !r.done()) {
+        ++malformed_messages_;
+        return;
+      }
+      uint64_t& known_incarnation = peer_incarnation_[from];
+      if (incarnation < known_incarnation) return;  // from before the peer restarted
+      // A restarted peer may have lost what it had not synced: believe a lower progress
+      // then (and only then; a lower one otherwise is an old, reordered ack).
+      const bool restarted = incarnation > known_incarnation;
+      known_incarnation = incarnation;
+      auto& by_origin = streams_[from];
+      for (uint64_t origin : config_.members) {
+        const auto routes = RoutesFor(origin);
+        if (std::find(routes.begin(), routes.end(), from) == routes.end()) continue;
+        Stream& st = by_origin[origin];
+        const uint64_t acked = vv.Get(origin);
+        if (!st.known || restarted) {
+          // First word from this incarnation of the peer: ship from what it has.
+          if (st.known && acked < st.acked) ++peer_regressions_;
+          st.acked = acked;
+          st.next = acked + 1;
+          st.known = true;
+          st.last_ack_ms = now_ms_;
+        } else if (acked > st.acked) {
+          st.acked = acked;
+          st.next = std::max(st.next, acked + 1);
+          st.last_ack_ms = now_ms_;
+        }
+        Truncate(origin);
+      }
+      break;
+    }
+    case kProbe:
+      if (!r.done()) {
+        ++malformed_messages_;
+        return;
+      }
+      ack_due_.insert(from);
+      break;
+    default: ++malformed_messages_; return;
+  }
+}
+
+void Replicator::Truncate(uint64_t origin) {
+  auto lit = log_.find(origin);
+  if (lit == log_.end() || lit->second.empty()) return;
+  uint64_t upto = std::numeric_limits<uint64_t>::max();
+  for (uint64_t peer : RoutesFor(origin)) {
+    const auto pit = streams_.find(peer);
+    if (pit == streams_.end()) return;
+    const auto sit = pit->second.find(origin);
+    if (sit == pit->second.end() || !sit->second.known) return;
+    upto = std::min(upto, sit->second.acked);
+  }
+  if (origin == config_.self) upto = std::min(upto, shippable_local_);
+  auto& entries = lit->second;
+  while (!entries.empty() && entries.begin()->first <= upto) {
+    out_.storage.push_back(StorageOp{true, LogKey(origin, entries.begin()->first), {}});
+    entries.erase(entries.begin());
+  }
+}
+
+std::string Replicator::EncodeAck() const {
+  std::string out;
+  ByteWriter w(&out);
+  w.U8(kAck);
+  w.U64(incarnation_);
+  progress_.Encode(&w);
+  return out;
+}
+
+void Replicator::Ship(uint64_t now_ms) {
+  for (uint64_t origin : config_.members) {
+    const uint64_t limit = origin == config_.self ? shippable_local_ : progress_.Get(origin);
+    for (uint64_t peer : RoutesFor(origin)) {
+      Stream& st = streams_[peer][origin];
+      if (!st.known) {
+        if (st.last_probe_ms == 0 || now_ms >= st.last_probe_ms + config_.resend_interval_ms) {
+          st.last_probe_ms = std::max<uint64_t>(now_ms, 1);
+          out_.send.push_back(Envelope{peer, std::string(1, static_cast<char>(kProbe))});
+        }
+        continue;
+      }
+      const auto lit = log_.find(origin);
+      while (st.next <= limit && st.next <= st.acked + config_.window_changes) {
+        if (lit == log_.end() || lit->second.empty() || lit->second.begin()->first > st.next) {
+          // The changes this peer needs are no longer in the log.
+          ++state_transfers_needed_;
+          out_.events.push_back(fmt::format(
+              "peer {} needs changes of origin {} from {} on, which the log no longer holds; "
+              "it needs a state transfer",
+              peer, origin, st.next));
+          st.next = limit + 1;
+          break;
+        }
+        std::string msg;
+        ByteWriter w(&msg);
+        w.U8(kChanges);
+        w.U64(origin);
+        const size_t count_at = msg.size();
+        w.U32(0);
+        uint32_t n = 0;
+        for (auto it = lit->second.find(st.next);
+             it != lit->second.end() && it->first <= limit && n < config_.max_batch_changes &&
+             it->first <= st.acked + config_.window_changes;
+             ++it) {
+          w.Bytes(it->second);
+          ++n;
+        }
+        PutU32BE(msg.data() + count_at, n);
+        st.next += n;
+        changes_shipped_ += n;
+        // The resend timer runs from the moment something is outstanding.
+        if (st.next - n == st.acked + 1) st.last_ack_ms = std::max(st.last_ack_ms, now_ms);
+        out_.send.push_back(Envelope{peer, std::move(msg)});
+      }
+    }
+  }
+}
+
+ReplicatorOutput Replicator::TakeOutput() {
+  // Local changes handed out in earlier outputs are durable before anything of this
+  // output's `send` leaves: they may ship now.
+  shippable_local_ = taken_local_;
+  Ship(now_ms_);
+  for (uint64_t peer : ack_due_) out_.send.push_back(Envelope{peer, EncodeAck()});
+  ack_due_.clear();
+  taken_local_ = progress_.Get(config_.self);
+  ReplicatorOutput out = std::move(out_);
+  out_ = ReplicatorOutput{};
+  return out;
+}
+
+std::vector<PeerLag> Replicator::Lag(uint64_t now_ms) const {
+  std::vector<PeerLag> lag;
+  for (const auto& [peer, by_origin] : streams_) {
+    for (const auto& [origin, st] : by_origin) {
+      PeerLag l;
+      l.peer = peer;
+      l.origin = origin;
+      l.acked = st.acked;
+      l.latest = progress_.Get(origin);
+      l.known = st.known;
+      l.ms_since_ack = st.last_ack_ms == 0 || now_ms < st.last_ack_ms ? 0 : now_ms - st.last_ack_ms;
+      lag.push_back(l);
+    }
+  }
+  return lag;
+}
+
+uint64_t Replicator::retained() const {
+  uint64_t n = 0;
+  for (const auto& [origin, entries] : log_) n += entries.size();
+  return n;
+}
+
+std::map<std::string, uint64_t> Replicator::Counters() const {
+  return {
+      {"changes_local_total", changes_local_},
+      {"changes_applied_total", changes_applied_},
+      {"changes_duplicate_total", changes_duplicate_},
+      {"changes_out_of_order_total", changes_out_of_order_},
+      {"changes_shipped_total", changes_shipped_},
+      {"resends_total", resends_},
+      {"malformed_messages_total", malformed_messages_},
+      {"clock_skew_rejections_total", clock_skew_rejections_},
+      {"state_transfers_needed_total", state_transfers_needed_},
+      {"refused_writes_total", refused_},
+      {"peer_regressions_total", peer_regressions_},
+      {"incarnation", incarnation_},
+      {"log_retained", retained()},
+  };
+}
+
+}  // namespace kvd::topology::multi_leader

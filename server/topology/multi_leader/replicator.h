@@ -1,0 +1,195 @@
+// Replicator: the deterministic core of the multi_leader topology. Every node accepts
+// writes; the Replicator numbers each local write as a Change of this node (its origin),
+// keeps a durable log of changes, ships them to peers along the configured propagation
+// topology, applies the changes peers ship to it, and remembers how far it has applied each
+// origin's log. What a change does to a key is server/kv/replicated_state.h's business; the
+// driver applies the changes this core emits, in order.
+//
+// Propagation. Each origin numbers its changes 1, 2, 3, ... without gaps. Every node
+// applies each origin's changes in that order, exactly once (a change at or below the
+// node's progress for its origin is a duplicate and skipped; one beyond progress + 1 waits
+// for a resend). Routes say which origins' changes a node ships to which peer:
+//   all_to_all  every node ships its own changes to every other node;
+//   ring        every node ships every origin's changes to its successor (the next member
+//               in the configured order), except the successor's own: a change travels
+//               around the ring once and stops before it would reach its origin again;
+//   star        the hub ships every origin's changes to every spoke except the spoke's
+//               own; a spoke ships its own changes to the hub.
+// So a change reaches each node exactly once along its route and never loops back.
+// Delivery is at least once: a sender ships up to a window of changes beyond what the peer
+// acknowledged and rewinds to the acknowledged point when acknowledgements stall; the peer
+// acknowledges with its progress vector once the changes are durable on it.
+//
+// Durability (the contract of server/topology/output.h): local changes and retained remote
+// ones are logged, and progress recorded, in Output::storage, in the same atomic batch as
+// the key writes of the changes applied with them. A local change is shipped only after the
+// batch that logged it is durable, so a crash can never lose a change a peer already has
+// (its sequence number would otherwise be reused). The log keeps a change until every peer
+// it is routed to has acknowledged it, and at most `log_retention` changes per origin; a
+// peer that falls behind the retained log needs a state transfer (counted in
+// state_transfers_needed; the transfer itself is the driver's).
+//
+// Clocks: a hybrid logical clock stamps local changes and adopts the timestamps of applied
+// ones (refusing those too far ahead, counted in clock_skew_rejections).
+//
+// Thread-safety: none; one owner.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/clock/hlc.h"
+#include "common/clock/version_vector.h"
+#include "common/status.h"
+#include "server/kv/replicated_state.h"
+#include "server/topology/output.h"
+
+namespace kvd::topology::multi_leader {
+
+enum class Propagation : uint8_t { kAllToAll, kRing, kStar };
+std::string_view PropagationName(Propagation p);
+
+struct ReplicatorConfig {
+  uint64_t self = 0;
+  std::vector<uint64_t> members;  // every leader, this node included, in ring order
+  Propagation propagation = Propagation::kAllToAll;
+  uint64_t hub = 0;  // star only: a member
+  uint64_t max_clock_offset_ms = 500;
+  uint64_t resend_interval_ms = 200;  // rewind to the acknowledged point after this long
+  uint32_t max_batch_changes = 256;   // changes in one message
+  uint32_t window_changes = 1024;     // changes shipped beyond the acknowledged point
+  uint64_t log_retention = 100000;    // changes kept per origin at most
+  kv::ReplicatedLimits limits;
+};
+
+// Keys of the topology column ('c'):
+//   "cl" + u64 origin + u64 seq   an encoded Change (the retained log)
+//   "cp" + u64 origin             u64: this node's progress for that origin
+//   "ch"                          u64: the hybrid clock's last timestamp (packed)
+//   "ci"                          u64: how many times the node has started
+inline constexpr char kColumn = 'c';
+std::string LogKey(uint64_t origin, uint64_t seq);
+std::string ProgressKey(uint64_t origin);
+
+// A local write before it is numbered.
+struct LocalWrite {
+  kv::Resolver resolver = kv::Resolver::kLww;
+  kv::ChangeOp op = kv::ChangeOp::kPut;
+  std::string key;
+  std::string value;
+  int64_t amount = 0;
+  // siblings: the context the client presented (nullopt: none). Ignored otherwise.
+  std::optional<clock::VersionVector> context;
+};
+
+struct AppliedChange {
+  kv::Change change;
+  bool local = false;  // this node's own write: the driver answers its client
+};
+
+struct ReplicatorOutput {
+  std::vector<StorageOp> storage;
+  std::vector<AppliedChange> apply;  // apply in order, in the same batch as storage
+  std::vector<Envelope> send;        // only after that batch (and earlier ones) is durable
+  std::vector<std::string> events;
+  bool empty() const { return storage.empty() && apply.empty() && send.empty() && events.empty(); }
+};
+
+struct PeerLag {
+  uint64_t peer = 0;
+  uint64_t origin = 0;
+  uint64_t acked = 0;    // the peer's acknowledged progress for origin (0: not heard yet)
+  uint64_t latest = 0;   // this node's progress for origin
+  uint64_t ms_since_ack = 0;
+  bool known = false;    // an acknowledgement has arrived since this node started
+};
+
+class Replicator {
+ public:
+  // Rebuilds from the topology column's keys (log and progress). Errors: kCorruption.
+  static Result<Replicator> Open(ReplicatorConfig config,
+                                 const std::map<std::string, std::string>& stored);
+
+  // Time passes (wall clock, unix ms): resends and probes.
+  void Tick(uint64_t now_ms);
+  // Numbers a local write as the next change of this node and queues it for applying
+  // (AppliedChange::local). Returns the change.
+  kv::Change Write(LocalWrite write, uint64_t now_ms);
+  // The driver refused to apply local change `seq` (its key was over the sibling cap):
+  // it is logged and shipped as a no-op so sequence numbers stay gap-free. REQUIRES: the
+  // change was in the last output taken and has not been shipped.
+  void Refused(uint64_t seq);
+  // A peer's message. Malformed messages are dropped and counted.
+  void OnMessage(uint64_t from, std::string_view bytes, uint64_t now_ms);
+  ReplicatorOutput TakeOutput();
+
+  // Introspection.
+  const clock::VersionVector& progress() const { return progress_; }
+  uint64_t self() const { return config_.self; }
+  const ReplicatorConfig& config() const { return config_; }
+  std::vector<PeerLag> Lag(uint64_t now_ms) const;
+  std::map<std::string, uint64_t> Counters() const;
+  clock::HlcTimestamp clock_last() const { return clock_.last(); }
+  // Changes retained in the log, all origins.
+  uint64_t retained() const;
+
+  // Peers this node ships `origin`'s changes to.
+  std::vector<uint64_t> RoutesFor(uint64_t origin) const;
+
+ private:
+  struct Stream {  // this node -> peer, for one origin
+    uint64_t acked = 0;       // the peer's progress for the origin, as last acknowledged
+    bool known = false;       // an acknowledgement has arrived
+    uint64_t next = 1;        // next seq to ship
+    uint64_t last_ack_ms = 0;  // when `acked` last moved (or the stream started waiting)
+    uint64_t last_probe_ms = 0;
+  };
+  explicit Replicator(ReplicatorConfig config);
+
+  void Ship(uint64_t now_ms);
+  void Truncate(uint64_t origin);
+  bool Retains(uint64_t origin) const { return !RoutesFor(origin).empty(); }
+  void ApplyRemote(uint64_t from, kv::Change change, bool* progressed);
+  // Applies the change that follows this node's progress for its origin.
+  void ApplyNext(kv::Change change);
+  void Log(const kv::Change& change, std::string encoded);
+  std::string EncodeAck() const;
+
+  ReplicatorConfig config_;
+  clock::HybridClock clock_;
+  clock::VersionVector progress_;
+  // Retained log per origin: seq -> encoded change, contiguous.
+  std::map<uint64_t, std::map<uint64_t, std::string>> log_;
+  // Local changes whose applying batch has been handed out (shippable once durable,
+  // i.e. from the next output on): seqs <= shippable_local_.
+  uint64_t shippable_local_ = 0;
+  uint64_t taken_local_ = 0;
+  std::map<uint64_t, std::map<uint64_t, Stream>> streams_;  // peer -> origin -> stream
+  std::set<uint64_t> ack_due_;  // peers owed an acknowledgement
+  // Changes that arrived ahead of a gap, per origin, by seq (at most a window's worth).
+  std::map<uint64_t, std::map<uint64_t, kv::Change>> held_;
+  uint64_t now_ms_ = 0;
+  ReplicatorOutput out_;
+  // Counters.
+  uint64_t changes_local_ = 0;
+  uint64_t changes_applied_ = 0;
+  uint64_t changes_duplicate_ = 0;
+  uint64_t changes_out_of_order_ = 0;
+  uint64_t changes_shipped_ = 0;
+  uint64_t resends_ = 0;
+  uint64_t malformed_messages_ = 0;
+  uint64_t clock_skew_rejections_ = 0;
+  uint64_t state_transfers_needed_ = 0;
+  uint64_t refused_ = 0;
+  uint64_t peer_regressions_ = 0;
+  uint64_t incarnation_ = 0;
+  std::map<uint64_t, uint64_t> peer_incarnation_;
+};
+
+}  // namespace kvd::topology::multi_leader
