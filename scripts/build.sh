@@ -15,7 +15,8 @@ if [ "${1:-}" = "--asan" ]; then
   # Optimized (-O1, as ASan's authors recommend) so the simulator runs at a useful speed;
   # even so it is several times slower under ASan: fewer seeds per ctest entry there.
   flags=(-DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-g -O1" -DKVD_WERROR=ON -DKVD_ASAN=ON
-         -DKVD_SIM_SEEDS_PER_TEST=20 -DKVD_SIM_DEMO_SEEDS=60 -DKVD_SIM_DETERMINISM_SEEDS=4)
+         -DKVD_SIM_TESTS_PER_MODE=1 -DKVD_SIM_SEEDS_PER_TEST=40 -DKVD_SIM_DEMO_SEEDS=60
+         -DKVD_SIM_DETERMINISM_SEEDS=4)
 fi
 
 generator=()
@@ -27,7 +28,7 @@ if [ "$dir" = build-asan ] && [ "${2:-}" != "--all" ]; then
   # CI runs the unit and simulator tests under ASan; building the integration tests,
   # benchmarks and servers there too would double the build time on a 2-core machine.
   mapfile -t targets < <(cmake --build "$dir" --target help | sed -n 's/^\.\.\. \(unit_[a-z_]*\).*/\1/p; s/^\(unit_[a-z_]*\): .*/\1/p')
-  cmake --build "$dir" --parallel "$(nproc)" --target "${targets[@]}" kvd_sim
+  cmake --build "$dir" --parallel "$(nproc)" --target "${targets[@]}" kvd_sim kvd_ml_sim
 else
   cmake --build "$dir" --parallel "$(nproc)"
 fi

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # A local leader_follower (Raft) cluster of kvd nodes on 127.0.0.1, for trying things out.
+# (scripts/multi-leader.sh runs this with --template config/multi-leader-3.yaml.)
 #
 #   scripts/cluster.sh start  [--nodes 3] [--dir ./data/cluster] [--base-port 7400]
+#                             [--template config/leader-follower-3.yaml]
 #   scripts/cluster.sh status [--dir ./data/cluster]
 #   scripts/cluster.sh stop   [--dir ./data/cluster]
 #
@@ -13,6 +15,9 @@
 #   keeps its data in DIR/node-i, its log in DIR/node-i.log and its PID in DIR/node-i.pid.
 #   Nodes already running are left alone. If a node fails to start, the nodes this run
 #   started are stopped again.
+#   --template: the config the nodes start from (its mode decides what start waits for: a
+#   leader in leader_follower, every node answering in multi_leader); the default base
+#   port is one below the template's first client port.
 # status: each node's PID, role, term and leader.
 # stop: SIGTERM to each node (by its PID file), SIGKILL after a grace period.
 #
@@ -31,10 +36,11 @@ cmd="${1:-}"
 [ -n "$cmd" ] || usage
 shift
 nodes=3
-base_port=7400
+base_port=""
 explicit=0  # --nodes or --base-port given
 dir="$root/data/cluster"
 grace_s=10
+template="$root/config/leader-follower-3.yaml"
 while [ $# -gt 0 ]; do
   case "$1" in
     --nodes) nodes="${2:?--nodes needs a number}"; explicit=1; shift 2 ;;
@@ -43,15 +49,23 @@ while [ $# -gt 0 ]; do
     --base-port) base_port="${2:?--base-port needs a port}"; explicit=1; shift 2 ;;
     --base-port=*) base_port="${1#--base-port=}"; explicit=1; shift ;;
     --dir=*) dir="${1#--dir=}"; shift ;;
+    --template) template="${2:?--template needs a config file}"; shift 2 ;;
+    --template=*) template="${1#--template=}"; shift ;;
     -h|--help) usage 0 ;;
     *) echo "cluster.sh: unknown argument '$1'" >&2; usage ;;
   esac
 done
 case "$dir" in /*) ;; *) dir="$PWD/$dir" ;; esac
+case "$template" in /*) ;; *) template="$PWD/$template" ;; esac
+if [ ! -f "$template" ]; then echo "cluster.sh: no config file $template" >&2; exit 2; fi
+multi_leader=0
+if grep -q '^ *mode: *multi_leader' "$template"; then multi_leader=1; fi
+# The template's own ports: its first member's client port is base + 1.
+default_base=$(( $(sed -n 's/^ *- *{ *id: *1, *client: *[0-9.]*:\([0-9]*\).*/\1/p' "$template" | head -1) - 1 ))
+if [ -z "$base_port" ]; then base_port=$default_base; fi
 
 kvd="$root/build/server/kvd"
 kvctl="$root/build/client/kvctl/kvctl"
-template="$root/config/leader-follower-3.yaml"
 
 # The config the nodes in $dir use (written at start).
 config_of_dir() { cat "$dir/config-path" 2>/dev/null || true; }
@@ -97,7 +111,7 @@ in_use() {
 write_config() {
   local n="$1" base="$2" out="$3"
   {
-    echo "# written by scripts/cluster.sh from config/leader-follower-3.yaml: $n nodes, base port $base"
+    echo "# written by scripts/cluster.sh from $template: $n nodes, base port $base"
     sed -n '1,/^  members:/p' "$template" | grep -v '^ *- *{ *id:'
     for i in $(seq 1 "$n"); do
       echo "    - {id: $i, client: 127.0.0.1:$((base + i)), peer: 127.0.0.1:$((base + 100 + i)), admin: 127.0.0.1:$((base + 200 + i))}"
@@ -141,7 +155,7 @@ start() {
   # A cluster keeps the members it was created with (they are in its Raft log): a start
   # in a directory with node data reuses its config.
   local config wanted_generated=0
-  if [ "$nodes" -ne 3 ] || [ "$base_port" -ne 7400 ]; then wanted_generated=1; fi
+  if [ "$nodes" -ne 3 ] || [ "$base_port" -ne "$default_base" ]; then wanted_generated=1; fi
   config=""
   if compgen -G "$dir/node-*/" >/dev/null; then config="$(config_of_dir)"; fi
   if [ -n "$config" ]; then
@@ -194,9 +208,11 @@ start() {
     echo "node $id: started (pid $!), client $client, log $dir/node-$id.log"
   done <<<"$members"
 
-  # Wait for a leader (election timeout 1 s, randomised up to 2 s; start-up takes longer).
-  local deadline=$((SECONDS + 30)) leader="" state
+  # Wait for a leader (election timeout 1 s, randomised up to 2 s; start-up takes longer);
+  # in multi_leader, for every node to answer (each is a leader).
+  local deadline=$((SECONDS + 30)) leader="" state answering
   while [ -z "$leader" ]; do
+    answering=0
     while read -r id client; do
       if ! is_kvd "$(pid_of "$id")"; then
         echo "cluster.sh: node $id exited; the end of $dir/node-$id.log:" >&2
@@ -205,8 +221,11 @@ start() {
         exit 1
       fi
       state="$(node_state "$client")"
-      if [ "${state%% *}" = "leader" ]; then leader="$id"; fi
+      if [ "${state%% *}" = "leader" ]; then leader="$id"; answering=$((answering + 1)); fi
     done <<<"$members"
+    if [ "$multi_leader" -eq 1 ] && [ "$answering" -lt "$(echo "$members" | wc -l)" ]; then
+      leader=""
+    fi
     if [ -z "$leader" ]; then
       if [ "$SECONDS" -ge "$deadline" ]; then
         echo "cluster.sh: no leader after 30 s; see the logs in $dir" >&2
@@ -220,6 +239,21 @@ start() {
   local endpoints
   endpoints="$(echo "$members" | awk '{print $2}' | paste -sd, -)"
   echo
+  if [ "$multi_leader" -eq 1 ]; then
+    local first="${endpoints%%,*}" last="${endpoints##*,}"
+    echo "cluster is up: every node is a leader (multi_leader)"
+    echo "endpoints: $endpoints"
+    echo
+    echo "try:"
+    echo "  build/client/kvctl/kvctl --endpoints $first put greeting hello"
+    echo "  build/client/kvctl/kvctl --endpoints $last get greeting"
+    echo "  build/client/kvctl/kvctl --endpoints $first incr count/visits"
+    echo "  build/client/kvctl/kvctl --endpoints $last sadd tags/colors red green"
+    echo "  build/client/kvctl/kvctl --endpoints $first smembers tags/colors"
+    echo "  build/client/kvctl/kvctl --endpoints $first cluster status"
+    echo "  scripts/multi-leader.sh stop"
+    return
+  fi
   echo "cluster is up: node $leader is the leader"
   echo "endpoints: $endpoints"
   echo

@@ -99,6 +99,16 @@ void AddPutOptions(po::options_description* d) {
       "read the value from the file PATH (\"-\": standard input), byte for byte");
 }
 
+void AddContextOption(po::options_description* d) {
+  d->add_options()("context", po::value<std::string>()->value_name("HEX"),
+                   "multi_leader: replace the siblings seen by the kvctl gets that printed HEX");
+}
+
+void AddPutCommandOptions(po::options_description* d) {
+  AddPutOptions(d);
+  AddContextOption(d);
+}
+
 void AddCasOptions(po::options_description* d) {
   d->add_options()("expect-version", po::value<std::string>()->value_name("N"),
                    "write only if the key is at version N (0: only if it is absent)")(
@@ -126,6 +136,23 @@ void AddScanOptions(po::options_description* d) {
       "continue after the page that printed this TOKEN (hex)");
 }
 
+// --context HEX of put and del: the causal context a gets printed, as bytes; "" if absent.
+Result<std::string> ParseContext(std::string_view command, const po::variables_map& vm) {
+  std::optional<std::string> hex = OptionalString(vm, "context");
+  if (!hex) return std::string();
+  Result<std::string> bytes = ParseHex(*hex);
+  if (!bytes.ok()) return bytes.status().WithContext(fmt::format("{}: --context", command));
+  if (bytes->empty()) {
+    return Usage(
+        fmt::format("{}: --context needs the hex context that kvctl gets printed", command));
+  }
+  if (bytes->size() > wire::kMaxContextBytes) {
+    return Usage(fmt::format("{}: --context is {} bytes; the limit is {}", command, bytes->size(),
+                             wire::kMaxContextBytes));
+  }
+  return std::move(bytes).value();
+}
+
 Result<Command> ParseGet(const po::variables_map&, const std::vector<std::string>& args) {
   KVD_TRY(CheckPositionals("get", "get KEY", args, 1, 1));
   KVD_TRY(CheckKey("get", args[0]));
@@ -133,19 +160,24 @@ Result<Command> ParseGet(const po::variables_map&, const std::vector<std::string
 }
 
 Result<Command> ParsePut(const po::variables_map& vm, const std::vector<std::string>& args) {
-  KVD_TRY(CheckPositionals("put", "put KEY [VALUE] [--ttl DURATION] [--file PATH]", args, 1, 2));
+  KVD_TRY(CheckPositionals("put", "put KEY [VALUE] [--ttl DURATION] [--file PATH] [--context HEX]",
+                           args, 1, 2));
   KVD_TRY(CheckKey("put", args[0]));
   PutCommand put;
   put.key = args[0];
   KVD_ASSIGN_OR_RETURN(put.value, ValueSourceFor("put", args.size() > 1 ? &args[1] : nullptr, vm));
   KVD_ASSIGN_OR_RETURN(put.ttl_ms, ParseTtl(vm));
+  KVD_ASSIGN_OR_RETURN(put.context, ParseContext("put", vm));
   return Command{std::move(put)};
 }
 
-Result<Command> ParseDelete(const po::variables_map&, const std::vector<std::string>& args) {
-  KVD_TRY(CheckPositionals("del", "del KEY", args, 1, 1));
+Result<Command> ParseDelete(const po::variables_map& vm, const std::vector<std::string>& args) {
+  KVD_TRY(CheckPositionals("del", "del KEY [--context HEX]", args, 1, 1));
   KVD_TRY(CheckKey("del", args[0]));
-  return Command{DeleteCommand{args[0]}};
+  DeleteCommand del;
+  del.key = args[0];
+  KVD_ASSIGN_OR_RETURN(del.context, ParseContext("del", vm));
+  return Command{std::move(del)};
 }
 
 Result<Command> ParseCasDelete(const po::variables_map& vm, const std::vector<std::string>& args) {
@@ -256,6 +288,68 @@ Result<Command> ParsePing(const po::variables_map&, const std::vector<std::strin
 Result<Command> ParseStatus(const po::variables_map&, const std::vector<std::string>& args) {
   KVD_TRY(CheckPositionals("status", "status", args, 0, 0));
   return Command{StatusCommand{}};
+}
+
+// ---- multi_leader data types ----
+
+Result<Command> ParseGets(const po::variables_map&, const std::vector<std::string>& args) {
+  KVD_TRY(CheckPositionals("gets", "gets KEY", args, 1, 1));
+  KVD_TRY(CheckKey("gets", args[0]));
+  return Command{GetsCommand{args[0]}};
+}
+
+Result<Command> ParseIncr(const po::variables_map&, const std::vector<std::string>& args) {
+  KVD_TRY(CheckPositionals("incr", "incr KEY [AMOUNT]", args, 1, 2));
+  KVD_TRY(CheckKey("incr", args[0]));
+  IncrCommand incr{args[0], 1};
+  if (args.size() > 1) {
+    Result<int64_t> amount = ParseSigned(args[1], "AMOUNT");
+    if (!amount.ok()) return amount.status().WithContext("incr");
+    incr.amount = *amount;
+  }
+  return Command{std::move(incr)};
+}
+
+// decr sends -AMOUNT; AMOUNT >= 1 is at most the largest int64, so its negation fits.
+Result<Command> ParseDecr(const po::variables_map&, const std::vector<std::string>& args) {
+  KVD_TRY(CheckPositionals("decr", "decr KEY [AMOUNT]", args, 1, 2));
+  KVD_TRY(CheckKey("decr", args[0]));
+  IncrCommand decr{args[0], -1};
+  if (args.size() > 1) {
+    Result<int64_t> amount = ParseSigned(args[1], "AMOUNT");
+    if (!amount.ok()) return amount.status().WithContext("decr");
+    if (*amount < 1) {
+      return Usage(fmt::format("decr: AMOUNT must be at least 1 (got {})", Quoted(args[1])));
+    }
+    decr.amount = -*amount;
+  }
+  return Command{std::move(decr)};
+}
+
+Result<Command> ParseSetOp(std::string_view command, SetOpCommand::Kind kind,
+                           const std::vector<std::string>& args) {
+  std::string usage = fmt::format("{} KEY ELEMENT...", command);
+  KVD_TRY(CheckPositionals(command, usage, args, 2, std::numeric_limits<size_t>::max()));
+  KVD_TRY(CheckKey(command, args[0]));
+  SetOpCommand op;
+  op.kind = kind;
+  op.key = args[0];
+  op.elements.assign(args.begin() + 1, args.end());
+  return Command{std::move(op)};
+}
+
+Result<Command> ParseSadd(const po::variables_map&, const std::vector<std::string>& args) {
+  return ParseSetOp("sadd", SetOpCommand::Kind::kAdd, args);
+}
+
+Result<Command> ParseSrem(const po::variables_map&, const std::vector<std::string>& args) {
+  return ParseSetOp("srem", SetOpCommand::Kind::kRemove, args);
+}
+
+Result<Command> ParseSmembers(const po::variables_map&, const std::vector<std::string>& args) {
+  KVD_TRY(CheckPositionals("smembers", "smembers KEY", args, 1, 1));
+  KVD_TRY(CheckKey("smembers", args[0]));
+  return Command{SmembersCommand{args[0]}};
 }
 
 // ---- cluster commands ----
@@ -406,25 +500,50 @@ const CommandSpec kCommands[] = {
      "kvctl get blob --output raw > blob.bin\n"
      "kvctl get greeting --output json",
      nullptr, ParseGet},
-    {"put", "kvctl [global options] put KEY [VALUE] [--ttl DURATION] [--file PATH]",
+    {"gets", "kvctl [global options] gets KEY",
+     "multi_leader: print every sibling of KEY and the context to resolve them",
+     "Prints every sibling of KEY, then its causal context. Siblings are the values that\n"
+     "concurrent writes on different nodes left side by side in a multi_leader key with the\n"
+     "siblings resolver (there, kvctl get exits 3 while there are several); an lww key has at\n"
+     "most one. Each sibling comes with its timestamp, the writing node's hybrid logical clock\n"
+     "as WALL_MS.LOGICAL. To resolve them, write the value you choose with the context:\n"
+     "kvctl put KEY VALUE --context HEX (or kvctl del KEY --context HEX); that write replaces\n"
+     "the siblings this read saw. A key with no value exits 1. Other topologies answer\n"
+     "unsupported (exit 4).\n"
+     "Output: table: one line per sibling, \"WALL_MS.LOGICAL VALUE\" (the value escaped as by\n"
+     "get), then \"context: HEX\"; raw: the context in hex on the first line, then one line\n"
+     "per sibling, WALL_MS.LOGICAL<TAB>VALUE (the exact bytes); json {\"key\":...,\n"
+     "\"siblings\":[{\"timestamp\":\"WALL_MS.LOGICAL\",\"value\":...}],\"context\":\"HEX\"}\n"
+     "(\"value_base64\" when the bytes are not valid UTF-8).",
+     "kvctl gets cart/42\n"
+     "kvctl put cart/42 apples,pears --context 0a0102\n"
+     "kvctl gets cart/42 --output json | jq -r .context",
+     nullptr, ParseGets},
+    {"put", "kvctl [global options] put KEY [VALUE] [--ttl DURATION] [--file PATH] [--context HEX]",
      "store a value under KEY",
      "Stores a value under KEY, replacing any previous one, and prints the key's new version.\n"
      "The value is exactly one of: the VALUE argument; the bytes of --file PATH; standard\n"
      "input, when VALUE (or PATH) is \"-\". Keys and values are arbitrary bytes.\n"
+     "multi_leader siblings keys: without --context the write is one more sibling of the\n"
+     "values it did not see; with --context HEX (printed by kvctl gets) it replaces the\n"
+     "siblings that gets saw.\n"
      "Output: table \"OK version=N\"; raw \"N\"; json {\"version\":N}.",
      "kvctl put greeting hello\n"
      "kvctl put --ttl 60s session/42 token\n"
      "kvctl put config.json --file ./config.json\n"
-     "printf 'binary\\x00value' | kvctl put blob -",
-     AddPutOptions, ParsePut},
-    {"del", "kvctl [global options] del KEY", "delete KEY",
+     "printf 'binary\\x00value' | kvctl put blob -\n"
+     "kvctl put cart/42 apples,pears --context 0a0102",
+     AddPutCommandOptions, ParsePut},
+    {"del", "kvctl [global options] del KEY [--context HEX]", "delete KEY",
      "Deletes KEY. Deleting a key that does not exist is not an error (exit 0), as in etcd and\n"
-     "Redis.\n"
+     "Redis. multi_leader siblings keys: with --context HEX (printed by kvctl gets) the delete\n"
+     "removes the siblings that gets saw.\n"
      "Output: table \"deleted\" or \"not found (nothing deleted)\"; raw \"1\" or \"0\"; json\n"
      "{\"deleted\":true|false}.",
      "kvctl del session/42\n"
-     "kvctl del session/42 --output json",
-     nullptr, ParseDelete},
+     "kvctl del session/42 --output json\n"
+     "kvctl del cart/42 --context 0a0102",
+     AddContextOption, ParseDelete},
     {"cas",
      "kvctl [global options] cas KEY [VALUE] (--expect-version N | --if-absent)\n"
      "                                  [--ttl DURATION] [--file PATH]\n"
@@ -482,6 +601,67 @@ const CommandSpec kCommands[] = {
      "kvctl scan --prefix user/ --reverse --limit 1\n"
      "kvctl scan --from a --to m --keys-only --all --output raw",
      AddScanOptions, ParseScan},
+    {"incr", "kvctl [global options] incr KEY [AMOUNT]",
+     "multi_leader: add AMOUNT (default 1) to the counter KEY; print its value",
+     "Adds AMOUNT (a decimal integer, default 1; negative subtracts, 0 only reads) to the\n"
+     "counter KEY, a multi_leader key with the counter resolver, and prints the counter's new\n"
+     "value on the node that answered. Increments made on different nodes at the same time all\n"
+     "count: the nodes converge on the sum. Put \"--\" before a negative AMOUNT. Other\n"
+     "topologies answer unsupported (exit 4).\n"
+     "Output: table and raw: the value, e.g. \"42\"; json {\"value\":42}.",
+     "kvctl incr count/visits\n"
+     "kvctl incr count/stock 10\n"
+     "kvctl incr count/stock -- -3",
+     nullptr, ParseIncr},
+    {"decr", "kvctl [global options] decr KEY [AMOUNT]",
+     "multi_leader: subtract AMOUNT (default 1) from the counter KEY; print its value",
+     "Subtracts AMOUNT (a positive decimal integer, default 1) from the counter KEY, a\n"
+     "multi_leader key with the counter resolver: the same as kvctl incr KEY -AMOUNT. Prints\n"
+     "the counter's new value on the node that answered. Other topologies answer\n"
+     "unsupported (exit 4).\n"
+     "Output: table and raw: the value, e.g. \"41\"; json {\"value\":41}.",
+     "kvctl decr count/stock\n"
+     "kvctl decr count/stock 5 --output json",
+     nullptr, ParseDecr},
+    {"sadd", "kvctl [global options] sadd KEY ELEMENT...",
+     "multi_leader: add elements to the set KEY",
+     "Adds each ELEMENT to the set KEY, a multi_leader key with the set resolver (an add-wins\n"
+     "set: an add and a concurrent remove of the same element on different nodes keep it).\n"
+     "kvctl sends one request per element, in order, and prints for each whether it was added\n"
+     "or already present on the node that answered. If a request fails, kvctl stops there:\n"
+     "the requests before it were applied, the ones after it were not sent. Other topologies\n"
+     "answer unsupported (exit 4).\n"
+     "Output: table: one line per element, \"ELEMENT\": added or \"ELEMENT\": already present;\n"
+     "raw: one line per element, \"1\" (added) or \"0\"; json {\"key\":...,\n"
+     "\"results\":[{\"element\":...,\"added\":true|false}]}.",
+     "kvctl sadd tags/42 red green\n"
+     "kvctl sadd tags/42 blue --output json",
+     nullptr, ParseSadd},
+    {"srem", "kvctl [global options] srem KEY ELEMENT...",
+     "multi_leader: remove elements from the set KEY",
+     "Removes each ELEMENT from the set KEY, a multi_leader key with the set resolver (an\n"
+     "add-wins set: a remove does not undo an add it has not seen). kvctl sends one request\n"
+     "per element, in order, and prints for each whether it was removed or was not present\n"
+     "on the node that answered; removing a missing element is not an error. If a request\n"
+     "fails, kvctl stops there: the requests before it were applied, the ones after it were\n"
+     "not sent. Other topologies answer unsupported (exit 4).\n"
+     "Output: table: one line per element, \"ELEMENT\": removed or \"ELEMENT\": not present;\n"
+     "raw: one line per element, \"1\" (removed) or \"0\"; json {\"key\":...,\n"
+     "\"results\":[{\"element\":...,\"removed\":true|false}]}.",
+     "kvctl srem tags/42 red\n"
+     "kvctl srem tags/42 green blue --output raw",
+     nullptr, ParseSrem},
+    {"smembers", "kvctl [global options] smembers KEY",
+     "multi_leader: list the members of the set KEY",
+     "Lists the members of the set KEY, a multi_leader key with the set resolver, in bytewise\n"
+     "order, as the node that answered has them. A missing key is an empty set (exit 0).\n"
+     "Other topologies answer unsupported (exit 4).\n"
+     "Output: table: one member per line, escaped as by get (\"(no members)\" for an empty\n"
+     "set); raw: one member per line, the exact bytes; json: an array of the members, e.g.\n"
+     "[\"green\",\"red\"], a member that is not valid UTF-8 as {\"base64\":...}.",
+     "kvctl smembers tags/42\n"
+     "kvctl smembers tags/42 --output json | jq length",
+     nullptr, ParseSmembers},
     {"ping", "kvctl [global options] ping [PAYLOAD]",
      "check that the server answers; print the round-trip time",
      "Sends a ping (with PAYLOAD, echoed back) and measures the round trip, connection set-up\n"
@@ -501,10 +681,12 @@ const CommandSpec kCommands[] = {
      "kvctl status --output json | jq .role",
      nullptr, ParseStatus},
     {"cluster status", "kvctl [global options] cluster status",
-     "every node of a leader_follower cluster: role, term, indexes, lag",
-     "Asks the nodes at --endpoints for their status, finds the members (the ids in the\n"
-     "membership and the nodes' configured cluster.members), asks every member at once (each\n"
-     "within --timeout), and prints one row per node:\n"
+     "each node and its lag: leader_follower role and indexes, multi_leader progress",
+     "Works for leader_follower and multi_leader clusters (the node at --endpoints says which).\n"
+     "\n"
+     "leader_follower: asks the nodes at --endpoints for their status, finds the members (the\n"
+     "ids in the membership and the nodes' configured cluster.members), asks every member at\n"
+     "once (each within --timeout), and prints one row per node:\n"
      "  ID            node id\n"
      "  CLIENT        the address clients use (where it answered, or its configuration)\n"
      "  ROLE          as the node reports it: leader, follower, candidate, pre_candidate,\n"
@@ -530,10 +712,43 @@ const CommandSpec kCommands[] = {
      "{\"leader_id\":N,\"term\":N,\"replication\":...,\"failover\":...,\"membership\":...,\n"
      "\"voters\":[...],\"learners\":[...],\"acknowledged_writes_at_risk\":N|null,\n"
      "\"nodes\":[{\"id\":N,\"client\":...,\"role\":...,\"reachable\":true,\"term\":N,\n"
-     "\"commit_index\":N,...}],\"notes\":[...]}.",
+     "\"commit_index\":N,...}],\"notes\":[...]}.\n"
+     "\n"
+     "multi_leader (every member takes writes): asks every member of the answers' configured\n"
+     "cluster.members the same way and prints \"multi_leader cluster, propagation P, N\n"
+     "members\" (P: all_to_all, ring, or \"star (hub H)\"), then one row per member:\n"
+     "  ID, CLIENT    as above\n"
+     "  STATE         up, or unreachable if it did not answer\n"
+     "  PROGRESS      the changes of each origin it has applied, {origin:count, ...}\n"
+     "  LOCAL         changes written on this member (changes_local_total)\n"
+     "  RETAINED      changes its log keeps for peers, all origins (log_retained)\n"
+     "  LWW           concurrent writes the lww resolver overwrote here\n"
+     "  SIBLING CAP   writes refused because the key had max_siblings siblings\n"
+     "  RESOLVER      changes ignored because their key has another resolver type\n"
+     "  SKEW          changes stamped more than max_clock_offset_ms ahead of its clock\n"
+     "                (applied, but its clock did not follow)\n"
+     "then one row per member that answered and peer it ships changes to (ring: the next\n"
+     "member; all_to_all: every other; star: the hub, and the hub to every other member):\n"
+     "FROM, TO, LAG (CHANGES) the peer has not acknowledged, SINCE ACK (S) seconds since it\n"
+     "last acknowledged while some were outstanding (0.0 when none are), and STATE\n"
+     "(replicating, or probing until it first acknowledges). Then \"converged\" if every\n"
+     "member that answered has the same progress (members that did not answer are not\n"
+     "compared), else \"replicating: progress differs\", and the lines for members that did\n"
+     "not answer. Exit codes as above: 0 as long as a node at --endpoints answers, even if\n"
+     "not converged.\n"
+     "Output: table as above; raw: one line per member, tab-separated: id, client, state,\n"
+     "progress, local, retained, lww, sibling cap, resolver, skew (\"-\": unknown); json\n"
+     "{\"mode\":\"multi_leader\",\"propagation\":...,\"hub\":N|null,\"members\":[{\"id\":N,\n"
+     "\"client\":...,\"up\":true,\"progress\":...,\"changes_local\":N,\"log_retained\":N,\n"
+     "\"lww_concurrent_overwrites\":N,\"sibling_cap_refusals\":N,\"resolver_mismatches\":N,\n"
+     "\"clock_skew_rejections\":N,\"peers\":[{\"to\":N,\"lag_changes\":N,\n"
+     "\"seconds_since_ack\":X.X,\"state\":...}]}],\"converged\":true,\"notes\":[...]} (a member\n"
+     "that did not answer: \"up\":false, null numbers, no peers, and \"error\").\n"
+     "The other cluster commands need a leader_follower cluster.",
      "kvctl --endpoints 127.0.0.1:7401 cluster status\n"
      "kvctl --endpoints 127.0.0.1:7401,127.0.0.1:7404 cluster status\n"
-     "kvctl cluster status --output json | jq '.nodes[] | select(.reachable | not) | .id'",
+     "kvctl cluster status --output json | jq '.nodes[] | select(.reachable | not) | .id'\n"
+     "kvctl --endpoints 127.0.0.1:7411 cluster status --output json | jq .converged",
      nullptr, ParseClusterStatus, kDefaultTimeout, true},
     {"promote", "kvctl [global options] promote NODE_ID",
      "manual failover: NODE_ID starts an election now and becomes the leader",
@@ -1002,6 +1217,24 @@ Result<uint64_t> ParseUnsigned(std::string_view text, std::string_view what, uin
   return value;
 }
 
+Result<int64_t> ParseSigned(std::string_view text, std::string_view what) {
+  std::string_view digits = text;
+  if (!digits.empty() && digits.front() == '-') digits.remove_prefix(1);
+  bool well_formed = !digits.empty() && std::all_of(digits.begin(), digits.end(),
+                                                    [](char c) { return c >= '0' && c <= '9'; });
+  if (!well_formed) {
+    return Usage(fmt::format("{} must be an integer (got {})", what, Quoted(text)));
+  }
+  int64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size()) {
+    return Usage(fmt::format("{} must be between {} and {} (got {})", what,
+                             std::numeric_limits<int64_t>::min(),
+                             std::numeric_limits<int64_t>::max(), Quoted(text)));
+  }
+  return value;
+}
+
 Result<std::vector<std::string>> ParseEndpointList(std::string_view list) {
   std::vector<std::string> endpoints;
   size_t start = 0;
@@ -1095,7 +1328,8 @@ std::string GeneralHelp() {
   for (const CommandSpec& spec : kCommands) {
     if (!spec.cluster) out += fmt::format("  {:<16} {}\n", spec.name, spec.summary);
   }
-  out += "\nCluster commands (leader_follower; see kvctl cluster status --help):\n";
+  out +=
+      "\nCluster commands (leader_follower; cluster status also multi_leader; see its --help):\n";
   for (const CommandSpec& spec : kCommands) {
     if (spec.cluster) out += fmt::format("  {:<16} {}\n", spec.name, spec.summary);
   }
@@ -1112,9 +1346,10 @@ std::string GeneralHelp() {
       "\n"
       "Exit codes:\n"
       "  0  success (deleting a missing key included)\n"
-      "  1  key not found (get)\n"
+      "  1  key not found (get, gets)\n"
       "  2  usage error: bad arguments, unreadable --file\n"
-      "  3  condition failed (cas, batch check): nothing was written\n"
+      "  3  condition failed (cas, batch check): nothing was written; get: the key has\n"
+      "     siblings (multi_leader: read them with kvctl gets)\n"
       "  4  request rejected by the server: invalid_argument, unsupported, protocol_error\n"
       "  5  server-side failure: io_error, corruption, unavailable, not_leader, timeout (from\n"
       "     the server), or a malformed answer; promote: another node won the election\n"

@@ -46,6 +46,10 @@ Result<std::chrono::milliseconds> ParseDuration(std::string_view text);
 Result<uint64_t> ParseUnsigned(std::string_view text, std::string_view what,
                                uint64_t max = UINT64_MAX);
 
+// A decimal signed 64-bit integer: an optional '-', then digits; no '+', no spaces. `what`
+// names the value in the error message (e.g. "AMOUNT").
+Result<int64_t> ParseSigned(std::string_view text, std::string_view what);
+
 // "h:p[,h:p...]" (spaces around commas allowed); each entry is checked with
 // client::ParseEndpoint. Errors: an empty list or entry, or a malformed endpoint.
 Result<std::vector<std::string>> ParseEndpointList(std::string_view list);

@@ -88,6 +88,23 @@ Result<wire::RequestBody> BodyFor(const PingCommand& ping, std::istream&) {
 Result<wire::RequestBody> BodyFor(const StatusCommand&, std::istream&) {
   return wire::RequestBody{wire::StatusRequest{}};
 }
+Result<wire::RequestBody> BodyFor(const GetsCommand& gets, std::istream&) {
+  return wire::RequestBody{wire::GetsRequest{gets.key}};
+}
+Result<wire::RequestBody> BodyFor(const IncrCommand& incr, std::istream&) {
+  return wire::RequestBody{wire::IncrRequest{incr.key, incr.amount}};
+}
+// The first element's request; ExecuteWith sends the others.
+Result<wire::RequestBody> BodyFor(const SetOpCommand& op, std::istream&) {
+  KVD_ASSERT(!op.elements.empty());
+  if (op.kind == SetOpCommand::Kind::kAdd) {
+    return wire::RequestBody{wire::SaddRequest{op.key, op.elements.front()}};
+  }
+  return wire::RequestBody{wire::SremRequest{op.key, op.elements.front()}};
+}
+Result<wire::RequestBody> BodyFor(const SmembersCommand& smembers, std::istream&) {
+  return wire::RequestBody{wire::SmembersRequest{smembers.key}};
+}
 Result<wire::RequestBody> BodyFor(const ClusterCommand&, std::istream&) {
   KVD_PANIC("cluster commands build their requests in RunClusterCommand");
 }
@@ -138,6 +155,12 @@ Result<wire::Request> BuildRequest(const Invocation& invocation, std::istream& i
   KVD_ASSIGN_OR_RETURN(
       request.body,
       std::visit([&](const auto& command) { return BodyFor(command, in); }, invocation.command));
+  // The server accepts a causal context only on PUT and DELETE.
+  if (const auto* put = std::get_if<PutCommand>(&invocation.command)) {
+    request.options.context = put->context;
+  } else if (const auto* del = std::get_if<DeleteCommand>(&invocation.command)) {
+    request.options.context = del->context;
+  }
   return request;
 }
 

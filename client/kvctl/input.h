@@ -33,7 +33,9 @@ Result<std::string> ReadStreamBytes(std::istream& in, std::string_view what,
 
 // The request for `invocation` (its request_id is left 0: the client assigns it). For a
 // scan it is the first page, with limit = ScanCommand::limit (Execute clamps it to the
-// server's page limit). Reads `in` only for a value or script that comes from stdin.
+// server's page limit). For sadd/srem it is the request for the first element. put and del
+// carry their --context as RequestOptions::context. Reads `in` only for a value or script
+// that comes from stdin.
 // REQUIRES: invocation.command is not a HelpCommand or a ClusterCommand.
 Result<wire::Request> BuildRequest(const Invocation& invocation, std::istream& in);
 

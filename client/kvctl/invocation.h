@@ -26,9 +26,10 @@ namespace kvd::kvctl {
 // listed in `kvctl --help`, and must never be renumbered.
 enum class ExitCode : int {
   kOk = 0,
-  kNotFound = 1,       // get: the key does not exist
+  kNotFound = 1,       // get, gets: the key does not exist
   kUsage = 2,          // bad arguments, unreadable --file or stdin
-  kConflict = 3,       // a cas condition or batch check failed: nothing was written
+  kConflict = 3,       // a cas condition or batch check failed: nothing was written;
+                       // get: the key has siblings (multi_leader; read them with gets)
   kRejected = 4,       // the server refused the request: invalid_argument, unsupported,
                        // protocol_error
   kServerFailure = 5,  // the server failed to serve it: io_error, corruption, unavailable,
@@ -75,14 +76,18 @@ struct GetCommand {
   std::string key;
   bool operator==(const GetCommand&) const = default;
 };
+// `context` (put and del, multi_leader): the causal context a gets printed, as raw bytes
+// (hex-decoded from --context), sent as RequestOptions::context; empty: none.
 struct PutCommand {
   std::string key;
   ValueSource value;
   uint64_t ttl_ms = 0;  // 0: never expires
+  std::string context;
   bool operator==(const PutCommand&) const = default;
 };
 struct DeleteCommand {
   std::string key;
+  std::string context;
   bool operator==(const DeleteCommand&) const = default;
 };
 // kPutIfVersion (--expect-version N, N may be 0 = "must be absent"), kPutIfAbsent
@@ -120,6 +125,36 @@ struct PingCommand {
 };
 struct StatusCommand {
   bool operator==(const StatusCommand&) const = default;
+};
+
+// ---- multi_leader replicated data types ----
+// Other topologies answer these requests UNSUPPORTED.
+
+// `kvctl gets KEY`: every sibling of KEY and the causal context to resolve them.
+struct GetsCommand {
+  std::string key;
+  bool operator==(const GetsCommand&) const = default;
+};
+// `kvctl incr KEY [AMOUNT]` (amount as given, default 1) and `kvctl decr KEY [AMOUNT]`
+// (amount = -AMOUNT, AMOUNT >= 1, default 1): one INCR request.
+struct IncrCommand {
+  std::string key;
+  int64_t amount = 1;
+  bool operator==(const IncrCommand&) const = default;
+};
+// `kvctl sadd KEY ELEMENT...` and `kvctl srem KEY ELEMENT...`: one SADD (SREM) request per
+// element, in order; BuildRequest builds the first, ExecuteWith sends the rest.
+struct SetOpCommand {
+  enum class Kind : uint8_t { kAdd, kRemove };
+  Kind kind = Kind::kAdd;
+  std::string key;
+  std::vector<std::string> elements;  // at least one
+  bool operator==(const SetOpCommand&) const = default;
+};
+// `kvctl smembers KEY`.
+struct SmembersCommand {
+  std::string key;
+  bool operator==(const SmembersCommand&) const = default;
 };
 
 // ---- cluster administration (leader_follower) ----
@@ -186,7 +221,8 @@ struct ClusterCommand {
 };
 
 using Command = std::variant<HelpCommand, GetCommand, PutCommand, DeleteCommand, CasCommand,
-                             BatchCommand, ScanCommand, PingCommand, StatusCommand, ClusterCommand>;
+                             BatchCommand, ScanCommand, PingCommand, StatusCommand, GetsCommand,
+                             IncrCommand, SetOpCommand, SmembersCommand, ClusterCommand>;
 
 struct Invocation {
   GlobalOptions global;

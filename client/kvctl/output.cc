@@ -151,6 +151,13 @@ Output ServerError(const Invocation& invocation, const wire::Response& response)
   if (response.status != Code::kConflict) return ServerFailure(response);
   std::string message = CodeWords(response.status);
   if (!response.message.empty()) message += ": " + OneLine(response.message);
+  if (const auto* get = std::get_if<GetCommand>(&invocation.command)) {
+    // multi_leader: a GET of a key with several siblings has no single value (and no
+    // current version); GETS reads them all. The hint is a command to copy.
+    Output output = Failure(ExitCodeForServerCode(response.status), message);
+    output.err += fmt::format("kvctl: use: kvctl gets {}\n", ShellQuote(get->key));
+    return output;
+  }
   if (std::holds_alternative<BatchCommand>(invocation.command)) {
     std::string op = fmt::format("op {}", response.detail.op_index);
     if (response.message.rfind(op, 0) != 0) {
@@ -428,6 +435,98 @@ Output FormatOk(const StatusCommand&, OutputFormat format, const wire::Request&,
   return Success(std::move(out));
 }
 
+Output FormatOk(const GetsCommand& gets, OutputFormat format, const wire::Request&,
+                const wire::Response& response, const FormatContext&) {
+  const auto* body = BodyOf<wire::GetsResponse>(response);
+  if (body == nullptr) return MalformedAnswer("GETS answer without siblings");
+  // As for get: a missing key (or one whose last write was a delete) exits 1.
+  if (body->siblings.empty()) return Failure(ExitCode::kNotFound, "not found: key not found");
+  std::string out;
+  switch (format) {
+    case OutputFormat::kTable:
+      for (const wire::Sibling& sibling : body->siblings) {
+        out += fmt::format("{} {}\n", FormatHlcTimestamp(sibling.timestamp),
+                           EscapeBytes(sibling.value));
+      }
+      return Success(out + fmt::format("context: {}\n", HexEncode(body->context)));
+    case OutputFormat::kRaw:
+      // The context first: a value may hold newlines, the hex never does.
+      out = HexEncode(body->context) + "\n";
+      for (const wire::Sibling& sibling : body->siblings) {
+        out += FormatHlcTimestamp(sibling.timestamp) + "\t" + sibling.value + "\n";
+      }
+      return Success(std::move(out));
+    case OutputFormat::kJson:
+      break;
+  }
+  Json siblings = Json::array();
+  for (const wire::Sibling& sibling : body->siblings) {
+    Json j = Json::object();
+    j["timestamp"] = FormatHlcTimestamp(sibling.timestamp);
+    SetBytes(&j, "value", sibling.value);
+    siblings.push_back(std::move(j));
+  }
+  Json j = Json::object();
+  SetBytes(&j, "key", gets.key);
+  j["siblings"] = std::move(siblings);
+  j["context"] = HexEncode(body->context);
+  return Success(JsonLine(j));
+}
+
+Output FormatOk(const IncrCommand&, OutputFormat format, const wire::Request&,
+                const wire::Response& response, const FormatContext&) {
+  const auto* body = BodyOf<wire::IncrResponse>(response);
+  if (body == nullptr) return MalformedAnswer("INCR answer without a value");
+  if (format != OutputFormat::kJson) return Success(fmt::format("{}\n", body->value));
+  Json j = Json::object();
+  j["value"] = body->value;
+  return Success(JsonLine(j));
+}
+
+// One element's answer, when FormatResult is called for a single SADD or SREM request (the
+// element is the request's: Execute sends one request per element).
+Output FormatOk(const SetOpCommand& op, OutputFormat format, const wire::Request& request,
+                const wire::Response& response, const FormatContext&) {
+  const auto* body = BodyOf<wire::SetOpResponse>(response);
+  const char* opcode = op.kind == SetOpCommand::Kind::kAdd ? "SADD" : "SREM";
+  if (body == nullptr) return MalformedAnswer(fmt::format("{} answer without a result", opcode));
+  std::string element;
+  if (const auto* add = std::get_if<wire::SaddRequest>(&request.body)) element = add->element;
+  if (const auto* remove = std::get_if<wire::SremRequest>(&request.body)) {
+    element = remove->element;
+  }
+  return FormatSetOpResults(op, format, {SetOpResult{std::move(element), body->existed}});
+}
+
+Output FormatOk(const SmembersCommand&, OutputFormat format, const wire::Request&,
+                const wire::Response& response, const FormatContext&) {
+  const auto* body = BodyOf<wire::SmembersResponse>(response);
+  if (body == nullptr) return MalformedAnswer("SMEMBERS answer without members");
+  std::string out;
+  switch (format) {
+    case OutputFormat::kTable:
+      if (body->members.empty()) return Success("(no members)\n");
+      for (const std::string& member : body->members) out += EscapeBytes(member) + "\n";
+      return Success(std::move(out));
+    case OutputFormat::kRaw:
+      for (const std::string& member : body->members) out += member + "\n";
+      return Success(std::move(out));
+    case OutputFormat::kJson:
+      break;
+  }
+  Json members = Json::array();
+  for (const std::string& member : body->members) {
+    if (IsValidUtf8(member)) {
+      members.push_back(member);
+    } else {
+      Json j = Json::object();
+      j["base64"] = Base64Encode(member);
+      members.push_back(std::move(j));
+    }
+  }
+  return Success(JsonLine(members));
+}
+
 Output FormatOk(const ClusterCommand&, OutputFormat, const wire::Request&, const wire::Response&,
                 const FormatContext&) {
   KVD_PANIC("cluster commands are rendered by RunClusterCommand");
@@ -512,6 +611,42 @@ Output FormatResult(const Invocation& invocation, const wire::Request& request,
         return FormatOk(command, invocation.global.output, request, response, context);
       },
       invocation.command);
+}
+
+Output FormatSetOpResults(const SetOpCommand& op, OutputFormat format,
+                          const std::vector<SetOpResult>& results) {
+  bool add = op.kind == SetOpCommand::Kind::kAdd;
+  std::string out;
+  switch (format) {
+    case OutputFormat::kTable:
+      for (const SetOpResult& r : results) {
+        const char* outcome = add ? (r.existed ? "already present" : "added")
+                                  : (r.existed ? "removed" : "not present");
+        out += fmt::format("{}: {}\n", EscapeBytes(r.element, /*quoted=*/true), outcome);
+      }
+      return Success(std::move(out));
+    case OutputFormat::kRaw:
+      // 1 when the set changed, as Redis counts: added for sadd, removed for srem.
+      for (const SetOpResult& r : results) out += (add != r.existed) ? "1\n" : "0\n";
+      return Success(std::move(out));
+    case OutputFormat::kJson:
+      break;
+  }
+  Json items = Json::array();
+  for (const SetOpResult& r : results) {
+    Json j = Json::object();
+    SetBytes(&j, "element", r.element);
+    j[add ? "added" : "removed"] = add != r.existed;
+    items.push_back(std::move(j));
+  }
+  Json j = Json::object();
+  SetBytes(&j, "key", op.key);
+  j["results"] = std::move(items);
+  return Success(JsonLine(j));
+}
+
+std::string FormatHlcTimestamp(uint64_t packed) {
+  return fmt::format("{}.{}", packed >> 16, packed & 0xFFFFu);
 }
 
 std::string EscapeBytes(std::string_view bytes, bool quoted) {

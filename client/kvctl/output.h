@@ -10,7 +10,9 @@
 //   raw    for scripts: get prints the exact value bytes with no newline; other commands
 //          print bare numbers or tab-separated fields (see each command's --help).
 //
-// Errors go to stderr as one line, "kvctl: <what went wrong>", and stdout stays empty.
+// Errors go to stderr as one line, "kvctl: <what went wrong>", and stdout stays empty; a
+// get of a key with siblings adds a second line naming the command to run instead, and
+// sadd/srem that fail part-way print the elements done and say where they stopped.
 // Transport failures (no answer at all) are told apart from server answers with a non-OK
 // status; see ExitCode in invocation.h.
 //
@@ -67,10 +69,31 @@ Output ServerFailure(const wire::Response& response);
 // Renders the result of running `request` (built from `invocation` by BuildRequest; for a
 // scan, the request of the first page) whose outcome is `result`. A scan's result holds
 // all the pages' items merged (Execute does that) and the continuation of the last page.
+// sadd/srem: the answer for the one element in `request` (see FormatSetOpResults).
+// get: a CONFLICT answer (multi_leader siblings) adds a second line,
+// "kvctl: use: kvctl gets KEY". gets: no siblings exits 1, "kvctl: not found: key not found".
 Output FormatResult(const Invocation& invocation, const wire::Request& request,
                     const Result<wire::Response>& result, const FormatContext& context);
 
+// One element's answer to sadd or srem: whether `element` was a member before.
+struct SetOpResult {
+  std::string element;
+  bool existed = false;
+  bool operator==(const SetOpResult&) const = default;
+};
+
+// The output of sadd/srem for the elements in `results` (in the order sent): table one line
+// per element, "\"ELEMENT\": added" / "already present" (srem: "removed" / "not present");
+// raw "1" when the set changed, else "0", one per line; json {"key":...,"results":[...]}.
+// Execute renders the answers of all elements with it, or of those before a failure.
+Output FormatSetOpResults(const SetOpCommand& op, OutputFormat format,
+                          const std::vector<SetOpResult>& results);
+
 // ---- helpers, exposed for tests ----
+
+// A sibling's timestamp, a packed hybrid logical clock (wall ms << 16 | logical), as
+// "WALL_MS.LOGICAL".
+std::string FormatHlcTimestamp(uint64_t packed);
 
 // Table-mode escaping (see above). With `quoted`, '"' is escaped too and the result is
 // wrapped in double quotes.

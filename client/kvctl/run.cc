@@ -10,7 +10,9 @@
 #include <iterator>
 #include <memory>
 #include <ostream>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "client/kvctl/cluster.h"
 #include "client/kvctl/input.h"
@@ -67,6 +69,41 @@ Output ExecuteScan(const Invocation& invocation, const ScanCommand& scan,
   return FormatResult(invocation, first, response, FormatContext{backend.unix_now_ms(), {}});
 }
 
+// Sends one SADD or SREM per element, in order, and stops at the first that fails: what was
+// done is printed, the failure follows on stderr with where it stopped.
+Output ExecuteSetOps(const Invocation& invocation, const SetOpCommand& op,
+                     const wire::Request& first, const Backend& backend) {
+  KVD_ASSERT(!op.elements.empty());
+  wire::Request request = first;
+  std::vector<SetOpResult> done;
+  for (size_t i = 0; i < op.elements.size(); ++i) {
+    const std::string& element = op.elements[i];
+    if (auto* add = std::get_if<wire::SaddRequest>(&request.body)) add->element = element;
+    if (auto* remove = std::get_if<wire::SremRequest>(&request.body)) remove->element = element;
+    Result<wire::Response> result = backend.call(request);
+    const wire::SetOpResponse* body =
+        result.ok() && result->ok() ? std::get_if<wire::SetOpResponse>(&result->body) : nullptr;
+    if (body != nullptr) {
+      done.push_back(SetOpResult{element, body->existed});
+      continue;
+    }
+    Output failure =
+        FormatResult(invocation, request, result, FormatContext{backend.unix_now_ms(), {}});
+    if (op.elements.size() == 1) return failure;
+    Output output;
+    if (!done.empty()) output = FormatSetOpResults(op, invocation.global.output, done);
+    size_t count = op.elements.size();
+    std::string where = fmt::format(
+        "kvctl: stopped at element {} ({} of {}); the {} before it were applied, the {} after it "
+        "were not sent\n",
+        EscapeBytes(element, /*quoted=*/true), i + 1, count, i, count - i - 1);
+    output.err = failure.err + where;
+    output.exit_code = failure.exit_code;
+    return output;
+  }
+  return FormatSetOpResults(op, invocation.global.output, done);
+}
+
 // Client::Connect() can wait forever if a server accepts the connection but never answers
 // the HELLO (its connect timeout stops at the TCP connect). Waiting on another thread
 // bounds it. That thread owns a reference to the client, so if it is still stuck when kvctl
@@ -117,6 +154,9 @@ Output ExecuteWith(const Invocation& invocation, const wire::Request& request,
   KVD_ASSERT(!std::holds_alternative<ClusterCommand>(invocation.command));
   if (const auto* scan = std::get_if<ScanCommand>(&invocation.command)) {
     return ExecuteScan(invocation, *scan, request, backend);
+  }
+  if (const auto* op = std::get_if<SetOpCommand>(&invocation.command)) {
+    return ExecuteSetOps(invocation, *op, request, backend);
   }
   auto start = backend.steady_now();
   Result<wire::Response> result = backend.call(request);

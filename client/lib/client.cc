@@ -38,9 +38,18 @@ constexpr auto kDeadlineSweep = std::chrono::milliseconds(10);
 constexpr auto kStaleHintWindow = std::chrono::milliseconds(1000);
 constexpr size_t kReadChunkBytes = 64u << 10;
 
+// Reads: sent again on a new connection without any dedup. INCR, SADD and SREM are writes
+// (IsWriteRequest): an INCR repeated without its dedup pair would count twice.
 bool IsIdempotent(wire::Opcode op) {
-  return op == wire::Opcode::kGet || op == wire::Opcode::kScan || op == wire::Opcode::kPing ||
-         op == wire::Opcode::kStatus;
+  switch (op) {
+    case wire::Opcode::kGet:
+    case wire::Opcode::kGets:
+    case wire::Opcode::kSmembers:
+    case wire::Opcode::kScan:
+    case wire::Opcode::kPing:
+    case wire::Opcode::kStatus: return true;
+    default: return false;
+  }
 }
 
 }  // namespace
@@ -516,7 +525,10 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
       case wire::Opcode::kPut:
       case wire::Opcode::kDelete:
       case wire::Opcode::kCas:
-      case wire::Opcode::kBatch: return true;
+      case wire::Opcode::kBatch:
+      case wire::Opcode::kIncr:
+      case wire::Opcode::kSadd:
+      case wire::Opcode::kSrem: return true;
       default: return false;
     }
   }
@@ -827,6 +839,34 @@ Result<wire::PutResponse> Client::Put(std::string key, std::string value, uint64
 Result<wire::DeleteResponse> Client::Delete(std::string key, wire::RequestOptions options) {
   return Unwrap<wire::DeleteResponse>(
       Call(MakeRequest(wire::DeleteRequest{std::move(key)}, std::move(options))));
+}
+
+Result<wire::GetsResponse> Client::Gets(std::string key, wire::RequestOptions options) {
+  return Unwrap<wire::GetsResponse>(
+      Call(MakeRequest(wire::GetsRequest{std::move(key)}, std::move(options))));
+}
+
+Result<wire::IncrResponse> Client::Incr(std::string key, int64_t amount,
+                                        wire::RequestOptions options) {
+  return Unwrap<wire::IncrResponse>(
+      Call(MakeRequest(wire::IncrRequest{std::move(key), amount}, std::move(options))));
+}
+
+Result<wire::SetOpResponse> Client::Sadd(std::string key, std::string element,
+                                         wire::RequestOptions options) {
+  return Unwrap<wire::SetOpResponse>(
+      Call(MakeRequest(wire::SaddRequest{std::move(key), std::move(element)}, std::move(options))));
+}
+
+Result<wire::SetOpResponse> Client::Srem(std::string key, std::string element,
+                                         wire::RequestOptions options) {
+  return Unwrap<wire::SetOpResponse>(
+      Call(MakeRequest(wire::SremRequest{std::move(key), std::move(element)}, std::move(options))));
+}
+
+Result<wire::SmembersResponse> Client::Smembers(std::string key, wire::RequestOptions options) {
+  return Unwrap<wire::SmembersResponse>(
+      Call(MakeRequest(wire::SmembersRequest{std::move(key)}, std::move(options))));
 }
 
 Result<wire::ScanResponse> Client::Scan(wire::ScanRequest scan, wire::RequestOptions options) {

@@ -13,12 +13,13 @@
 // the typed helpers (Get, Put, ...) turn it into a Status with the server's code and
 // message.
 //
-// Retries. When a connection fails, requests that are safe to repeat (GET, SCAN, PING,
-// STATUS) are sent again on the next connection while their deadline allows. Writes carry
-// a client id (random per Client) and a sequence number; a replicated server applies a
-// write with a given (client id, sequence) at most once, so against one (HELLO mode other
-// than "single") a write is repeated too. Against a single server a write whose connection
-// failed fails with kUnavailable, because it may or may not have been applied.
+// Retries. When a connection fails, requests that are safe to repeat (GET, GETS, SMEMBERS,
+// SCAN, PING, STATUS) are sent again on the next connection while their deadline allows.
+// Writes (PUT, DELETE, CAS, BATCH, INCR, SADD, SREM) carry a client id (random per Client)
+// and a sequence number; a replicated server applies a write with a given (client id,
+// sequence) at most once, so against one (HELLO mode other than "single") a write is
+// repeated too. Against a single server a write whose connection failed fails with
+// kUnavailable, because it may or may not have been applied.
 //
 // Redirects. A NOT_LEADER answer names the leader's address when the server knows it: the
 // client moves its connection there and sends the request again (at most max_redirects
@@ -96,6 +97,24 @@ class Client {
                                 wire::RequestOptions options = {});
   Result<wire::DeleteResponse> Delete(std::string key, wire::RequestOptions options = {});
   Result<wire::ScanResponse> Scan(wire::ScanRequest scan, wire::RequestOptions options = {});
+
+  // multi_leader replicated data types; other topologies answer kUnsupported.
+  // Gets: every sibling of `key` (none if it is absent) and the causal context to present
+  // (RequestOptions::context) on the Put or Delete that resolves them. Errors: the server's,
+  // e.g. kInvalidArgument for a counter or set key.
+  Result<wire::GetsResponse> Gets(std::string key, wire::RequestOptions options = {});
+  // Incr: adds `amount` (negative: subtracts; 0: reads) to the counter `key` and returns its
+  // value on the node that answered. A write: deduplicated, and retried like Put.
+  Result<wire::IncrResponse> Incr(std::string key, int64_t amount,
+                                  wire::RequestOptions options = {});
+  // Sadd / Srem: adds `element` to (removes it from) the set `key`; `existed` tells whether
+  // it was a member before, on the node that answered. Writes, like Incr.
+  Result<wire::SetOpResponse> Sadd(std::string key, std::string element,
+                                   wire::RequestOptions options = {});
+  Result<wire::SetOpResponse> Srem(std::string key, std::string element,
+                                   wire::RequestOptions options = {});
+  // Smembers: the members of the set `key`, sorted bytewise (none if it is absent).
+  Result<wire::SmembersResponse> Smembers(std::string key, wire::RequestOptions options = {});
   Result<std::string> Ping(std::string payload = {});
   Result<std::string> StatusJson();
 

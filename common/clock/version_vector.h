@@ -1,10 +1,12 @@
 // Version vectors, dots, and the dotted causal container that siblings and OR-sets share.
 //
-// A Dot (node, counter) names one event: the counter-th write that `node` coordinated for
-// one key. A VersionVector maps node ids to counters and stands for every dot (n, c) with
-// c <= vv[n]: the set of events a replica has seen for that key. Counters are per key, and
-// a node numbers its own events for a key without gaps, so "seen (n, 5)" implies "seen
-// (n, 1..4)" and a vector is enough; this is what makes the representation small.
+// A Dot (node, counter) names one event: the counter-th write that `node` coordinated. A
+// VersionVector maps node ids to counters and stands for every dot (n, c) with c <= vv[n].
+// That is exact when a replica sees each node's events in counter order, without gaps:
+// then "seen (n, 5)" implies "seen (n, 1..4)" and a vector is enough, which is what makes
+// the representation small. multi_leader numbers every write of a node (all keys) in one
+// sequence and applies each origin's changes in order; a topology that cannot promise the
+// order numbers events per key instead (DotMap::NextDot).
 //
 // DotMap<T> ("dotted version vectors" as Preguiça et al. and Riak use them, in the dot
 // store + causal context form of Almeida et al.'s delta-state CRDTs) is a key's state: the
@@ -58,7 +60,8 @@ enum class Causality {
 class VersionVector {
  public:
   // Largest vector Decode accepts; a key touched by more nodes than this is refused.
-  static constexpr size_t kMaxEntries = 1024;
+  // Encoded, that is 2 + 16 * 1023 = 16370 bytes: it fits the wire's 16 KiB context bound.
+  static constexpr size_t kMaxEntries = 1023;
 
   VersionVector() = default;
 

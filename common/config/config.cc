@@ -5,7 +5,8 @@
 //
 //   field                                allowed                         default
 //   node.id                              1 .. 2^63-1                     1
-//   node.mode                            single, leader_follower         single
+//   node.mode                            single, leader_follower,        single
+//                                        multi_leader
 //   node.data_dir                        non-empty path                  ./data
 //   cluster.name                         1..64 of [A-Za-z0-9._-]         kvd
 //   cluster.members                      sequence of up to 64 entries    (empty)
@@ -29,6 +30,18 @@
 //   raft.snapshot_trailing_entries       0 .. 100000000                  1000
 //   raft.max_append_entries              1 .. 4096                       256
 //   raft.max_inflight_appends            1 .. 1024                       32
+//   multi_leader.propagation             all_to_all, ring, star          all_to_all
+//   multi_leader.hub                     0 .. 2^63-1 (star: a member)    0
+//   multi_leader.resolvers               sequence of up to 256 entries   one: "" -> lww
+//   multi_leader.resolvers[i].prefix     0..1024 bytes (required)
+//   multi_leader.resolvers[i].resolver   lww, siblings, counter, set (required)
+//   multi_leader.max_siblings            1 .. 1024                       16
+//   multi_leader.max_clock_offset_ms     1 .. 3600000                    500
+//   multi_leader.resend_interval_ms      10 .. 60000                     200
+//   multi_leader.max_batch_changes       1 .. 4096                       256
+//   multi_leader.window_changes          1 .. 1048576                    1024
+//   multi_leader.log_retention_changes   1 .. 1000000000                 1000000
+//   multi_leader.session_wait_ms         0 .. 60000                      1000
 //   server.listen                        host:port, [v6]:port, :port     127.0.0.1:7379
 //   server.admin_listen                  as listen                       127.0.0.1:7380
 //   server.admin_enabled                 true, false                     true
@@ -53,11 +66,19 @@
 //   log.level                            debug, info, warn, error        info
 //   log.file                             path, or empty for stderr       (empty)
 //
-// Member entries are named by their 0-based position: cluster.members[0].peer. Every
-// member address must have a real port (other nodes and redirected clients connect to
-// it) and no two member addresses (client, peer or admin, of any members) may be equal.
+// Member entries are named by their 0-based position: cluster.members[0].peer (and so
+// are resolver entries: multi_leader.resolvers[1].resolver). Every member address must
+// have a real port (other nodes and redirected clients connect to it) and no two member
+// addresses (client, peer or admin, of any members) may be equal.
 // server.listen / server.admin_listen record whether the file set them (listen_set);
 // ApplyMemberAddresses then lets a cluster node listen where its member entry says.
+//
+// multi_leader.resolvers picks the resolver of a key by prefix: the longest prefix the
+// key starts with wins, and a key no prefix matches uses lww (ResolverFor). A prefix is
+// any string, "" included (it matches every key); it must be written, as "" if empty, so
+// that a forgotten value is not silently read as "every key". An empty list (`[]`) means
+// every key uses lww, which is also what the default single {prefix: "", resolver: lww}
+// says.
 //
 // Cross-field rules (CheckCrossFields):
 //   - limits.max_frame_bytes >= 2 * limits.max_key_bytes + limits.max_value_bytes + 1024,
@@ -66,16 +87,25 @@
 //     token that repeats its key.
 //   - server.admin_listen must not bind the same address as server.listen while
 //     server.admin_enabled is true (port 0 never clashes: the OS picks two free ports).
-//   - node.mode leader_follower: cluster.members must not be empty and must contain
-//     node.id, unless cluster.join is true (the node then waits to be added); member ids
-//     are unique, and so are member addresses.
+//   - node.mode leader_follower or multi_leader (the clustered modes): cluster.members
+//     must not be empty and must contain node.id, unless cluster.join is true (the node
+//     then waits to be added); member ids are unique, and so are member addresses.
 //   - node.mode single: cluster.members must be empty (a member list there is a mistake:
-//     the node would silently run alone). The raft section is allowed (and checked,
-//     rules included) but ignored, so one file can be switched between modes.
+//     the node would silently run alone). The raft and multi_leader sections are allowed
+//     in every mode (and checked, rules included) but each is used only in its own mode,
+//     so one file can be switched between modes.
 //   - raft.heartbeat_interval_ms * 2 <= raft.election_timeout_ms: followers must hear at
 //     least two heartbeats per election timeout, or one late heartbeat starts an election.
 //   - raft.lease_reads requires raft.check_quorum: the lease is only safe if a leader that
 //     lost its quorum steps down before a new leader can be elected.
+//   - multi_leader.resolvers: no two entries have the same prefix (the later one is
+//     reported); which resolver a key uses must not depend on the order of the list.
+//   - multi_leader.window_changes >= multi_leader.max_batch_changes: a sender may never
+//     ship more than the window, so a larger batch could never be filled.
+//   - multi_leader.propagation star in multi_leader mode: multi_leader.hub must be the id
+//     of one of cluster.members (with cluster.join and no members it can only be checked
+//     to be a node id, not 0). Without star, hub is ignored, whatever its value: switching
+//     propagation back and forth must not require editing it.
 // Deliberately NOT a rule: max_batch_bytes >= max_value_bytes (or >= max_frame_bytes).
 // Each limit is checked on its own and the smallest one wins; an operator may well want
 // batches smaller than one maximal PUT, and that is a policy, not a contradiction.
@@ -134,12 +164,26 @@ constexpr Range kSessionWaitRange{0, 60'000};
 constexpr Range kSnapshotEntriesRange{0, 100'000'000};
 constexpr Range kMaxAppendEntriesRange{1, 4'096};
 constexpr Range kMaxInflightAppendsRange{1, 1'024};
+constexpr Range kHubRange{0, (uint64_t{1} << 63) - 1};  // 0 = none (only star needs a hub)
+constexpr Range kMaxSiblingsRange{1, 1'024};
+constexpr Range kMaxClockOffsetRange{1, 3'600'000};
+constexpr Range kResendIntervalRange{10, 60'000};
+constexpr Range kMaxBatchChangesRange{1, 4'096};
+constexpr Range kWindowChangesRange{1, 1'048'576};
+constexpr Range kLogRetentionChangesRange{1, 1'000'000'000};
 
 // A cluster is at most this many members (cluster.members), and its name this long.
 constexpr size_t kMaxMembers = 64;
 constexpr size_t kMaxClusterNameBytes = 64;
 constexpr std::string_view kClusterNameText =
     "1 to 64 characters from A-Z, a-z, 0-9, '.', '_' and '-'";
+
+// multi_leader.resolvers: at most this many rules, each prefix at most this long. The
+// resolver of every write is looked up in the list, so both bound that lookup too.
+constexpr size_t kMaxResolverRules = 256;
+constexpr size_t kMaxResolverPrefixBytes = 1024;
+constexpr std::string_view kResolverPrefixText =
+    "a key prefix of at most 1024 bytes (\"\" matches every key)";
 
 // Room in a frame beyond the key and value: frame header, opcode body fields, options.
 constexpr uint64_t kFrameOverheadBytes = 1024;
@@ -149,15 +193,19 @@ constexpr size_t kMaxShownBytes = 64;
 
 // Values that exist in the design but not in this build (docs/OPERATIONS.md): they get
 // their own message, because the name is right and only the build is not.
-constexpr std::string_view kFutureModes[] = {"multi_leader", "dynamo"};
+constexpr std::string_view kFutureModes[] = {"dynamo"};
 
-constexpr Mode kModes[] = {Mode::kSingle, Mode::kLeaderFollower};
+constexpr Mode kModes[] = {Mode::kSingle, Mode::kLeaderFollower, Mode::kMultiLeader};
 constexpr Replication kReplications[] = {Replication::kQuorum, Replication::kSync,
                                          Replication::kSemiSync, Replication::kAsync};
 constexpr Failover kFailovers[] = {Failover::kAuto, Failover::kManual};
 constexpr FollowerWrites kFollowerWrites[] = {FollowerWrites::kRedirect, FollowerWrites::kForward};
 constexpr ReadLevel kReadLevels[] = {ReadLevel::kLinearizable, ReadLevel::kLeader,
                                      ReadLevel::kFollower, ReadLevel::kSession};
+constexpr Propagation kPropagations[] = {Propagation::kAllToAll, Propagation::kRing,
+                                         Propagation::kStar};
+constexpr ResolverKind kResolverKinds[] = {ResolverKind::kLww, ResolverKind::kSiblings,
+                                           ResolverKind::kCounter, ResolverKind::kSet};
 constexpr Engine kEngines[] = {Engine::kLevelDb, Engine::kMemory};
 constexpr Durability kDurabilities[] = {Durability::kAlways, Durability::kPeriodic,
                                         Durability::kNone};
@@ -462,6 +510,27 @@ void ReadClusterName(const YAML::Node& value, std::string_view path, std::string
   *out = *text;
 }
 
+// Why `prefix` is not an acceptable multi_leader.resolvers prefix, or nullopt if it is.
+// Any bytes are allowed: keys are bytes, and a prefix only has to be comparable with them.
+std::optional<std::string> ResolverPrefixProblem(std::string_view prefix) {
+  if (prefix.size() <= kMaxResolverPrefixBytes) return std::nullopt;
+  return fmt::format("{} is too long; expected at most {} bytes", Quote(prefix),
+                     kMaxResolverPrefixBytes);
+}
+
+// A multi_leader.resolvers prefix. An empty value (`prefix:` or `prefix: ~`) is an error,
+// not "": a prefix left out by mistake must not silently take over every key.
+void ReadResolverPrefix(const YAML::Node& value, std::string_view path, std::string* out,
+                        Errors* errors) {
+  const std::string* text = ScalarOrReport(value, path, kResolverPrefixText, errors);
+  if (text == nullptr) return;
+  if (std::optional<std::string> problem = ResolverPrefixProblem(*text)) {
+    errors->Add(path, *problem);
+    return;
+  }
+  *out = *text;
+}
+
 void CheckUint(uint64_t value, std::string_view path, Range range, Errors* errors) {
   if (value < range.min || value > range.max) {
     errors->Add(path, OutOfRange(fmt::format("{}", value), range));
@@ -583,6 +652,30 @@ void CheckMembers(const Config& config, std::string_view path, Errors* errors) {
 void ReadMembers(const YAML::Node& value, std::string_view path, std::vector<MemberConfig>* out,
                  Errors* errors);
 
+std::string TooManyResolversMessage(size_t count) {
+  return fmt::format("{} entries is too many; expected at most {}", count, kMaxResolverRules);
+}
+
+// Re-checks multi_leader.resolvers (for ValidateConfig; ReadResolvers checks the same as
+// it reads). Duplicate prefixes are a cross-field rule (CheckMultiLeader), so that they
+// are found even when another entry of the list is wrong.
+void CheckResolvers(const Config& config, std::string_view path, Errors* errors) {
+  const std::vector<ResolverRule>& rules = config.multi_leader.resolvers;
+  if (rules.size() > kMaxResolverRules) {
+    errors->Add(path, TooManyResolversMessage(rules.size()));
+    return;
+  }
+  for (size_t i = 0; i < rules.size(); ++i) {
+    if (auto problem = ResolverPrefixProblem(rules[i].prefix)) {
+      errors->Add(fmt::format("{}[{}].prefix", path, i), *problem);
+    }
+  }
+}
+
+// Defined with the document walk below, like ReadMembers.
+void ReadResolvers(const YAML::Node& value, std::string_view path, std::vector<ResolverRule>* out,
+                   Errors* errors);
+
 constexpr FieldSpec kNodeFields[] = {
     UintField<&Config::node, &NodeConfig::id, kNodeIdRange>("id"),
     FieldSpec{"mode",
@@ -634,6 +727,31 @@ constexpr FieldSpec kRaftFields[] = {
         "max_inflight_appends"),
 };
 
+constexpr auto kMultiLeader = &Config::multi_leader;
+constexpr FieldSpec kMultiLeaderFields[] = {
+    EnumField<kMultiLeader, &MultiLeaderConfig::propagation, kPropagations, PropagationName>(
+        "propagation"),
+    UintField<kMultiLeader, &MultiLeaderConfig::hub, kHubRange>("hub"),
+    FieldSpec{"resolvers",
+              [](const YAML::Node& v, std::string_view p, Config* c, Errors* e) {
+                ReadResolvers(v, p, &c->multi_leader.resolvers, e);
+              },
+              CheckResolvers},
+    UintField<kMultiLeader, &MultiLeaderConfig::max_siblings, kMaxSiblingsRange>("max_siblings"),
+    UintField<kMultiLeader, &MultiLeaderConfig::max_clock_offset_ms, kMaxClockOffsetRange>(
+        "max_clock_offset_ms"),
+    UintField<kMultiLeader, &MultiLeaderConfig::resend_interval_ms, kResendIntervalRange>(
+        "resend_interval_ms"),
+    UintField<kMultiLeader, &MultiLeaderConfig::max_batch_changes, kMaxBatchChangesRange>(
+        "max_batch_changes"),
+    UintField<kMultiLeader, &MultiLeaderConfig::window_changes, kWindowChangesRange>(
+        "window_changes"),
+    UintField<kMultiLeader, &MultiLeaderConfig::log_retention_changes, kLogRetentionChangesRange>(
+        "log_retention_changes"),
+    UintField<kMultiLeader, &MultiLeaderConfig::session_wait_ms, kSessionWaitRange>(
+        "session_wait_ms"),
+};
+
 constexpr auto kServer = &Config::server;
 constexpr FieldSpec kServerFields[] = {
     ListenField<kServer, &ServerConfig::listen, &ServerConfig::listen_set>("listen"),
@@ -677,9 +795,10 @@ constexpr FieldSpec kLogFields[] = {
 };
 
 constexpr SectionSpec kSections[] = {
-    {"node", kNodeFields},       {"cluster", kClusterFields}, {"raft", kRaftFields},
-    {"server", kServerFields},   {"storage", kStorageFields}, {"limits", kLimitsFields},
-    {"log", kLogFields},
+    {"node", kNodeFields},     {"cluster", kClusterFields},
+    {"raft", kRaftFields},     {"multi_leader", kMultiLeaderFields},
+    {"server", kServerFields}, {"storage", kStorageFields},
+    {"limits", kLimitsFields}, {"log", kLogFields},
 };
 
 // ---------------------------------------------------------------------------------------
@@ -799,6 +918,58 @@ void ReadMembers(const YAML::Node& value, std::string_view path, std::vector<Mem
   }
 }
 
+// One multi_leader.resolvers entry, read directly like a cluster.members entry. Both
+// fields are required: a rule without a prefix would silently cover every key.
+ResolverRule ReadResolverRule(const YAML::Node& node, std::string_view path, Errors* errors) {
+  ResolverRule rule;
+  if (!node.IsMap()) {
+    errors->Add(path,
+                fmt::format("expected a mapping with prefix and resolver, got {}", TypeName(node)));
+    return rule;
+  }
+  static const std::vector<std::string_view> kAllowed = {"prefix", "resolver"};
+  std::set<std::string, std::less<>> present;
+  ForEachField(node, path, kAllowed, errors,
+               [&](std::string_view key, const std::string& field_path, const YAML::Node& value) {
+                 present.emplace(key);
+                 if (key == "prefix") {
+                   ReadResolverPrefix(value, field_path, &rule.prefix, errors);
+                 } else {
+                   ReadEnum(value, field_path, kResolverKinds, ResolverKindName, &rule.resolver,
+                            errors);
+                 }
+               });
+  if (present.count("prefix") == 0) {
+    errors->Add(Join(path, "prefix"), fmt::format("is missing; expected {}", kResolverPrefixText));
+  }
+  if (present.count("resolver") == 0) {
+    errors->Add(Join(path, "resolver"), fmt::format("is missing; expected {}",
+                                                    OneOfText(kResolverKinds, ResolverKindName)));
+  }
+  return rule;
+}
+
+void ReadResolvers(const YAML::Node& value, std::string_view path, std::vector<ResolverRule>* out,
+                   Errors* errors) {
+  out->clear();
+  if (value.IsNull()) return;  // "resolvers:" with nothing under it: every key is lww
+  if (!value.IsSequence()) {
+    errors->Add(path, fmt::format("expected a sequence of {{prefix, resolver}} entries, got {}",
+                                  TypeName(value)));
+    return;
+  }
+  // Checked before reading, so that a runaway list is one line, not thousands.
+  if (value.size() > kMaxResolverRules) {
+    errors->Add(path, TooManyResolversMessage(value.size()));
+    return;
+  }
+  size_t index = 0;
+  for (const auto& entry : value) {
+    out->push_back(ReadResolverRule(entry, fmt::format("{}[{}]", path, index), errors));
+    ++index;
+  }
+}
+
 void ParseSection(const YAML::Node& node, const SectionSpec& section, Config* config,
                   Errors* errors) {
   if (node.IsNull()) return;  // every field commented out: all defaults
@@ -877,15 +1048,24 @@ void CheckMembersDistinct(const std::vector<MemberConfig>& members, Errors* erro
   }
 }
 
+// "leader_follower or multi_leader": the modes that use cluster.members.
+std::string ClusteredModesText() {
+  std::vector<std::string_view> names;
+  for (Mode mode : kModes) {
+    if (IsClustered(mode)) names.push_back(ModeName(mode));
+  }
+  return fmt::format("{}", fmt::join(names, " or "));
+}
+
 void CheckCluster(const Config& config, Errors* errors) {
   const ClusterConfig& cluster = config.cluster;
   if (errors->Failed("node.mode")) return;
   if (!IsClustered(config.node.mode)) {
     if (!cluster.members.empty() && !errors->Failed("cluster.members")) {
       errors->Add("cluster.members",
-                  fmt::format("only used when node.mode is leader_follower (node.mode is {}); "
+                  fmt::format("only used when node.mode is {} (node.mode is {}); "
                               "remove the members or change node.mode",
-                              ModeName(config.node.mode)));
+                              ClusteredModesText(), ModeName(config.node.mode)));
     }
     return;
   }
@@ -931,6 +1111,68 @@ void CheckRaft(const RaftConfig& raft, Errors* errors) {
   }
 }
 
+// No two resolver rules share a prefix: with two, a key's resolver would depend on the
+// order of the list. Entries whose prefix (or entry, or list) has an error are left out;
+// the other entries are still compared.
+void CheckResolverPrefixesDistinct(const std::vector<ResolverRule>& rules, Errors* errors) {
+  std::map<std::string_view, size_t> first;
+  for (size_t i = 0; i < rules.size(); ++i) {
+    std::string path = fmt::format("multi_leader.resolvers[{}].prefix", i);
+    if (errors->Failed(path)) continue;
+    if (auto [it, inserted] = first.emplace(rules[i].prefix, i); !inserted) {
+      errors->Add(path, fmt::format("duplicate prefix {} (also resolvers[{}]); expected each "
+                                    "prefix at most once",
+                                    Quote(rules[i].prefix), it->second));
+    }
+  }
+}
+
+// Star propagation routes every change through the hub, so in multi_leader mode the hub
+// must be a member. Runs after CheckCluster: an empty member list without cluster.join is
+// reported there (or comes from another cluster error), and is not judged again here.
+void CheckHub(const Config& config, Errors* errors) {
+  const MultiLeaderConfig& multi_leader = config.multi_leader;
+  if (config.node.mode != Mode::kMultiLeader || multi_leader.propagation != Propagation::kStar) {
+    return;
+  }
+  if (errors->Failed("node.mode") || errors->Failed("multi_leader.propagation") ||
+      errors->Failed("multi_leader.hub") || errors->Failed("cluster.members")) {
+    return;
+  }
+  const std::vector<MemberConfig>& members = config.cluster.members;
+  constexpr std::string_view kWhy =
+      "expected the id of the member that relays every change, since "
+      "multi_leader.propagation is star";
+  if (members.empty()) {
+    // A joining node learns the members when it is added; only "no hub" is surely wrong.
+    if (config.cluster.join && multi_leader.hub == 0) {
+      errors->Add("multi_leader.hub", fmt::format("0 names no node; {}", kWhy));
+    }
+    return;
+  }
+  std::vector<uint64_t> ids;
+  for (const MemberConfig& member : members) ids.push_back(member.id);
+  if (std::find(ids.begin(), ids.end(), multi_leader.hub) != ids.end()) return;
+  errors->Add("multi_leader.hub", fmt::format("{} is not in cluster.members (ids {}); {}",
+                                              multi_leader.hub, fmt::join(ids, ", "), kWhy));
+}
+
+void CheckMultiLeader(const Config& config, Errors* errors) {
+  const MultiLeaderConfig& multi_leader = config.multi_leader;
+  CheckResolverPrefixesDistinct(multi_leader.resolvers, errors);
+  if (!errors->Failed("multi_leader.window_changes") &&
+      !errors->Failed("multi_leader.max_batch_changes") &&
+      multi_leader.window_changes < multi_leader.max_batch_changes) {
+    errors->Add("multi_leader.window_changes",
+                fmt::format("{} is smaller than multi_leader.max_batch_changes {}; expected at "
+                            "least {}, since a sender never ships more than the window and a "
+                            "batch could never be filled",
+                            multi_leader.window_changes, multi_leader.max_batch_changes,
+                            multi_leader.max_batch_changes));
+  }
+  CheckHub(config, errors);
+}
+
 void CheckCrossFields(const Config& config, Errors* errors) {
   const LimitsConfig& limits = config.limits;
   if (!errors->Failed("limits.max_frame_bytes") && !errors->Failed("limits.max_key_bytes") &&
@@ -948,6 +1190,7 @@ void CheckCrossFields(const Config& config, Errors* errors) {
   }
   CheckCluster(config, errors);
   CheckRaft(config.raft, errors);
+  CheckMultiLeader(config, errors);
   const ServerConfig& server = config.server;
   if (server.admin_enabled && !errors->Failed("server.listen") &&
       !errors->Failed("server.admin_listen") && !errors->Failed("server.admin_enabled") &&
@@ -1005,6 +1248,7 @@ std::string_view ModeName(Mode m) {
   switch (m) {
     case Mode::kSingle: return "single";
     case Mode::kLeaderFollower: return "leader_follower";
+    case Mode::kMultiLeader: return "multi_leader";
   }
   KVD_PANIC("unknown Mode");
 }
@@ -1013,6 +1257,7 @@ bool IsClustered(Mode m) {
   switch (m) {
     case Mode::kSingle: return false;
     case Mode::kLeaderFollower: return true;
+    case Mode::kMultiLeader: return true;
   }
   KVD_PANIC("unknown Mode");
 }
@@ -1051,6 +1296,35 @@ std::string_view ReadLevelName(ReadLevel r) {
     case ReadLevel::kSession: return "session";
   }
   KVD_PANIC("unknown ReadLevel");
+}
+
+std::string_view PropagationName(Propagation p) {
+  switch (p) {
+    case Propagation::kAllToAll: return "all_to_all";
+    case Propagation::kRing: return "ring";
+    case Propagation::kStar: return "star";
+  }
+  KVD_PANIC("unknown Propagation");
+}
+
+std::string_view ResolverKindName(ResolverKind r) {
+  switch (r) {
+    case ResolverKind::kLww: return "lww";
+    case ResolverKind::kSiblings: return "siblings";
+    case ResolverKind::kCounter: return "counter";
+    case ResolverKind::kSet: return "set";
+  }
+  KVD_PANIC("unknown ResolverKind");
+}
+
+ResolverKind ResolverFor(const MultiLeaderConfig& config, std::string_view key) {
+  // A linear scan: at most kMaxResolverRules rules, and no allocation per lookup.
+  const ResolverRule* best = nullptr;
+  for (const ResolverRule& rule : config.resolvers) {
+    if (!key.starts_with(rule.prefix)) continue;
+    if (best == nullptr || rule.prefix.size() > best->prefix.size()) best = &rule;
+  }
+  return best == nullptr ? ResolverKind::kLww : best->resolver;
 }
 
 std::string_view EngineName(Engine e) {

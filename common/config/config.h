@@ -23,13 +23,14 @@
 
 namespace kvd::config {
 
-enum class Mode { kSingle, kLeaderFollower };
+enum class Mode { kSingle, kLeaderFollower, kMultiLeader };
 enum class Engine { kLevelDb, kMemory };
 enum class Durability { kAlways, kPeriodic, kNone };
 enum class LogLevel { kDebug, kInfo, kWarn, kError };
 
 std::string_view ModeName(Mode m);
-// True for topologies made of several nodes (they need the cluster section).
+// True for topologies made of several nodes (leader_follower, multi_leader): they need
+// the cluster section, and a node listens where its cluster.members entry says.
 bool IsClustered(Mode m);
 std::string_view EngineName(Engine e);
 std::string_view DurabilityName(Durability d);
@@ -110,7 +111,8 @@ struct MemberConfig {
 
 struct ClusterConfig {
   std::string name = "kvd";  // cluster.name: peers of another cluster are refused
-  // cluster.members: the voters a new cluster starts with (every node lists the same).
+  // cluster.members: the nodes a new cluster starts with (every node lists the same): the
+  // voters in leader_follower, the leaders in multi_leader.
   std::vector<MemberConfig> members;
   // cluster.join: start empty and wait to be added (kvctl member add) instead of
   // bootstrapping from members.
@@ -146,10 +148,72 @@ struct RaftConfig {
   bool operator==(const RaftConfig&) const = default;
 };
 
+// How multi_leader members ship changes to each other (multi_leader.propagation).
+//   all_to_all: every member ships its own changes to every other member.
+//   ring:       every member ships every change to the next member in cluster.members
+//               order (the last to the first); a change goes once around the ring.
+//   star:       a member ships its own changes to the hub (multi_leader.hub), which
+//               relays every change to every other member.
+enum class Propagation { kAllToAll, kRing, kStar };
+// How concurrent writes to one key are reconciled, chosen per key by prefix
+// (multi_leader.resolvers; server/kv/replicated_state.h implements them).
+//   lww:      one value; of two writes the later (hybrid logical clock, then origin) wins.
+//   siblings: concurrent values are all kept until a write that has read them replaces them.
+//   counter:  a PN-counter; writes add or subtract.
+//   set:      an add-wins set of elements.
+enum class ResolverKind { kLww, kSiblings, kCounter, kSet };
+std::string_view PropagationName(Propagation p);
+std::string_view ResolverKindName(ResolverKind r);
+
+// multi_leader.resolvers[i]: keys starting with `prefix` use `resolver`.
+struct ResolverRule {
+  std::string prefix;  // any bytes, at most 1024; "" matches every key
+  ResolverKind resolver = ResolverKind::kLww;
+  bool operator==(const ResolverRule&) const = default;
+};
+
+// The multi_leader topology (every member accepts writes and ships them to the others).
+// Allowed and checked in every mode, used only when node.mode is multi_leader.
+// docs/OPERATIONS.md explains each field.
+struct MultiLeaderConfig {
+  Propagation propagation = Propagation::kAllToAll;  // multi_leader.propagation
+  // multi_leader.hub: 0..2^63-1, the member that relays every change when propagation is
+  // star (then it must be one of cluster.members); ignored otherwise.
+  uint64_t hub = 0;
+  // multi_leader.resolvers: at most 256 rules with distinct prefixes; the longest prefix
+  // matching a key wins, and a key no prefix matches uses lww (see ResolverFor).
+  std::vector<ResolverRule> resolvers = {ResolverRule{"", ResolverKind::kLww}};
+  // multi_leader.max_siblings: 1..1024, the most concurrent values a siblings key keeps.
+  uint32_t max_siblings = 16;
+  // multi_leader.max_clock_offset_ms: 1..3600000, how far ahead of this node's clock a
+  // change's timestamp may be before the change is refused.
+  uint32_t max_clock_offset_ms = 500;
+  // multi_leader.resend_interval_ms: 10..60000, how long a sender waits for an
+  // acknowledgement before it ships again from the acknowledged point.
+  uint32_t resend_interval_ms = 200;
+  uint32_t max_batch_changes = 256;  // multi_leader.max_batch_changes: 1..4096 per message
+  // multi_leader.window_changes: 1..1048576 and at least max_batch_changes, the changes
+  // shipped to a peer beyond what it has acknowledged.
+  uint32_t window_changes = 1024;
+  // multi_leader.log_retention_changes: 1..1000000000, the most changes of one origin
+  // kept in the log for peers that lag; a peer further behind needs a state transfer.
+  uint32_t log_retention_changes = 1000000;
+  // multi_leader.session_wait_ms: 0..60000, how long a read carrying a session token
+  // waits for this member to apply the writes the token names.
+  uint32_t session_wait_ms = 1000;
+  bool operator==(const MultiLeaderConfig&) const = default;
+};
+
+// The resolver for `key`: that of the longest prefix in config.resolvers that `key`
+// starts with, or lww if none does. With duplicate prefixes (which ParseConfig and
+// ValidateConfig reject) the first of them wins.
+ResolverKind ResolverFor(const MultiLeaderConfig& config, std::string_view key);
+
 struct Config {
   NodeConfig node;
   ClusterConfig cluster;
   RaftConfig raft;
+  MultiLeaderConfig multi_leader;
   ServerConfig server;
   StorageConfig storage;
   LimitsConfig limits;

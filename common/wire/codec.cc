@@ -16,6 +16,7 @@ constexpr uint8_t kOptTimeoutMs = 4;
 constexpr uint8_t kOptClientId = 5;
 constexpr uint8_t kOptSequence = 6;
 constexpr uint8_t kOptMaxStalenessMs = 7;
+constexpr uint8_t kOptContext = 8;
 
 void EncodeOptions(const RequestOptions& o, ByteWriter& w) {
   uint8_t count = 0;
@@ -26,6 +27,7 @@ void EncodeOptions(const RequestOptions& o, ByteWriter& w) {
   if (o.client_id != 0) ++count;
   if (o.sequence != 0) ++count;
   if (o.max_staleness_ms != 0) ++count;
+  if (!o.context.empty()) ++count;
   w.U8(count);
   // Tags are written in ascending order so that encodings are canonical.
   if (o.consistency != Consistency::kDefault) {
@@ -63,6 +65,12 @@ void EncodeOptions(const RequestOptions& o, ByteWriter& w) {
     w.U8(kOptMaxStalenessMs);
     w.U16(4);
     w.U32(o.max_staleness_ms);
+  }
+  if (!o.context.empty()) {
+    KVD_ASSERT(o.context.size() <= kMaxContextBytes);
+    w.U8(kOptContext);
+    w.U16(static_cast<uint16_t>(o.context.size()));
+    w.Raw(o.context);
   }
 }
 
@@ -116,6 +124,20 @@ struct RequestEncoder {
     w.Bytes(r.client_address);
     w.Bytes(r.peer_address);
   }
+  void operator()(const GetsRequest& r) const { w.Bytes(r.key); }
+  void operator()(const IncrRequest& r) const {
+    w.Bytes(r.key);
+    w.U64(static_cast<uint64_t>(r.amount));
+  }
+  void operator()(const SaddRequest& r) const {
+    w.Bytes(r.key);
+    w.Bytes(r.element);
+  }
+  void operator()(const SremRequest& r) const {
+    w.Bytes(r.key);
+    w.Bytes(r.element);
+  }
+  void operator()(const SmembersRequest& r) const { w.Bytes(r.key); }
 };
 
 struct ResponseEncoder {
@@ -162,6 +184,20 @@ struct ResponseEncoder {
       w.Bytes(item.value);
     }
     w.Bytes(r.continuation);
+  }
+  void operator()(const GetsResponse& r) const {
+    w.Bytes(r.context);
+    w.U32(static_cast<uint32_t>(r.siblings.size()));
+    for (const Sibling& s : r.siblings) {
+      w.U64(s.timestamp);
+      w.Bytes(s.value);
+    }
+  }
+  void operator()(const IncrResponse& r) const { w.U64(static_cast<uint64_t>(r.value)); }
+  void operator()(const SetOpResponse& r) const { w.U8(r.existed ? 1 : 0); }
+  void operator()(const SmembersResponse& r) const {
+    w.U32(static_cast<uint32_t>(r.members.size()));
+    for (const std::string& m : r.members) w.Bytes(m);
   }
 };
 
@@ -278,6 +314,13 @@ bool DecodeOptions(FieldReader& f, RequestOptions* o) {
           return f.Fail("option max_staleness_ms must be 4 bytes");
         }
         break;
+      case kOptContext:
+        if (len == 0 || len > kMaxContextBytes) {
+          return f.Fail(fmt::format("option context must be 1..{} bytes, got {}",
+                                    kMaxContextBytes, len));
+        }
+        o->context.assign(value.data(), value.size());
+        break;
       default:
         return f.Fail(fmt::format("unknown option tag {}", tag));
     }
@@ -384,6 +427,38 @@ bool DecodeRequestBody(FieldReader& f, Opcode op, RequestBody* body) {
       }
       r.reverse = (flags & kScanFlagReverse) != 0;
       r.keys_only = (flags & kScanFlagKeysOnly) != 0;
+      *body = std::move(r);
+      return true;
+    }
+    case Opcode::kGets: {
+      GetsRequest r;
+      if (!f.Bytes("key", &r.key)) return false;
+      *body = std::move(r);
+      return true;
+    }
+    case Opcode::kIncr: {
+      IncrRequest r;
+      uint64_t amount = 0;
+      if (!f.Bytes("key", &r.key) || !f.U64("amount", &amount)) return false;
+      r.amount = static_cast<int64_t>(amount);
+      *body = std::move(r);
+      return true;
+    }
+    case Opcode::kSadd: {
+      SaddRequest r;
+      if (!f.Bytes("key", &r.key) || !f.Bytes("element", &r.element)) return false;
+      *body = std::move(r);
+      return true;
+    }
+    case Opcode::kSrem: {
+      SremRequest r;
+      if (!f.Bytes("key", &r.key) || !f.Bytes("element", &r.element)) return false;
+      *body = std::move(r);
+      return true;
+    }
+    case Opcode::kSmembers: {
+      SmembersRequest r;
+      if (!f.Bytes("key", &r.key)) return false;
       *body = std::move(r);
       return true;
     }
@@ -505,6 +580,49 @@ bool DecodeResponseBody(FieldReader& f, Opcode op, ResponseBody* body) {
       *body = std::move(r);
       return true;
     }
+    case Opcode::kGets: {
+      GetsResponse r;
+      uint32_t count = 0;
+      if (!f.Bytes("context", &r.context, kMaxContextBytes) || !f.U32("count", &count)) return false;
+      if (size_t{count} * 12 > f.remaining()) {
+        return f.Fail(fmt::format("count {} does not fit in the frame", count));
+      }
+      r.siblings.resize(count);
+      for (Sibling& s : r.siblings) {
+        if (!f.U64("sibling.timestamp", &s.timestamp) || !f.Bytes("sibling.value", &s.value)) {
+          return false;
+        }
+      }
+      *body = std::move(r);
+      return true;
+    }
+    case Opcode::kIncr: {
+      uint64_t value = 0;
+      if (!f.U64("value", &value)) return false;
+      *body = IncrResponse{static_cast<int64_t>(value)};
+      return true;
+    }
+    case Opcode::kSadd:
+    case Opcode::kSrem: {
+      SetOpResponse r;
+      if (!f.Bool("existed", &r.existed)) return false;
+      *body = r;
+      return true;
+    }
+    case Opcode::kSmembers: {
+      SmembersResponse r;
+      uint32_t count = 0;
+      if (!f.U32("count", &count)) return false;
+      if (size_t{count} * 4 > f.remaining()) {
+        return f.Fail(fmt::format("count {} does not fit in the frame", count));
+      }
+      r.members.resize(count);
+      for (std::string& m : r.members) {
+        if (!f.Bytes("member", &m)) return false;
+      }
+      *body = std::move(r);
+      return true;
+    }
   }
   return f.Fail("unknown opcode");
 }
@@ -522,6 +640,11 @@ bool IsKnownOpcode(uint8_t op) {
     case Opcode::kCas:
     case Opcode::kBatch:
     case Opcode::kScan:
+    case Opcode::kGets:
+    case Opcode::kIncr:
+    case Opcode::kSadd:
+    case Opcode::kSrem:
+    case Opcode::kSmembers:
     case Opcode::kAdmin:
       return true;
   }
@@ -539,6 +662,11 @@ const char* OpcodeName(Opcode op) {
     case Opcode::kCas: return "CAS";
     case Opcode::kBatch: return "BATCH";
     case Opcode::kScan: return "SCAN";
+    case Opcode::kGets: return "GETS";
+    case Opcode::kIncr: return "INCR";
+    case Opcode::kSadd: return "SADD";
+    case Opcode::kSrem: return "SREM";
+    case Opcode::kSmembers: return "SMEMBERS";
     case Opcode::kAdmin: return "ADMIN";
   }
   return "UNKNOWN";
@@ -564,6 +692,11 @@ bool IsDataOpcode(Opcode op) {
     case Opcode::kCas:
     case Opcode::kBatch:
     case Opcode::kScan:
+    case Opcode::kGets:
+    case Opcode::kIncr:
+    case Opcode::kSadd:
+    case Opcode::kSrem:
+    case Opcode::kSmembers:
       return true;
     default:
       return false;
@@ -574,7 +707,8 @@ Opcode Request::opcode() const {
   static constexpr Opcode kByIndex[] = {Opcode::kHello, Opcode::kPing,  Opcode::kStatus,
                                         Opcode::kGet,   Opcode::kPut,   Opcode::kDelete,
                                         Opcode::kCas,   Opcode::kBatch, Opcode::kScan,
-                                        Opcode::kAdmin};
+                                        Opcode::kAdmin, Opcode::kGets,  Opcode::kIncr,
+                                        Opcode::kSadd,  Opcode::kSrem,  Opcode::kSmembers};
   static_assert(std::variant_size_v<RequestBody> == std::size(kByIndex));
   return kByIndex[body.index()];
 }
@@ -773,6 +907,17 @@ struct Validator {
     return Status::Ok();
   }
   Status operator()(const GetRequest& r) const { return CheckKey("key", r.key, limits); }
+  Status operator()(const GetsRequest& r) const { return CheckKey("key", r.key, limits); }
+  Status operator()(const IncrRequest& r) const { return CheckKey("key", r.key, limits); }
+  Status operator()(const SmembersRequest& r) const { return CheckKey("key", r.key, limits); }
+  Status operator()(const SaddRequest& r) const {
+    KVD_TRY(CheckKey("key", r.key, limits));
+    return CheckValue("element", r.element, limits);
+  }
+  Status operator()(const SremRequest& r) const {
+    KVD_TRY(CheckKey("key", r.key, limits));
+    return CheckValue("element", r.element, limits);
+  }
   Status operator()(const DeleteRequest& r) const { return CheckKey("key", r.key, limits); }
   Status operator()(const PutRequest& r) const {
     KVD_TRY(CheckKey("key", r.key, limits));
@@ -832,6 +977,12 @@ Status ValidateRequest(const Request& request, const Limits& limits) {
   if ((request.options.client_id == 0) != (request.options.sequence == 0)) {
     return Status::InvalidArgument(
         "options client_id and sequence go together: set both (non-zero) or neither");
+  }
+  if (!request.options.context.empty() && request.opcode() != Opcode::kPut &&
+      request.opcode() != Opcode::kDelete) {
+    return Status::InvalidArgument(fmt::format(
+        "option context is for PUT and DELETE (to resolve siblings), not {}",
+        OpcodeName(request.opcode())));
   }
   return std::visit(Validator{limits}, request.body);
 }

@@ -33,7 +33,10 @@ inline constexpr uint8_t kFlagResponse = 0x01;
 // Bounds on fields that have no configurable limit.
 inline constexpr uint32_t kMaxClientNameBytes = 256;
 inline constexpr uint32_t kMaxPingPayloadBytes = 64u << 10;
-inline constexpr uint32_t kMaxSessionTokenBytes = 1024;
+inline constexpr uint32_t kMaxSessionTokenBytes = 2048;
+// A causal context (option `context`, GETS): an encoded version vector of up to 1023
+// nodes (clock::VersionVector::kMaxEntries).
+inline constexpr uint32_t kMaxContextBytes = 16384;
 // A continuation holds a key (up to 64 KiB by limits.max_key_bytes) plus a small header.
 inline constexpr uint32_t kMaxContinuationBytes = (64u << 10) + 64;
 inline constexpr uint8_t kMaxRequestOptions = 16;

@@ -49,6 +49,9 @@ struct RequestOptions {
   uint64_t sequence = 0;
   // Follower reads: the most staleness the client accepts, in ms; 0: no bound.
   uint32_t max_staleness_ms = 0;
+  // multi_leader siblings keys: the causal context a GETS returned, presented by a PUT or
+  // DELETE to replace (resolve) the siblings that read saw. Empty: none.
+  std::string context;
 
   bool operator==(const RequestOptions&) const = default;
 };
@@ -63,6 +66,12 @@ enum class Opcode : uint8_t {
   kCas = 0x13,
   kBatch = 0x14,
   kScan = 0x15,
+  // multi_leader: replicated data types.
+  kGets = 0x16,      // every sibling of a key, with the causal context
+  kIncr = 0x17,      // add to a counter
+  kSadd = 0x18,      // add an element to a set
+  kSrem = 0x19,      // remove an element from a set
+  kSmembers = 0x1A,  // the elements of a set
   kAdmin = 0x20,
 };
 
@@ -70,8 +79,8 @@ enum class Opcode : uint8_t {
 bool IsKnownOpcode(uint8_t op);
 // Upper-case name ("GET"), or "UNKNOWN".
 const char* OpcodeName(Opcode op);
-// True for GET, PUT, DELETE, CAS, BATCH, SCAN: requests that carry RequestOptions and whose
-// OK responses carry a session token.
+// True for GET, PUT, DELETE, CAS, BATCH, SCAN, GETS, INCR, SADD, SREM, SMEMBERS: requests
+// that carry RequestOptions and whose OK responses carry a session token.
 bool IsDataOpcode(Opcode op);
 
 struct HelloRequest {
@@ -150,6 +159,34 @@ struct ScanRequest {
 inline constexpr uint8_t kScanFlagReverse = 0x01;
 inline constexpr uint8_t kScanFlagKeysOnly = 0x02;
 
+// multi_leader: read every sibling of a key (siblings keys; an lww key has at most one).
+struct GetsRequest {
+  std::string key;
+  bool operator==(const GetsRequest&) const = default;
+};
+// multi_leader counter keys: add `amount` (negative: subtract; 0: read the value, a read
+// that is not replicated).
+struct IncrRequest {
+  std::string key;
+  int64_t amount = 0;
+  bool operator==(const IncrRequest&) const = default;
+};
+// multi_leader set keys.
+struct SaddRequest {
+  std::string key;
+  std::string element;
+  bool operator==(const SaddRequest&) const = default;
+};
+struct SremRequest {
+  std::string key;
+  std::string element;
+  bool operator==(const SremRequest&) const = default;
+};
+struct SmembersRequest {
+  std::string key;
+  bool operator==(const SmembersRequest&) const = default;
+};
+
 // Cluster administration (replicated topologies). One opcode, ADMIN, with an action.
 enum class AdminAction : uint8_t {
   kPromote = 1,         // this node starts an election now (manual failover)
@@ -172,7 +209,8 @@ const char* AdminActionName(AdminAction a);
 
 using RequestBody = std::variant<HelloRequest, PingRequest, StatusRequest, GetRequest,
                                  PutRequest, DeleteRequest, CasRequest, BatchRequest,
-                                 ScanRequest, AdminRequest>;
+                                 ScanRequest, AdminRequest, GetsRequest, IncrRequest,
+                                 SaddRequest, SremRequest, SmembersRequest>;
 
 struct Request {
   uint64_t request_id = 0;
@@ -255,6 +293,33 @@ struct ScanResponse {
   bool operator==(const ScanResponse&) const = default;
 };
 
+// GETS: the key's siblings (one value for an lww key; none if absent or deleted) and the
+// opaque causal context to present when writing the resolved value.
+struct Sibling {
+  uint64_t timestamp = 0;  // the writing node's hybrid logical clock (packed, see PROTOCOL.md)
+  std::string value;
+  bool operator==(const Sibling&) const = default;
+};
+struct GetsResponse {
+  std::string context;
+  std::vector<Sibling> siblings;
+  bool operator==(const GetsResponse&) const = default;
+};
+// INCR: the counter's value on this node after the increment.
+struct IncrResponse {
+  int64_t value = 0;
+  bool operator==(const IncrResponse&) const = default;
+};
+// SADD / SREM: whether the element was in the set (on this node) before.
+struct SetOpResponse {
+  bool existed = false;
+  bool operator==(const SetOpResponse&) const = default;
+};
+struct SmembersResponse {
+  std::vector<std::string> members;  // sorted bytewise
+  bool operator==(const SmembersResponse&) const = default;
+};
+
 // ADMIN answers with a JSON object describing what was done.
 struct AdminResponse {
   std::string json;
@@ -263,7 +328,8 @@ struct AdminResponse {
 
 using ResponseBody = std::variant<std::monostate, HelloResponse, PingResponse, StatusResponse,
                                   GetResponse, PutResponse, DeleteResponse, CasResponse,
-                                  BatchResponse, ScanResponse, AdminResponse>;
+                                  BatchResponse, ScanResponse, AdminResponse, GetsResponse,
+                                  IncrResponse, SetOpResponse, SmembersResponse>;
 
 // Extra fields carried by some error statuses.
 struct ErrorDetail {

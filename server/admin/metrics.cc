@@ -174,7 +174,27 @@ std::string Metrics::RenderPrometheus(const std::map<std::string, uint64_t>& sto
   }
   {
     std::lock_guard lock(topology_mu_);
-    if (has_topology_) {
+    if (has_topology_ && multi_leader_) {
+      for (const auto& [name, value] : topology_gauges_) {
+        std::string metric = fmt::format("kvd_multi_leader_{}", name);
+        Header(&out, metric, name.ends_with("_total") ? "counter" : "gauge",
+               fmt::format("multi_leader: {}.", name));
+        Sample(&out, metric, value);
+      }
+      Header(&out, "kvd_multi_leader_peer_lag_changes", "gauge",
+             "Changes this node has that the peer has not acknowledged (all origins it ships).");
+      for (const PeerGauge& p : peer_gauges_) {
+        fmt::format_to(std::back_inserter(out), "kvd_multi_leader_peer_lag_changes{{peer=\"{}\"}} {}\n",
+                       p.id, p.lag_entries);
+      }
+      Header(&out, "kvd_multi_leader_peer_ack_age_seconds", "gauge",
+             "Seconds since the peer last acknowledged changes while some were outstanding.");
+      for (const PeerGauge& p : peer_gauges_) {
+        fmt::format_to(std::back_inserter(out),
+                       "kvd_multi_leader_peer_ack_age_seconds{{peer=\"{}\"}} {:.3f}\n", p.id,
+                       p.seconds_since_contact);
+      }
+    } else if (has_topology_) {
       for (const auto& [name, value] : topology_gauges_) {
         std::string metric = fmt::format("kvd_raft_{}", name);
         Header(&out, metric, "gauge", fmt::format("Raft state: {}.", name));

@@ -88,6 +88,10 @@ class Metrics {
     double seconds_since_contact = 0;
   };
   void SetTopology(std::map<std::string, uint64_t> gauges, std::vector<PeerGauge> peers);
+  // multi_leader: its gauges are rendered as kvd_multi_leader_<name>, and each peer's lag
+  // as kvd_multi_leader_peer_lag_changes / _peer_ack_age_seconds. Call once, before
+  // SetTopology.
+  void SetTopologyMultiLeader() { multi_leader_ = true; }
   // A replicated write committed and was applied `nanos` after it arrived.
   void RecordCommit(uint64_t nanos) { commit_latency_.Observe(nanos); }
 
@@ -123,6 +127,7 @@ class Metrics {
   mutable std::mutex topology_mu_;
   std::map<std::string, uint64_t> topology_gauges_;  // guarded by topology_mu_
   std::vector<PeerGauge> peer_gauges_;               // guarded by topology_mu_
+  bool multi_leader_ = false;
   bool has_topology_ = false;                        // guarded by topology_mu_
 };
 

@@ -187,6 +187,25 @@ wire::Response KvStore::Apply(wire::Request request, uint64_t now_ms, uint64_t g
   wire::Response resp;
   resp.request_id = request.request_id;
   resp.opcode = request.opcode();
+  switch (request.opcode()) {
+    case wire::Opcode::kGets:
+    case wire::Opcode::kIncr:
+    case wire::Opcode::kSadd:
+    case wire::Opcode::kSrem:
+    case wire::Opcode::kSmembers:
+      return wire::Response::Error(
+          resp.request_id, resp.opcode,
+          Status::Unsupported(fmt::format(
+              "{} works on replicated data types, which only node.mode multi_leader offers",
+              wire::OpcodeName(request.opcode()))));
+    default: break;
+  }
+  if (!request.options.context.empty()) {
+    return wire::Response::Error(
+        resp.request_id, resp.opcode,
+        Status::Unsupported("option context resolves siblings, which only node.mode "
+                            "multi_leader keeps"));
+  }
   resp = std::visit(
       [&](auto& body) -> wire::Response {
         using T = std::decay_t<decltype(body)>;

@@ -36,6 +36,7 @@
 #include "common/status.h"
 #include "common/wire/messages.h"
 #include "server/kv/record.h"
+#include "server/kv/replicated_state.h"
 #include "server/kv/row_cache.h"
 #include "server/storage/engine.h"
 
@@ -91,6 +92,29 @@ class KvStore {
 
   // The session token for a revision: its 8 big-endian bytes.
   static std::string SessionToken(uint64_t revision);
+
+  // ---- multi-writer topologies (multi_leader): replicated key states ----
+  // A key then holds a KeyState (replicated_state.h), stored as a record's value.
+
+  struct ChangeResult {
+    wire::Response response;  // for a local write: the client's answer
+    bool refused = false;     // local siblings put over max_siblings: nothing was written
+    Outcome outcome;
+  };
+  // Applies a change to its key's state. `request` is the client's write for a local
+  // change (its answer is built in ChangeResult::response), nullptr for a replicated one.
+  // A local siblings put that would leave the key with more than max_siblings siblings is
+  // refused (kConflict) and writes nothing; replicated changes are never refused.
+  ChangeResult ApplyChange(const wire::Request* request, const Change& change,
+                           uint32_t max_siblings, uint64_t group, storage::WriteBatch* batch);
+  // Serves GET, GETS, SMEMBERS and INCR 0 from replicated key states; `resolver` is the key's
+  // resolver by configuration (a stored state keeps the one it was written with).
+  wire::Response ReadReplicated(const wire::Request& request, Resolver resolver);
+  // OK if a reply listing `count` items of `bytes` in total fits in one frame.
+  Status FitsFrame(std::string_view key, size_t count, std::string_view what, size_t bytes) const;
+  // The replicated state of a key (nullopt: never written). Errors: from the engine, or
+  // kCorruption.
+  Result<std::optional<KeyState>> LookupReplicated(std::string_view key);
 
  private:
   struct OverlayEntry {

@@ -9,6 +9,10 @@
 //                                     until the sweep removes them)
 //   'x' + u64 BE expires_at_ms + key  empty: TTL index, scanned by the expiry sweep
 //
+// Other columns of the same engine, owned elsewhere: 'c' the client table (dedup,
+// client_table.h), 'r' the Raft log and state (topology/raft/raft_storage.h), 'l' the
+// multi_leader change log and progress (topology/multi_leader/replicator.h).
+//
 // Record (the value of a 'd' key):
 //
 //   offset  size  field

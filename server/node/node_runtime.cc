@@ -46,7 +46,8 @@ bool ParseApplied(std::string_view v, uint64_t* index, uint64_t* term) {
 
 bool IsWriteOpcode(wire::Opcode op) {
   return op == wire::Opcode::kPut || op == wire::Opcode::kDelete || op == wire::Opcode::kCas ||
-         op == wire::Opcode::kBatch;
+         op == wire::Opcode::kBatch || op == wire::Opcode::kIncr || op == wire::Opcode::kSadd ||
+         op == wire::Opcode::kSrem;
 }
 
 }  // namespace
@@ -62,7 +63,10 @@ NodeRuntime::NodeRuntime(const config::Config& config, storage::Engine* engine,
       hooks_(std::move(hooks)),
       kv_(engine, KvOptionsFrom(config)),
       clients_(kMaxDedupClients),
-      replicated_(config::IsClustered(config.node.mode)) {}
+      replicated_(config::IsClustered(config.node.mode)),
+      answers_at_apply_(config.node.mode == config::Mode::kLeaderFollower) {
+  if (config.node.mode == config::Mode::kMultiLeader) metrics_->SetTopologyMultiLeader();
+}
 
 NodeRuntime::~NodeRuntime() { queue_->Stop(); }
 
@@ -123,6 +127,7 @@ void NodeRuntime::OnPeerMessage(uint64_t from, std::string_view bytes) {
 
 void NodeRuntime::Tick(uint64_t wall_ms, uint64_t steady_ms) {
   if (failed_) return;
+  wall_ms_ = wall_ms;
   node_->Tick(wall_ms);
   if (replicated_ && ++ticks_ % kTopologyMetricsTicks == 0) PublishTopologyMetrics();
   const kv::RowCache& cache = kv_.row_cache();
@@ -158,6 +163,15 @@ void NodeRuntime::PublishTopologyMetrics() {
   gauges["snapshots_installed_total"] = snapshots_installed_;
   gauges["last_snapshot_bytes"] = last_snapshot_bytes_;
   gauges["duplicate_writes_total"] = duplicate_writes_;
+  if (config_.node.mode == config::Mode::kMultiLeader) {
+    gauges.erase("is_leader");
+    gauges.erase("snapshots_sent_total");
+    gauges.erase("snapshots_installed_total");
+    gauges.erase("last_snapshot_bytes");
+    gauges["lww_concurrent_overwrites_total"] = lww_overwrites_;
+    gauges["sibling_cap_refusals_total"] = sibling_cap_refusals_;
+    gauges["resolver_mismatches_total"] = resolver_mismatches_;
+  }
   std::vector<admin::Metrics::PeerGauge> peers;
   for (const topology::PeerInfo& p : info.peers) {
     peers.push_back({p.id, p.lag_entries, static_cast<double>(p.ms_since_contact) / 1000.0});
@@ -225,6 +239,84 @@ void NodeRuntime::ApplyItem(topology::ApplyItem& item, PendingGroup& pg,
     }
     case topology::ApplyKind::kNoop: break;
     case topology::ApplyKind::kMembership: batch->Put(kMembershipKey, item.membership); break;
+    case topology::ApplyKind::kChange: {
+      const kv::Change& c = item.change;
+      auto log_as_noop = [&] {
+        for (const topology::StorageOp& op : node_->OnLocalChangeRefused(c.dot.counter)) {
+          if (op.is_delete) {
+            batch->Delete(op.key);
+          } else {
+            batch->Put(op.key, op.value);
+          }
+        }
+      };
+      const uint64_t client_id = item.request.options.client_id;
+      const uint64_t client_seq = item.request.options.sequence;
+      const bool dedup = item.local_change && client_id != 0;
+      if (dedup) {
+        // A retried write (same client id and sequence) this member already applied: its
+        // new change becomes a no-op and the retry gets the first answer. (Per member: a
+        // retry sent to another member is a new write there.)
+        wire::Response first;
+        const kv::ClientTable::Seen seen = clients_.Check(client_id, client_seq, &first);
+        if (seen != kv::ClientTable::Seen::kNew) {
+          log_as_noop();
+          if (seen == kv::ClientTable::Seen::kDuplicate) {
+            ++duplicate_writes_;
+            first.request_id = item.request.request_id;
+          } else {
+            first = wire::Response::Error(
+                item.request.request_id, item.request.opcode(),
+                Status::Timeout(fmt::format(
+                    "outcome unknown: sequence {} of client {} is older than the {} writes "
+                    "this node remembers for that client; it was not applied again",
+                    client_seq, client_id, kv::ClientTable::kWindow)));
+          }
+          if (item.reply) pg.replies.push_back(topology::Reply{item.ref, std::move(first)});
+          break;
+        }
+      }
+      kv::KvStore::ChangeResult r = kv_.ApplyChange(item.local_change ? &item.request : nullptr,
+                                                    c, item.max_siblings, pg.group, batch);
+      if (r.outcome.concurrent_overwrites > 0) {
+        // LWW drops a concurrent write by design; say so, since nothing else will (at most
+        // one line a second, with the count).
+        lww_overwrites_ += r.outcome.concurrent_overwrites;
+        lww_unlogged_ += r.outcome.concurrent_overwrites;
+        if (wall_ms_ >= lww_logged_at_ms_ + 1000) {
+          KVD_LOG(*logger_, kInfo, "multi_leader", "-",
+                  "lww: {} concurrent write(s) overwritten without having been seen since the "
+                  "last report (latest: key '{}', change {} at {})",
+                  lww_unlogged_, c.key, c.dot.ToString(), c.hlc.ToString());
+          lww_unlogged_ = 0;
+          lww_logged_at_ms_ = wall_ms_;
+        }
+      }
+      if (r.outcome.wrong_resolver) {
+        ++resolver_mismatches_;
+        KVD_LOG(*logger_, kWarn, "multi_leader", "-",
+                "key '{}': change {} is a {} change but the key holds another type; ignored "
+                "(multi_leader.resolvers differs between nodes or changed)",
+                c.key, c.dot.ToString(), kv::ResolverName(c.resolver));
+      }
+      if (r.refused) {
+        ++sibling_cap_refusals_;
+        log_as_noop();
+      }
+      if (item.reply) {
+        wire::Response resp = std::move(r.response);
+        if (resp.ok()) resp.session_token = item.session_token;
+        if (dedup && !r.refused) clients_.Record(client_id, client_seq, 0, resp, batch);
+        pg.replies.push_back(topology::Reply{item.ref, std::move(resp)});
+      }
+      break;
+    }
+    case topology::ApplyKind::kReplicatedRead: {
+      wire::Response resp = kv_.ReadReplicated(item.request, item.resolver);
+      if (resp.ok()) resp.session_token = item.session_token;
+      if (item.reply) pg.replies.push_back(topology::Reply{item.ref, std::move(resp)});
+      break;
+    }
   }
 }
 
@@ -233,7 +325,8 @@ void NodeRuntime::Flush() {
   if (failed_) return;
   topology::Output out = node_->TakeOutput();
   if (out.members_changed && hooks_.members) hooks_.members(out.members);
-  for (const std::string& event : out.events) KVD_LOG(*logger_, kInfo, "raft", "-", "{}", event);
+  const char* component = config_.node.mode == config::Mode::kMultiLeader ? "multi_leader" : "raft";
+  for (const std::string& event : out.events) KVD_LOG(*logger_, kInfo, component, "-", "{}", event);
   for (topology::Envelope& e : out.early_send) hooks_.send(e.to, std::move(e.bytes));
   for (topology::Reply& r : out.replies) Deliver(r.ref, std::move(r.response));
   if (out.apply.empty() && out.expire.empty() && out.storage.empty() && out.send.empty() &&
@@ -275,7 +368,7 @@ void NodeRuntime::Flush() {
   }
   kv_.FinishGroup(pg.group, &batch);
   metrics_->SetRevision(kv_.revision());
-  if (replicated_) {
+  if (answers_at_apply_) {
     // An answer here reflects committed entries only (durable on the nodes the replication
     // mode requires) and the state they produce; it need not wait for this node's own
     // writes, nor for log writes of newer entries queued ahead of it.
@@ -291,10 +384,12 @@ void NodeRuntime::Flush() {
 
   bool always = config_.storage.durability == config::Durability::kAlways;
   bool sync;
-  if (replicated_) {
+  if (answers_at_apply_) {
     // The log is what must be durable; committed entries' kv writes can be replayed.
     sync = pg.has_core_storage && (always || out.force_sync);
   } else {
+    // single, multi_leader: the batch holds the data (and, multi_leader, the change log
+    // and progress that peers' acknowledgements and this node's shipping depend on).
     sync = !batch.empty() && (request_wants_sync || always);
   }
   if (!batch.empty() && !sync) unsynced_writes_ = true;
@@ -569,14 +664,30 @@ std::string NodeRuntime::StatusJson(uint64_t uptime_seconds, uint64_t connection
     nlohmann::json raft;
     for (const auto& [name, value] : info.counters) raft[name] = value;
     for (const auto& [name, value] : info.labels) raft[name] = value;
-    raft["snapshots_sent"] = snapshots_sent_;
-    raft["snapshots_installed"] = snapshots_installed_;
-    raft["last_snapshot_bytes"] = last_snapshot_bytes_;
-    raft["duplicate_writes"] = duplicate_writes_;
-    raft["dedup_clients"] = clients_.size();
+    if (config_.node.mode == config::Mode::kMultiLeader) {
+      raft["lww_concurrent_overwrites_total"] = lww_overwrites_;
+      raft["sibling_cap_refusals_total"] = sibling_cap_refusals_;
+      raft["resolver_mismatches_total"] = resolver_mismatches_;
+      raft["duplicate_writes"] = duplicate_writes_;
+    } else {
+      raft["snapshots_sent"] = snapshots_sent_;
+      raft["snapshots_installed"] = snapshots_installed_;
+      raft["last_snapshot_bytes"] = last_snapshot_bytes_;
+      raft["duplicate_writes"] = duplicate_writes_;
+      raft["dedup_clients"] = clients_.size();
+    }
     raft["failed"] = failed_;
     nlohmann::json peers = nlohmann::json::array();
     for (const topology::PeerInfo& p : info.peers) {
+      if (config_.node.mode == config::Mode::kMultiLeader) {
+        // The peers this member ships changes to: what they have not acknowledged yet.
+        peers.push_back({{"id", p.id},
+                         {"state", p.state},
+                         {"lag_changes", p.lag_entries},
+                         {"ms_since_ack", p.ms_since_contact},
+                         {"acked_own_changes", p.match}});
+        continue;
+      }
       peers.push_back({{"id", p.id},
                        {"role", p.role},
                        {"match_index", p.match},
@@ -599,7 +710,7 @@ std::string NodeRuntime::StatusJson(uint64_t uptime_seconds, uint64_t connection
       cluster.push_back({{"id", m.id}, {"role", m.role}, {"client", m.client}, {"peer", m.peer}});
     }
     raft["members"] = std::move(cluster);
-    j["raft"] = std::move(raft);
+    j[config_.node.mode == config::Mode::kMultiLeader ? "multi_leader" : "raft"] = std::move(raft);
   }
   return j.dump();
 }

@@ -173,6 +173,17 @@ class NodeRuntime {
   kv::KvStore kv_;
   kv::ClientTable clients_;
   bool replicated_ = false;
+  // leader_follower: answers reflect committed log entries and go out at apply; the core's
+  // own state is what must be synced. Otherwise (single, multi_leader) answers wait for
+  // their group to be durable, synced as the durability mode says.
+  bool answers_at_apply_ = false;
+  // multi_leader conflict counters (published with the topology's gauges).
+  uint64_t lww_overwrites_ = 0;
+  uint64_t sibling_cap_refusals_ = 0;
+  uint64_t resolver_mismatches_ = 0;
+  uint64_t lww_unlogged_ = 0;       // overwrites since the last log line
+  uint64_t lww_logged_at_ms_ = 0;
+  uint64_t wall_ms_ = 0;            // the last tick's wall clock
   bool opened_ = false;
   bool failed_ = false;
 

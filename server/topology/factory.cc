@@ -1,5 +1,6 @@
 #include <fmt/format.h>
 
+#include "server/topology/multi_leader/multi_leader_node.h"
 #include "server/topology/node.h"
 #include "server/topology/raft/raft_node.h"
 #include "server/topology/raft/raft_storage.h"
@@ -21,6 +22,7 @@ std::string_view TopologyColumn(config::Mode mode) {
   switch (mode) {
     case config::Mode::kSingle: return "";
     case config::Mode::kLeaderFollower: return std::string_view(&raft::kRaftColumn, 1);
+    case config::Mode::kMultiLeader: return std::string_view(&multi_leader::kColumn, 1);
   }
   return "";
 }
@@ -33,6 +35,8 @@ Result<std::unique_ptr<Node>> MakeNode(const config::Config& config, const Store
           config.node.id, config.storage.expiry_sweep_interval_ms));
     case config::Mode::kLeaderFollower:
       return raft::MakeRaftNode(config, stored, seed);
+    case config::Mode::kMultiLeader:
+      return multi_leader::MakeMultiLeaderNode(config, stored);
   }
   return Status::Unsupported(
       fmt::format("node.mode {} is not available", config::ModeName(config.node.mode)));

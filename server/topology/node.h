@@ -87,6 +87,13 @@ class Node {
   virtual void OnSnapshotInstalled(uint64_t index, uint64_t term, std::string_view membership);
   // The driver rejected a received snapshot (it did not decode).
   virtual void OnSnapshotRejected() {}
+  // multi_leader: the driver refused local change `seq` (ApplyKind::kChange with
+  // local_change) and wrote nothing for it. Returns storage ops the driver must add to the
+  // SAME batch (the change's log entry rewritten as a no-op).
+  virtual std::vector<StorageOp> OnLocalChangeRefused(uint64_t seq) {
+    (void)seq;
+    return {};
+  }
   // The answer to a request another node forwarded here (ClientRef::forwarded_from).
   virtual void OnForwardedReply(const ClientRef& ref, const wire::Response& response) {
     (void)ref;

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "common/wire/messages.h"
+#include "server/kv/replicated_state.h"
 
 namespace kvd::topology {
 
@@ -54,6 +55,9 @@ enum class ApplyKind : uint8_t {
   kExpire,      // a TTL sweep at now_ms, from the replicated log
   kNoop,        // a log entry with no effect on the data (a new leader's no-op)
   kMembership,  // a committed configuration: record it with the state machine
+  // multi_leader:
+  kChange,          // apply `change` to its key's replicated state (kv::KvStore::ApplyChange)
+  kReplicatedRead,  // serve a GET, GETS or SMEMBERS from replicated states (`resolver`)
 };
 
 struct ApplyItem {
@@ -74,6 +78,15 @@ struct ApplyItem {
   // Non-zero: the answer's session token is this log index (replicated topologies);
   // zero: the kv revision (single).
   uint64_t session_index = 0;
+  // multi_leader. kChange: the change, whether it is this node's own write (`reply` then
+  // answers its client; a refused one is reported back through
+  // Node::OnLocalChangeRefused), and the sibling cap. kReplicatedRead: the key's resolver.
+  // Both: a non-empty session_token replaces the answer's token.
+  kv::Change change;
+  bool local_change = false;
+  uint32_t max_siblings = 0;
+  kv::Resolver resolver = kv::Resolver::kLww;
+  std::string session_token;
 };
 
 struct Reply {

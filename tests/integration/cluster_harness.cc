@@ -99,8 +99,8 @@ ClusterHarness::ClusterHarness(ClusterOptions options)
   }
   std::string yaml = fmt::format(
       "# written by the cluster test harness (tests/integration/cluster_harness.cc)\n"
-      "node:\n  mode: leader_follower\ncluster:\n  name: {}\n  join: false\n  members:\n",
-      options_.cluster_name);
+      "node:\n  mode: {}\ncluster:\n  name: {}\n  join: false\n  members:\n",
+      options_.mode, options_.cluster_name);
   for (size_t i = 0; i < members_.size(); ++i) {
     const Member& m = members_[i];
     yaml += fmt::format(
@@ -108,6 +108,7 @@ ClusterHarness::ClusterHarness(ClusterOptions options)
         m.client_port, m.peer_port, m.admin_port);
   }
   if (!options_.raft_yaml.empty()) yaml += "raft:\n" + options_.raft_yaml;
+  if (!options_.multi_leader_yaml.empty()) yaml += "multi_leader:\n" + options_.multi_leader_yaml;
   if (!options_.storage_yaml.empty()) yaml += "storage:\n" + options_.storage_yaml;
   yaml += fmt::format("log:\n  level: {}\n", options_.log_level);
   yaml += options_.extra_yaml;
@@ -213,6 +214,7 @@ Status ClusterHarness::StartNode(size_t i) {
 
 Status ClusterHarness::Start() {
   for (size_t i = 0; i < size(); ++i) KVD_TRY(StartNode(i));
+  if (options_.mode != "leader_follower") return Status::Ok();  // no leader to wait for
   Result<size_t> leader = Leader(options_.start_deadline);
   if (!leader.ok()) return leader.status();
   return Status::Ok();

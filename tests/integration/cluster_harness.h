@@ -1,5 +1,5 @@
 // Harness for cluster integration tests: N real kvd processes of one leader_follower
-// (Raft) cluster on loopback.
+// (Raft) or multi_leader cluster on loopback.
 //
 // ClusterHarness writes one config in the shape of config/leader-follower-3.yaml, with
 // FreePort() ports for the client, peer and admin address of every member, and starts
@@ -36,6 +36,11 @@ namespace kvd::test {
 
 struct ClusterOptions {
   size_t nodes = 3;
+  // node.mode: leader_follower (Start waits for a leader) or multi_leader (every node
+  // answers by itself: Start waits for each to answer PING).
+  std::string mode = "leader_follower";
+  // Lines of the multi_leader: section, each indented by two spaces.
+  std::string multi_leader_yaml;
   std::string cluster_name = "kvd-it";
   // Lines of the raft: section, each indented by two spaces ("  failover: manual\n").
   std::string raft_yaml;

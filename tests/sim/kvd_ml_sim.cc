@@ -25,6 +25,7 @@ int Usage(const char* why, int code = 2) {
                "usage: kvd_ml_sim [--propagation=all_to_all|ring|star] [--nodes=N]\n"
                "                  [--seed=S | --seeds=N [--first-seed=S | --random]]\n"
                "                  [--safety-ms=MS] [--no-faults] [--no-crashes] [--trace] [--quiet]\n"
+               "                  [--check-determinism]   (each seed twice: same run?)\n"
                "  --propagation  how changes travel between the leaders (default all_to_all)\n"
                "  --nodes        leaders, 2..9 (default: 3 to 5, drawn from the seed)\n"
                "  --seed         replay one run; --seeds runs N from --first-seed (default 1)\n"
@@ -51,7 +52,7 @@ int main(int argc, char** argv) {
   namespace ml = kvd::topology::multi_leader;
   kvd::sim::MlSimOptions base;
   uint64_t seeds = 1, first = 1;
-  bool single = false, random_first = false, quiet = false;
+  bool single = false, random_first = false, quiet = false, check_determinism = false;
   for (int i = 1; i < argc; ++i) {
     std::string_view a = argv[i];
     auto value = [&](std::string_view name) -> std::optional<std::string_view> {
@@ -89,6 +90,8 @@ int main(int argc, char** argv) {
       random_first = true;
     } else if (a == "--quiet") {
       quiet = true;
+    } else if (a == "--check-determinism") {
+      check_determinism = true;
     } else if (a == "--help" || a == "-h") {
       return Usage("the deterministic simulator of kvd's multi_leader topology", 0);
     } else {
@@ -105,6 +108,16 @@ int main(int argc, char** argv) {
     kvd::sim::MlSimOptions o = base;
     o.seed = first + i;
     const kvd::sim::MlSimResult r = kvd::sim::RunMlSimulation(o);
+    if (check_determinism) {
+      const kvd::sim::MlSimResult again = kvd::sim::RunMlSimulation(o);
+      if (again.Summary(o) != r.Summary(o) || again.failure != r.failure ||
+          again.state_digest != r.state_digest) {
+        std::printf("NOT DETERMINISTIC: seed %#llx\n  first:  %s\n  second: %s\n",
+                    static_cast<unsigned long long>(o.seed), r.Summary(o).c_str(),
+                    again.Summary(o).c_str());
+        return 1;
+      }
+    }
     acked += r.writes_acked;
     lost += r.writes_lost;
     refused += r.writes_refused;

@@ -175,12 +175,8 @@ void MlSimulation::Flush(size_t n) {
     if (a.local && c.resolver == kv::Resolver::kSiblings && c.op == kv::ChangeOp::kPut &&
         st.SiblingsAfter(c) > o_.max_siblings) {
       // Over the cap: refused; the log entry becomes a no-op in the same batch.
-      node.core->Refused(c.dot.counter);
-      kv::Change noop = c;
-      noop.op = kv::ChangeOp::kNoop;
-      noop.value.clear();
       b.core_ops.push_back(topology::StorageOp{false, ml::LogKey(node.id, c.dot.counter),
-                                               kv::EncodeChange(noop)});
+                                               node.core->Refused(c.dot.counter)});
       if (wi != SIZE_MAX) writes_[wi].refused = true;
       ++result_.writes_refused;
       Trace(fmt::format("node {}: refused {} (over the sibling cap)", node.id, c.dot.ToString()));
@@ -628,10 +624,28 @@ MlSimResult MlSimulation::Run() {
     }
   }
   if (result_.ok) CheckFinal();
+  // FNV-1a over the final states and the write outcomes.
+  uint64_t h = 1469598103934665603ULL;
+  auto mix = [&h](std::string_view bytes) {
+    for (char ch : bytes) {
+      h ^= static_cast<unsigned char>(ch);
+      h *= 1099511628211ULL;
+    }
+  };
+  for (const SimNode& node : nodes_) {
+    for (const auto& [key, st] : node.live) {
+      mix(key);
+      mix(st.Encode());
+    }
+  }
   for (const WriteRecord& w : writes_) {
     if (w.acked && !w.refused) ++result_.writes_acked;
     if (w.lost) ++result_.writes_lost;
+    mix(kv::EncodeChange(w.change));
+    mix(std::string{static_cast<char>(w.acked), static_cast<char>(w.refused),
+                    static_cast<char>(w.lost)});
   }
+  result_.state_digest = h;
   for (const SimNode& node : nodes_) {
     result_.concurrent_overwrites += node.concurrent_overwrites;
     if (node.core) result_.skew_rejections += node.core->Counters().at("clock_skew_rejections_total");

@@ -58,6 +58,9 @@ struct MlSimResult {
   uint64_t partitions = 0;
   uint64_t concurrent_overwrites = 0;  // lww writes dropped unseen, summed over nodes
   uint64_t skew_rejections = 0;
+  // A digest of every node's final state and of every write's outcome (for the
+  // determinism check: the same seed must give the same digest).
+  uint64_t state_digest = 0;
   std::string Summary(const MlSimOptions& options) const;
 };
 

@@ -188,7 +188,7 @@ kv::Change Replicator::Write(LocalWrite w, uint64_t now_ms) {
   return c;
 }
 
-void Replicator::Refused(uint64_t seq) {
+std::string Replicator::Refused(uint64_t seq) {
   auto& own = log_[config_.self];
   auto it = own.find(seq);
   KVD_ASSERT_MSG(it != own.end() && seq > shippable_local_, "Replicator::Refused: not pending");
@@ -200,6 +200,13 @@ void Replicator::Refused(uint64_t seq) {
   c.amount = 0;
   it->second = kv::EncodeChange(c);
   ++refused_;
+  return it->second;
+}
+
+std::vector<AppliedChange> Replicator::TakeApplied() {
+  std::vector<AppliedChange> applied = std::move(out_.apply);
+  out_.apply.clear();
+  return applied;
 }
 
 void Replicator::Log(const kv::Change& change, std::string encoded) {

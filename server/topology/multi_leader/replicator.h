@@ -68,12 +68,12 @@ struct ReplicatorConfig {
   kv::ReplicatedLimits limits;
 };
 
-// Keys of the topology column ('c'):
-//   "cl" + u64 origin + u64 seq   an encoded Change (the retained log)
-//   "cp" + u64 origin             u64: this node's progress for that origin
-//   "ch"                          u64: the hybrid clock's last timestamp (packed)
-//   "ci"                          u64: how many times the node has started
-inline constexpr char kColumn = 'c';
+// Keys of the topology column ('l'):
+//   "ll" + u64 origin + u64 seq   an encoded Change (the retained log)
+//   "lp" + u64 origin             u64: this node's progress for that origin
+//   "lh"                          u64: the hybrid clock's last timestamp (packed)
+//   "li"                          u64: how many times the node has started
+inline constexpr char kColumn = 'l';  // 'c' is the client table's (server/kv/client_table.h)
 std::string LogKey(uint64_t origin, uint64_t seq);
 std::string ProgressKey(uint64_t origin);
 
@@ -122,12 +122,16 @@ class Replicator {
   // (AppliedChange::local). Returns the change.
   kv::Change Write(LocalWrite write, uint64_t now_ms);
   // The driver refused to apply local change `seq` (its key was over the sibling cap):
-  // it is logged and shipped as a no-op so sequence numbers stay gap-free. REQUIRES: the
-  // change was in the last output taken and has not been shipped.
-  void Refused(uint64_t seq);
+  // it is shipped as a no-op so sequence numbers stay gap-free. Returns the no-op's
+  // encoding, which the driver must write at LogKey(self, seq) in the same batch as the
+  // refusal. REQUIRES: the change was in the last output taken and has not been shipped.
+  std::string Refused(uint64_t seq);
   // A peer's message. Malformed messages are dropped and counted.
   void OnMessage(uint64_t from, std::string_view bytes, uint64_t now_ms);
   ReplicatorOutput TakeOutput();
+  // Moves out just the changes to apply so far (so that a caller can order its own work
+  // after them); the rest stays for TakeOutput.
+  std::vector<AppliedChange> TakeApplied();
 
   // Introspection.
   const clock::VersionVector& progress() const { return progress_; }

@@ -137,6 +137,27 @@ void RaftNode::Redirect(const topology::ClientRequest& request, const char* why)
 }
 
 void RaftNode::OnClientRequest(topology::ClientRequest request) {
+  // Replicated data types and causal contexts are multi_leader's: refuse them here, on
+  // any node, rather than redirect them or replicate a request that cannot apply.
+  switch (request.request.opcode()) {
+    case wire::Opcode::kGets:
+    case wire::Opcode::kIncr:
+    case wire::Opcode::kSadd:
+    case wire::Opcode::kSrem:
+    case wire::Opcode::kSmembers:
+      ReplyError(request.ref, request.request,
+                 Status::Unsupported(fmt::format(
+                     "{} works on replicated data types, which only node.mode multi_leader offers",
+                     wire::OpcodeName(request.request.opcode()))));
+      return;
+    default: break;
+  }
+  if (!request.request.options.context.empty()) {
+    ReplyError(request.ref, request.request,
+               Status::Unsupported("option context resolves siblings, which only node.mode "
+                                   "multi_leader keeps"));
+    return;
+  }
   if (IsWrite(request.request)) {
     HandleWrite(std::move(request));
   } else {

@@ -96,7 +96,7 @@ TEST_CASE("VersionVector::Decode refuses malformed input with an error") {
   CHECK(decode("0002" "0000000000000002" "0000000000000001"
                "0000000000000001" "0000000000000001").message() ==
         "version vector: node ids not strictly increasing");
-  CHECK(decode("ffff").message() == "version vector: 65535 entries (at most 1024)");
+  CHECK(decode("ffff").message() == "version vector: 65535 entries (at most 1023)");
   CHECK(decode("0000").ok());
 }
 

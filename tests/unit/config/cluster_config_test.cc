@@ -372,8 +372,8 @@ TEST_CASE("cluster config: cross-field: member addresses are unique", "[unit][co
 TEST_CASE("cluster config: cross-field: members only in a clustered mode", "[unit][config]") {
   CHECK(ErrorOf("cluster:\n  members:\n"
                 "    - {id: 1, client: 127.0.0.1:7401, peer: 127.0.0.1:7501}\n") ==
-        "cluster.members: only used when node.mode is leader_follower (node.mode is single); "
-        "remove the members or change node.mode");
+        "cluster.members: only used when node.mode is leader_follower or multi_leader "
+        "(node.mode is single); remove the members or change node.mode");
   // The raft section (and cluster name / join) are allowed and ignored in single mode.
   CHECK(ParseConfig("raft:\n  replication: async\n  failover: manual\ncluster:\n  name: x\n")
             .ok());
@@ -414,7 +414,7 @@ TEST_CASE("cluster config: cross-field rules skip fields that are already wrong"
   CHECK(ErrorOf("node:\n  mode: dynamo\ncluster:\n  members:\n"
                 "    - {id: 1, client: 127.0.0.1:7401, peer: 127.0.0.1:7501}\n") ==
         "node.mode: \"dynamo\" is not available in this build yet; expected one of: single, "
-        "leader_follower");
+        "leader_follower, multi_leader");
   // A bad timing is judged against nothing the operator did not write.
   CHECK(ErrorOf("raft:\n  election_timeout_ms: 10\n  heartbeat_interval_ms: 100\n") ==
         "raft.election_timeout_ms: 10 is out of range; expected an integer from 50 to 60000");
@@ -543,8 +543,8 @@ TEST_CASE("cluster config: ValidateConfig re-checks the cluster after overrides"
   SECTION("members in single mode") {
     c.node.mode = Mode::kSingle;
     CHECK(ValidateConfig(c).message() ==
-          "cluster.members: only used when node.mode is leader_follower (node.mode is single); "
-          "remove the members or change node.mode");
+          "cluster.members: only used when node.mode is leader_follower or multi_leader "
+          "(node.mode is single); remove the members or change node.mode");
   }
 }
 

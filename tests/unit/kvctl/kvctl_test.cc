@@ -366,8 +366,9 @@ TEST_CASE("kvctl: usage errors name the problem", "[unit][kvctl]") {
       {{"stats"},
        "unknown command \"stats\" (did you mean \"status\"? run 'kvctl --help' for the list)"},
       {{"frobnicate"},
-       "unknown command \"frobnicate\" (commands: get, put, del, cas, batch, scan, ping, status, "
-       "cluster, promote, transfer-leader, switchover, member, snapshot, help)"},
+       "unknown command \"frobnicate\" (commands: get, gets, put, del, cas, batch, scan, incr, "
+       "decr, sadd, srem, smembers, ping, status, cluster, promote, transfer-leader, "
+       "switchover, member, snapshot, help)"},
       {{"help", "gte"},
        "unknown command \"gte\" (did you mean \"get\"? run 'kvctl --help' for the list)"},
       {{"help", "get", "put"}, "help: unexpected argument \"put\" (usage: kvctl help [COMMAND])"},
@@ -382,15 +383,16 @@ TEST_CASE("kvctl: usage errors name the problem", "[unit][kvctl]") {
       {{"get", "k", "--bogus"}, "get: unknown option \"--bogus\""},
       {{"get", "-5"},
        "get: unknown option \"-5\" (put \"--\" before arguments that start with '-')"},
-      {{"del"}, "del: missing arguments (usage: kvctl del KEY)"},
+      {{"del"}, "del: missing arguments (usage: kvctl del KEY [--context HEX])"},
       {{"del", ""}, "del: KEY must not be empty"},
       {{"put", "k"},
        "put: no value given (pass VALUE, \"-\" to read standard input, or --file PATH)"},
       {{"put"},
-       "put: missing arguments (usage: kvctl put KEY [VALUE] [--ttl DURATION] [--file PATH])"},
+       "put: missing arguments (usage: kvctl put KEY [VALUE] [--ttl DURATION] [--file PATH] "
+       "[--context HEX])"},
       {{"put", "k", "v", "x"},
        "put: unexpected argument \"x\" (usage: kvctl put KEY [VALUE] [--ttl DURATION] [--file "
-       "PATH])"},
+       "PATH] [--context HEX])"},
       {{"put", "k", "v", "--file", "f"}, "put: give the value as VALUE or with --file, not both"},
       {{"put", "k", "--file", ""}, "put: --file needs a path"},
       {{"put", "k", "v", "--tll", "5s"}, "put: unknown option \"--tll\" (did you mean --ttl?)"},
@@ -497,9 +499,9 @@ TEST_CASE("kvctl: usage errors exit 2 with one line on stderr", "[unit][kvctl]")
   // A usage message with control bytes stays on one line.
   MainResult r = RunMain({"frobnicate\n"});
   CHECK(r.err ==
-        "kvctl: unknown command \"frobnicate\\x0a\" (commands: get, put, del, cas, batch, "
-        "scan, ping, status, cluster, promote, transfer-leader, switchover, member, snapshot, "
-        "help)\n");
+        "kvctl: unknown command \"frobnicate\\x0a\" (commands: get, gets, put, del, cas, batch, "
+        "scan, incr, decr, sadd, srem, smembers, ping, status, cluster, promote, "
+        "transfer-leader, switchover, member, snapshot, help)\n");
 }
 
 TEST_CASE("kvctl: help exits 0 on stdout", "[unit][kvctl]") {

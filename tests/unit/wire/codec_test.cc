@@ -18,8 +18,10 @@
 
 #include <catch2/catch.hpp>
 #include <cstdint>
+#include <initializer_list>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/bytes.h"
@@ -123,6 +125,7 @@ RequestOptions AllOptions() {
   o.client_id = UINT64_MAX;
   o.sequence = 1;
   o.max_staleness_ms = 0xffffffffu;
+  o.context = kBinary;
   return o;
 }
 
@@ -138,6 +141,25 @@ RequestOptions FollowerRead(uint32_t max_staleness_ms) {
   o.consistency = Consistency::kFollower;
   o.max_staleness_ms = max_staleness_ms;
   return o;
+}
+
+RequestOptions WithContext(std::string context) {
+  RequestOptions o;
+  o.context = std::move(context);
+  return o;
+}
+
+// A multi_leader causal context or session token: a version vector (u16 count, then u64
+// node id and u64 count per entry). The codec treats both as opaque bytes.
+std::string VersionVector(std::initializer_list<std::pair<uint64_t, uint64_t>> entries) {
+  std::string out;
+  ByteWriter w(&out);
+  w.U16(static_cast<uint16_t>(entries.size()));
+  for (const auto& [node, count] : entries) {
+    w.U64(node);
+    w.U64(count);
+  }
+  return out;
 }
 
 // Every request type, with binary, empty and extreme values.
@@ -182,6 +204,22 @@ std::vector<Request> RequestCorpus() {
   v.push_back(Req(36, AdminRequest{AdminAction::kAddLearner, 1,
                                    std::string(kMaxAdminAddressBytes, 'c'),
                                    std::string(kMaxAdminAddressBytes, 'p')}));
+  // multi_leader replicated data types, and the context option on the writes that take it.
+  v.push_back(Req(40, GetsRequest{"k"}));
+  v.push_back(Req(41, GetsRequest{kBinary}, FollowerRead(7)));
+  v.push_back(Req(42, IncrRequest{"c", 0}));
+  v.push_back(Req(43, IncrRequest{kBinary, -1}));
+  v.push_back(Req(44, IncrRequest{"c", INT64_MIN}, AllOptions()));
+  v.push_back(Req(45, IncrRequest{"c", INT64_MAX}));
+  v.push_back(Req(46, SaddRequest{"s", ""}));
+  v.push_back(Req(47, SaddRequest{kBinary, kBinary}, AllOptions()));
+  v.push_back(Req(48, SremRequest{"s", "e"}));
+  v.push_back(Req(49, SremRequest{kBinary, kBinary}));
+  v.push_back(Req(50, SmembersRequest{"s"}));
+  v.push_back(Req(51, SmembersRequest{kBinary}, AllOptions()));
+  v.push_back(Req(52, PutRequest{"k", "v", 0}, WithContext(VersionVector({{1, 2}, {2, 1}}))));
+  v.push_back(Req(53, DeleteRequest{"k"}, WithContext("\x01"s)));
+  v.push_back(Req(54, PutRequest{"k", "", 0}, WithContext(std::string(kMaxContextBytes, '\xff'))));
   return v;
 }
 
@@ -247,6 +285,36 @@ std::vector<Response> ResponseCorpus() {
                   "ADMIN promote needs a replicated topology; this node's mode is single"));
   v.push_back(Err(216, Opcode::kAdmin, Code::kUnavailable,
                   "a membership change is still in progress; retry when it has committed"));
+  // multi_leader: version-vector session tokens, siblings, counters and sets.
+  const std::string vv = VersionVector({{1, 12}, {2, 9}});
+  v.push_back(Ok(220, Opcode::kGets, GetsResponse{}, vv));
+  v.push_back(Ok(221, Opcode::kGets, GetsResponse{"", {Sibling{1, ""}}}, vv));
+  v.push_back(Ok(222, Opcode::kGets,
+                 GetsResponse{VersionVector({{1, 2}, {2, 1}}),
+                              {Sibling{UINT64_MAX, kBinary}, Sibling{0, ""}, Sibling{7, "v"}}},
+                 kBinary));
+  v.push_back(Ok(223, Opcode::kGets,
+                 GetsResponse{std::string(kMaxContextBytes, '\x01'), {}},
+                 std::string(kMaxSessionTokenBytes, '\x02')));
+  v.push_back(Ok(224, Opcode::kIncr, IncrResponse{0}, vv));
+  v.push_back(Ok(225, Opcode::kIncr, IncrResponse{-1}, vv));
+  v.push_back(Ok(226, Opcode::kIncr, IncrResponse{INT64_MIN}, ""));
+  v.push_back(Ok(227, Opcode::kIncr, IncrResponse{INT64_MAX}, vv));
+  v.push_back(Ok(228, Opcode::kSadd, SetOpResponse{false}, vv));
+  v.push_back(Ok(229, Opcode::kSadd, SetOpResponse{true}, vv));
+  v.push_back(Ok(230, Opcode::kSrem, SetOpResponse{false}, vv));
+  v.push_back(Ok(231, Opcode::kSrem, SetOpResponse{true}, vv));
+  v.push_back(Ok(232, Opcode::kSmembers, SmembersResponse{}, vv));
+  v.push_back(Ok(233, Opcode::kSmembers, SmembersResponse{{"", kBinary, "a", "b"}}, vv));
+  v.push_back(Ok(234, Opcode::kPut, PutResponse{UINT64_MAX}, vv));
+  v.push_back(Err(235, Opcode::kGet, Code::kConflict,
+                  "key 'cart/7' has 2 siblings (concurrent writes): GETS returns them all, with "
+                  "the context to write the resolved value",
+                  ErrorDetail{0, 0, ""}));
+  v.push_back(Err(236, Opcode::kGets, Code::kUnsupported,
+                  "GETS works on replicated data types, which only node.mode multi_leader offers"));
+  v.push_back(Err(237, Opcode::kSmembers, Code::kInvalidArgument, "SMEMBERS needs a set key"));
+  v.push_back(Err(238, Opcode::kIncr, Code::kUnavailable, "m"));
   return v;
 }
 
@@ -358,7 +426,21 @@ TEST_CASE("wire: fields at their fixed maximum round-trip; one more byte is reje
     Result<Response> d = DecodeRespFrame(EncodeResp(resp));
     REQUIRE_FALSE(d.ok());
     CHECK(d.status().message() ==
-          "malformed GET response: session_token is 1025 bytes; at most 1024 allowed");
+          "malformed GET response: session_token is 2049 bytes; at most 2048 allowed");
+  }
+  SECTION("context option and GETS context") {
+    Request r = Req(1, PutRequest{"k", "v", 0},
+                    WithContext(std::string(kMaxContextBytes, '\x01')));
+    CHECK(DecodeReqFrame(EncodeReq(r)).value() == r);
+    Response resp = Ok(1, Opcode::kGets,
+                       GetsResponse{std::string(kMaxContextBytes, '\x02'), {Sibling{1, "v"}}}, "t");
+    CHECK(DecodeRespFrame(EncodeResp(resp)).value() == resp);
+    std::get<GetsResponse>(resp.body).context.push_back('x');
+    Result<Response> d = DecodeRespFrame(EncodeResp(resp));
+    REQUIRE_FALSE(d.ok());
+    CHECK(d.status().code() == Code::kProtocolError);
+    CHECK(d.status().message() ==
+          "malformed GETS response: context is 16385 bytes; at most 16384 allowed");
   }
   SECTION("continuation, request and response") {
     Request r = Req(1, ScanRequest{"", "", "", 0, false, false,
@@ -579,7 +661,7 @@ TEST_CASE("wire: malformed request options are rejected with the field named",
   };
   const std::string p = "malformed GET request: ";
   const std::vector<Case> cases = {
-      {"unknown tag", "\x01\x08\x00\x00"s, p + "unknown option tag 8"},
+      {"unknown tag", "\x01\x09\x00\x00"s, p + "unknown option tag 9"},
       {"tag 31", "\x01\x1f\x00\x00"s, p + "unknown option tag 31"},
       {"tag 0", "\x01\x00\x00\x00"s, p + "unknown option tag 0"},
       {"tag 255", "\x01\xff\x00\x00"s, p + "unknown option tag 255"},
@@ -594,7 +676,11 @@ TEST_CASE("wire: malformed request options are rejected with the field named",
       {"durability too long", "\x01\x02\x00\x02\x00\x01"s,
        p + "option durability must be 1 byte"},
       {"empty session token", "\x01\x03\x00\x00"s,
-       p + "option session_token must be 1..1024 bytes, got 0"},
+       p + "option session_token must be 1..2048 bytes, got 0"},
+      {"empty context", "\x01\x08\x00\x00"s, p + "option context must be 1..16384 bytes, got 0"},
+      {"context past the end", "\x01\x08\x00\x10\x00"s, p + "truncated at field options.value"},
+      {"duplicate context", "\x02\x08\x00\x01\x01\x08\x00\x01\x02"s,
+       p + "option tag 8 appears twice"},
       {"timeout too short", "\x01\x04\x00\x03\x00\x00\x01"s,
        p + "option timeout_ms must be 4 bytes"},
       {"option value past the end", "\x01\x03\x01\x00"s, p + "truncated at field options.value"},
@@ -624,10 +710,17 @@ TEST_CASE("wire: malformed request options are rejected with the field named",
   // The options block is the whole body: its one option is missing.
   CHECK(RequestError(frame, "\x01"s) == p + "truncated at field options.tag");
   CHECK(RequestError(frame, "\x01\x04"s) == p + "truncated at field options.length");
-  // A session token longer than 1024 bytes.
-  std::string long_token = "\x01\x03\x04\x01"s + std::string(1025, 'x');
+  // A session token longer than 2048 bytes.
+  std::string long_token = "\x01\x03\x08\x01"s + std::string(2049, 'x');
   CHECK(RequestError(frame, GetBodyWithOptions(long_token)) ==
-        p + "option session_token must be 1..1024 bytes, got 1025");
+        p + "option session_token must be 1..2048 bytes, got 2049");
+  // A context longer than 16384 bytes (the u16 length could say up to 65535).
+  std::string long_context = "\x01\x08\x40\x01"s + std::string(16385, 'x');
+  CHECK(RequestError(frame, GetBodyWithOptions(long_context)) ==
+        p + "option context must be 1..16384 bytes, got 16385");
+  std::string max_context = "\x01\x08\xff\xff"s + std::string(65535, 'x');
+  CHECK(RequestError(frame, GetBodyWithOptions(max_context)) ==
+        p + "option context must be 1..16384 bytes, got 65535");
 }
 
 TEST_CASE("wire: enum and flag fields outside their range are rejected", "[unit][wire]") {
@@ -1119,7 +1212,7 @@ TEST_CASE("wire: opcode helpers agree with the opcode table", "[unit][wire]") {
   for (int op = 0; op < 256; ++op) {
     if (IsKnownOpcode(static_cast<uint8_t>(op))) ++known;
   }
-  CHECK(known == 10);
+  CHECK(known == 15);
   struct Row {
     Opcode op;
     uint8_t value;
@@ -1134,6 +1227,11 @@ TEST_CASE("wire: opcode helpers agree with the opcode table", "[unit][wire]") {
                        Row{Opcode::kCas, 0x13, "CAS", true},
                        Row{Opcode::kBatch, 0x14, "BATCH", true},
                        Row{Opcode::kScan, 0x15, "SCAN", true},
+                       Row{Opcode::kGets, 0x16, "GETS", true},
+                       Row{Opcode::kIncr, 0x17, "INCR", true},
+                       Row{Opcode::kSadd, 0x18, "SADD", true},
+                       Row{Opcode::kSrem, 0x19, "SREM", true},
+                       Row{Opcode::kSmembers, 0x1a, "SMEMBERS", true},
                        Row{Opcode::kAdmin, 0x20, "ADMIN", false}}) {
     INFO(r.name);
     CHECK(static_cast<uint8_t>(r.op) == r.value);
@@ -1145,6 +1243,11 @@ TEST_CASE("wire: opcode helpers agree with the opcode table", "[unit][wire]") {
   CHECK(Req(1, ScanRequest{}).opcode() == Opcode::kScan);
   CHECK(Req(1, HelloRequest{}).opcode() == Opcode::kHello);
   CHECK(Req(1, AdminRequest{}).opcode() == Opcode::kAdmin);
+  CHECK(Req(1, GetsRequest{}).opcode() == Opcode::kGets);
+  CHECK(Req(1, IncrRequest{}).opcode() == Opcode::kIncr);
+  CHECK(Req(1, SaddRequest{}).opcode() == Opcode::kSadd);
+  CHECK(Req(1, SremRequest{}).opcode() == Opcode::kSrem);
+  CHECK(Req(1, SmembersRequest{}).opcode() == Opcode::kSmembers);
 }
 
 TEST_CASE("wire: Response::Error and ToStatus", "[unit][wire]") {

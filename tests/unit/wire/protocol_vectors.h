@@ -9,8 +9,10 @@
 // Thread-safety: ProtocolVectors() builds a fresh value on every call.
 #pragma once
 
+#include <initializer_list>
 #include <map>
 #include <string>
+#include <utility>
 #include <variant>
 
 #include "common/bytes.h"
@@ -26,6 +28,27 @@ inline std::string RevisionToken(uint64_t revision) {
   std::string token(8, '\0');
   PutU64BE(token.data(), revision);
   return token;
+}
+
+// A multi_leader session token or causal context: a version vector, encoded as a u16 count
+// then, per entry, u64 node id and u64 count, node ids increasing. Clients treat it as
+// opaque; the vectors spell it out so that the document can show what it holds.
+inline std::string VersionVectorBytes(
+    std::initializer_list<std::pair<uint64_t, uint64_t>> entries) {
+  std::string out;
+  ByteWriter w(&out);
+  w.U16(static_cast<uint16_t>(entries.size()));
+  for (const auto& [node, count] : entries) {
+    w.U64(node);
+    w.U64(count);
+  }
+  return out;
+}
+
+// A multi_leader timestamp (and version): a hybrid logical clock value, wall milliseconds
+// in the high 48 bits and a logical counter in the low 16.
+inline constexpr uint64_t Hlc(uint64_t wall_ms, uint64_t logical) {
+  return (wall_ms << 16) | logical;
 }
 
 inline Request MakeRequest(uint64_t request_id, RequestBody body, RequestOptions options = {}) {
@@ -172,6 +195,52 @@ inline std::map<std::string, VectorMessage> ProtocolVectors() {
       18, Opcode::kAdmin, Code::kNotLeader,
       "membership changes are made by the leader; the leader is node 2 at 10.0.0.2:7400",
       ErrorDetail{0, 0, "10.0.0.2:7400"});
+
+  // The third conversation: node 1 of a three-node multi_leader cluster configured like
+  // config/multi-leader-3.yaml ("cart/" keys keep siblings, "count/" keys are counters,
+  // "tags/" keys are sets). Session tokens there are the node's progress, a version vector
+  // of the changes it has applied per origin: here node 1's own 12 and node 2's first 9.
+  v["hello-response-multi-leader"] =
+      MakeOk(19, Opcode::kHello,
+             HelloResponse{1, "0.1.0", "multi_leader", 1,
+                           Limits{8u << 20, 4096, 1u << 20, 1000, 10000}});
+
+  // Nodes 1 and 2 each wrote "cart/7" without having seen the other's write.
+  v["get-response-siblings"] = MakeError(
+      20, Opcode::kGet, Code::kConflict,
+      "key 'cart/7' has 2 siblings (concurrent writes): GETS returns them all, with the "
+      "context to write the resolved value",
+      ErrorDetail{0, 0, ""});
+  v["gets-request"] = MakeRequest(21, GetsRequest{"cart/7"});
+  // The key's causal context: node 1's writes 1..2 and node 2's write 1 of this key. The
+  // siblings are node 1's second write and node 2's first.
+  const std::string cart_context = VersionVectorBytes({{1, 2}, {2, 1}});
+  v["gets-response"] = MakeOk(
+      21, Opcode::kGets,
+      GetsResponse{cart_context, {Sibling{Hlc(1767225600123, 0), "milk"},
+                                  Sibling{Hlc(1767225600118, 1), "eggs"}}},
+      VersionVectorBytes({{1, 12}, {2, 9}}));
+
+  RequestOptions resolve;
+  resolve.context = cart_context;
+  v["put-request-context"] = MakeRequest(22, PutRequest{"cart/7", "milk,eggs", 0}, resolve);
+  v["put-response-multi-leader"] = MakeOk(22, Opcode::kPut, PutResponse{Hlc(1767225660000, 0)},
+                                          VersionVectorBytes({{1, 13}, {2, 9}}));
+
+  v["incr-request"] = MakeRequest(23, IncrRequest{"count/visits", -3});
+  v["incr-response"] =
+      MakeOk(23, Opcode::kIncr, IncrResponse{39}, VersionVectorBytes({{1, 14}, {2, 9}}));
+
+  v["sadd-request"] = MakeRequest(24, SaddRequest{"tags/42", "blue"});
+  v["sadd-response"] =
+      MakeOk(24, Opcode::kSadd, SetOpResponse{false}, VersionVectorBytes({{1, 15}, {2, 9}}));
+  v["srem-request"] = MakeRequest(25, SremRequest{"tags/42", "red"});
+  v["srem-response"] =
+      MakeOk(25, Opcode::kSrem, SetOpResponse{true}, VersionVectorBytes({{1, 16}, {2, 9}}));
+  v["smembers-request"] = MakeRequest(26, SmembersRequest{"tags/42"});
+  // Node 2's 10th change has arrived meanwhile.
+  v["smembers-response"] = MakeOk(26, Opcode::kSmembers, SmembersResponse{{"blue", "green"}},
+                                  VersionVectorBytes({{1, 16}, {2, 10}}));
   return v;
 }
 

@@ -1,0 +1,201 @@
+// KvStore's replicated key states (multi_leader): applying changes and serving reads. See
+// kv_store.h and replicated_state.h.
+#include <algorithm>
+#include <charconv>
+
+#include <fmt/format.h>
+
+#include "server/kv/kv_store.h"
+
+namespace kvd::kv {
+
+namespace {
+
+ReplicatedLimits LimitsFrom(const KvOptions& o) {
+  ReplicatedLimits l;
+  l.max_key_bytes = std::max<uint32_t>(o.limits.max_key_bytes, 1);
+  l.max_value_bytes = std::max<uint32_t>(o.limits.max_value_bytes, 1);
+  return l;
+}
+
+wire::Response Fail(wire::Response resp, const Status& s) {
+  return wire::Response::Error(resp.request_id, resp.opcode, s);
+}
+
+// Headroom for the frame header, status, session token (at most 2 KiB) and counts.
+constexpr size_t kResponseOverheadBytes = 4096;
+
+bool HasElement(const KeyState& st, const std::string& element) {
+  const std::vector<std::string> members = st.SetMembers();
+  return std::binary_search(members.begin(), members.end(), element);
+}
+
+}  // namespace
+
+Result<std::optional<KeyState>> KvStore::LookupReplicated(std::string_view key) {
+  KVD_ASSIGN_OR_RETURN(std::optional<Record> rec, Lookup(key));
+  if (!rec) return std::optional<KeyState>();
+  KVD_ASSIGN_OR_RETURN(KeyState st, KeyState::Decode(key, rec->value, LimitsFrom(options_)));
+  return std::optional<KeyState>(std::move(st));
+}
+
+KvStore::ChangeResult KvStore::ApplyChange(const wire::Request* request, const Change& change,
+                                           uint32_t max_siblings, uint64_t group,
+                                           storage::WriteBatch* batch) {
+  ChangeResult result;
+  if (request != nullptr) {
+    result.response.request_id = request->request_id;
+    result.response.opcode = request->opcode();
+  }
+  auto fail = [&](const Status& s) {
+    if (request != nullptr) result.response = Fail(std::move(result.response), s);
+    return result;
+  };
+  auto old_record = Lookup(change.key);
+  if (!old_record.ok()) return fail(old_record.status());
+  KeyState state(change.resolver);
+  if (*old_record) {
+    auto decoded = KeyState::Decode(change.key, (*old_record)->value, LimitsFrom(options_));
+    if (!decoded.ok()) return fail(decoded.status());
+    state = std::move(decoded).value();
+  }
+  const KeyState before = state;
+  if (request != nullptr && change.resolver == Resolver::kSiblings &&
+      change.op == ChangeOp::kPut && state.resolver() == Resolver::kSiblings) {
+    const size_t after = state.SiblingsAfter(change);
+    if (after > max_siblings) {
+      result.refused = true;
+      Status s = Status::Conflict(fmt::format(
+          "key '{}' would have {} siblings, more than multi_leader.max_siblings ({}): read "
+          "them with GETS and write the resolved value with the context it returns",
+          change.key, after, max_siblings));
+      return fail(s);
+    }
+  }
+  result.outcome = state.Apply(change);
+  if (result.outcome.changed) {
+    uint64_t version = NextRevision(group, batch);
+    StageWrite(change.key, *old_record, Record{version, 0, state.Encode()}, group, batch);
+  }
+  if (request == nullptr) return result;
+  if (result.outcome.wrong_resolver) {
+    return fail(Status::InvalidArgument(fmt::format(
+        "key '{}' holds a {} value (written under an earlier multi_leader.resolvers rule); "
+        "this {} was numbered but had no effect",
+        change.key, ResolverName(state.resolver()), wire::OpcodeName(request->opcode()))));
+  }
+  switch (change.op) {
+    case ChangeOp::kPut: result.response.body = wire::PutResponse{change.hlc.packed()}; break;
+    case ChangeOp::kDelete: result.response.body = wire::DeleteResponse{!before.Empty()}; break;
+    case ChangeOp::kAdd: result.response.body = wire::IncrResponse{state.CounterValue()}; break;
+    case ChangeOp::kSetAdd:
+    case ChangeOp::kSetRemove:
+      result.response.body = wire::SetOpResponse{HasElement(before, change.value)};
+      break;
+    case ChangeOp::kNoop: break;
+  }
+  return result;
+}
+
+Status KvStore::FitsFrame(std::string_view key, size_t count, std::string_view what,
+                          size_t bytes) const {
+  const size_t limit = options_.limits.max_frame_bytes;
+  if (limit == 0 || bytes + kResponseOverheadBytes <= limit) return Status::Ok();
+  return Status::InvalidArgument(fmt::format(
+      "key '{}' has {} {} ({} bytes), more than one response can carry "
+      "(limits.max_frame_bytes {})",
+      key, count, what, bytes, limit));
+}
+
+wire::Response KvStore::ReadReplicated(const wire::Request& request, Resolver resolver) {
+  wire::Response resp;
+  resp.request_id = request.request_id;
+  resp.opcode = request.opcode();
+  std::string key;
+  if (const auto* g = std::get_if<wire::GetRequest>(&request.body)) key = g->key;
+  if (const auto* g = std::get_if<wire::GetsRequest>(&request.body)) key = g->key;
+  if (const auto* g = std::get_if<wire::SmembersRequest>(&request.body)) key = g->key;
+  if (const auto* g = std::get_if<wire::IncrRequest>(&request.body)) key = g->key;
+  KVD_ASSERT_MSG(!key.empty(), "ReadReplicated: not a GET, GETS, SMEMBERS or INCR 0");
+  auto found = LookupReplicated(key);
+  if (!found.ok()) return Fail(std::move(resp), found.status());
+  const std::optional<KeyState>& st = *found;
+  if (st) resolver = st->resolver();
+  auto wrong = [&](std::string_view use) {
+    return Fail(std::move(resp),
+                Status::InvalidArgument(fmt::format(
+                    "key '{}' is a {} key (multi_leader.resolvers): {}", key,
+                    ResolverName(resolver), use)));
+  };
+  switch (request.opcode()) {
+    case wire::Opcode::kGet: {
+      if (resolver == Resolver::kSet) return wrong("read it with SMEMBERS");
+      if (!st || st->Empty()) {
+        return Fail(std::move(resp), Status::NotFound(fmt::format("key '{}' not found", key)));
+      }
+      wire::GetResponse g;
+      if (resolver == Resolver::kLww) {
+        g.version = st->latest().packed();
+        g.value = *st->LwwValue();
+      } else if (resolver == Resolver::kCounter) {
+        g.version = st->latest().packed();
+        g.value = std::to_string(st->CounterValue());
+      } else {
+        const auto& siblings = st->Siblings();
+        if (siblings.size() > 1) {
+          return Fail(std::move(resp),
+                      Status::Conflict(fmt::format(
+                          "key '{}' has {} siblings (concurrent writes): GETS returns them all, "
+                          "with the context to write the resolved value",
+                          key, siblings.size())));
+        }
+        g.version = siblings.front().value.hlc.packed();
+        g.value = siblings.front().value.value;
+      }
+      resp.body = std::move(g);
+      return resp;
+    }
+    case wire::Opcode::kGets: {
+      if (resolver == Resolver::kCounter) return wrong("read it with GET or INCR 0");
+      if (resolver == Resolver::kSet) return wrong("read it with SMEMBERS");
+      wire::GetsResponse g;
+      size_t bytes = 0;
+      if (st && resolver == Resolver::kSiblings) {
+        g.context = st->Context();
+        for (const auto& e : st->Siblings()) {
+          g.siblings.push_back(wire::Sibling{e.value.hlc.packed(), e.value.value});
+          bytes += 12 + e.value.value.size();
+        }
+      } else if (st && st->LwwValue()) {
+        g.siblings.push_back(wire::Sibling{st->latest().packed(), *st->LwwValue()});
+        bytes += 12 + g.siblings.back().value.size();
+      }
+      if (Status s = FitsFrame(key, g.siblings.size(), "siblings", bytes + g.context.size()); !s.ok()) {
+        return Fail(std::move(resp), s);
+      }
+      resp.body = std::move(g);
+      return resp;
+    }
+    case wire::Opcode::kIncr: {  // INCR 0: the counter's value
+      if (resolver != Resolver::kCounter) return wrong("INCR needs a counter key");
+      resp.body = wire::IncrResponse{st ? st->CounterValue() : 0};
+      return resp;
+    }
+    case wire::Opcode::kSmembers: {
+      if (resolver != Resolver::kSet) return wrong("SMEMBERS needs a set key");
+      wire::SmembersResponse m;
+      size_t bytes = 0;
+      if (st) m.members = st->SetMembers();
+      for (const std::string& e : m.members) bytes += 4 + e.size();
+      if (Status s = FitsFrame(key, m.members.size(), "members", bytes); !s.ok()) {
+        return Fail(std::move(resp), s);
+      }
+      resp.body = std::move(m);
+      return resp;
+    }
+    default: break;
+  }
+  KVD_PANIC("ReadReplicated: not a GET, GETS, SMEMBERS or INCR 0");
+}
+
+}  // namespace kvd::kv

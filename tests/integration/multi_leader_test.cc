@@ -1,0 +1,261 @@
+// Integration tests of a multi_leader cluster of three real kvd processes.
+//
+// Goal: show on real processes and sockets what docs/OPERATIONS.md promises for the
+// multi_leader topology: every member accepts writes at the same time; a member killed with
+// kill -9 and restarted loses none of the writes it acknowledged and catches up; once
+// writes stop, every member converges to the same state (lww values, siblings, counters,
+// sets), with counters equal to the sum of acknowledged increments and every acknowledged
+// set add and sibling present; a write that presents a GETS context resolves siblings
+// everywhere; session tokens give read-your-writes on another member; and requests the
+// topology cannot honour are refused with a message that says why.
+// Method: cluster_harness.h starts the nodes (ring propagation, one key prefix per
+// resolver). One writer thread per member writes through that member alone and records
+// each write as acknowledged, or as indeterminate when the answer was lost (the member
+// was killed mid-request). Convergence is awaited by polling every member's STATUS until
+// their progress vectors agree and no change is left unacknowledged; then every key is
+// read from every member.
+#include <catch2/catch.hpp>
+#include <fmt/format.h>
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "client/lib/client.h"
+#include "tests/integration/cluster_harness.h"
+
+namespace kvd::test {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+const char* kResolvers =
+    "  resolvers:\n"
+    "    - {prefix: \"\", resolver: lww}\n"
+    "    - {prefix: \"cart/\", resolver: siblings}\n"
+    "    - {prefix: \"count/\", resolver: counter}\n"
+    "    - {prefix: \"tags/\", resolver: set}\n"
+    "  max_siblings: 1024\n";
+
+ClusterOptions MultiLeader(const std::string& propagation) {
+  ClusterOptions o;
+  o.mode = "multi_leader";
+  o.cluster_name = "kvd-it-ml";
+  o.multi_leader_yaml = "  propagation: " + propagation + "\n" + kResolvers;
+  return o;
+}
+
+wire::Request Req(wire::RequestBody body, wire::RequestOptions options = {}) {
+  wire::Request r;
+  r.body = std::move(body);
+  r.options = std::move(options);
+  return r;
+}
+
+std::string Describe(const Result<wire::Response>& r) {
+  if (!r.ok()) return "transport: " + r.status().ToString();
+  return r.value().ok() ? "ok" : r.value().ToStatus().ToString();
+}
+
+// Waits until every member reports the same progress and nothing left to acknowledge.
+Status WaitConverged(ClusterHarness& c, std::chrono::milliseconds deadline = 30s) {
+  const auto until = Clock::now() + deadline;
+  std::string last;
+  while (Clock::now() < until) {
+    std::set<std::string> progress;
+    bool drained = true;
+    last.clear();
+    for (size_t i = 0; i < c.size(); ++i) {
+      auto st = c.StatusJson(i);
+      if (!st.ok()) {
+        drained = false;
+        last += fmt::format(" node {}: {};", c.id(i), st.status().ToString());
+        continue;
+      }
+      const auto& ml = st.value()["multi_leader"];
+      progress.insert(ml.value("progress", std::string("?")));
+      const uint64_t retained = ml.value("log_retained", uint64_t{1});
+      drained = drained && retained == 0;
+      last += fmt::format(" node {}: progress {} retained {};", c.id(i),
+                          ml.value("progress", std::string("?")), retained);
+    }
+    if (drained && progress.size() == 1) return Status::Ok();
+    std::this_thread::sleep_for(100ms);
+  }
+  return Status::Timeout("members did not converge:" + last);
+}
+
+TEST_CASE("multi_leader: three leaders in a ring take writes at once, survive kill -9, converge") {
+  ClusterHarness c(MultiLeader("ring"));
+  REQUIRE(c.Start().ok());
+
+  struct Record {
+    std::mutex mu;
+    int64_t incr_acked = 0;
+    int64_t incr_unknown = 0;
+    std::set<std::string> tags_acked, tags_unknown, cart_acked, cart_unknown;
+    std::map<std::string, std::string> last_value;  // for the report only
+    int errors = 0;
+  } rec;
+  std::atomic<bool> stop{false};
+  auto writer = [&](size_t member) {
+    auto client = c.NodeClient(member, 2s);
+    for (int n = 0; !stop.load(); ++n) {
+      const std::string tag = fmt::format("m{}-{}", c.id(member), n);
+      auto incr = client->Call(Req(wire::IncrRequest{"count/hits", 1}));
+      auto sadd = client->Call(Req(wire::SaddRequest{"tags/all", tag}));
+      auto put = client->Call(Req(wire::PutRequest{fmt::format("k{}", n % 8), tag, 0}));
+      Result<wire::Response> cart = Status::Unavailable("not sent");
+      const bool cart_sent = n % 10 == 0;
+      if (cart_sent) cart = client->Call(Req(wire::PutRequest{"cart/1", tag, 0}));
+      std::lock_guard lock(rec.mu);
+      // A transport error may hide a write that was applied: indeterminate. An error
+      // answer means it was not applied.
+      if (incr.ok() && incr.value().ok()) ++rec.incr_acked;
+      else if (!incr.ok()) ++rec.incr_unknown;
+      if (sadd.ok() && sadd.value().ok()) rec.tags_acked.insert(tag);
+      else if (!sadd.ok()) rec.tags_unknown.insert(tag);
+      if (cart_sent && cart.ok() && cart.value().ok()) rec.cart_acked.insert(tag);
+      else if (cart_sent && !cart.ok()) rec.cart_unknown.insert(tag);
+      if (!incr.ok() || !sadd.ok() || !put.ok()) {
+        ++rec.errors;
+        std::this_thread::sleep_for(50ms);  // the member is down; do not spin
+      } else {
+        INFO(Describe(incr) << " " << Describe(sadd) << " " << Describe(put));
+        REQUIRE((incr.value().ok() && sadd.value().ok() && put.value().ok()));
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < c.size(); ++i) threads.emplace_back(writer, i);
+  std::this_thread::sleep_for(1500ms);
+  c.Kill9(1);
+  std::this_thread::sleep_for(1000ms);
+  REQUIRE(c.Restart(1).ok());
+  std::this_thread::sleep_for(1500ms);
+  stop = true;
+  for (auto& t : threads) t.join();
+  INFO("acknowledged increments " << rec.incr_acked << ", indeterminate " << rec.incr_unknown
+                                  << ", writer errors " << rec.errors);
+  REQUIRE(rec.incr_acked > 30);
+
+  REQUIRE(WaitConverged(c).ok());
+
+  // Every member holds the same state, and it keeps every acknowledged write.
+  std::vector<std::unique_ptr<client::Client>> clients;
+  for (size_t i = 0; i < c.size(); ++i) clients.push_back(c.NodeClient(i, 5s));
+  std::set<std::string> counter_values, members_seen, carts_seen;
+  for (size_t i = 0; i < c.size(); ++i) {
+    auto g = clients[i]->Call(Req(wire::GetRequest{"count/hits"}));
+    REQUIRE(g.ok());
+    REQUIRE(g.value().ok());
+    const std::string value = std::get<wire::GetResponse>(g.value().body).value;
+    counter_values.insert(value);
+    const int64_t v = std::stoll(value);
+    CHECK(v >= rec.incr_acked);
+    CHECK(v <= rec.incr_acked + rec.incr_unknown);
+
+    auto m = clients[i]->Call(Req(wire::SmembersRequest{"tags/all"}));
+    REQUIRE((m.ok() && m.value().ok()));
+    const auto& members = std::get<wire::SmembersResponse>(m.value().body).members;
+    const std::set<std::string> have(members.begin(), members.end());
+    members_seen.insert(fmt::format("{}", fmt::join(members, ",")));
+    for (const std::string& t : rec.tags_acked) {
+      INFO("node " << c.id(i) << " lacks acknowledged set element " << t);
+      CHECK(have.count(t) == 1);
+    }
+    for (const std::string& t : have) {
+      CHECK((rec.tags_acked.count(t) + rec.tags_unknown.count(t)) == 1);
+    }
+
+    auto s = clients[i]->Call(Req(wire::GetsRequest{"cart/1"}));
+    REQUIRE((s.ok() && s.value().ok()));
+    std::set<std::string> siblings;
+    for (const auto& sib : std::get<wire::GetsResponse>(s.value().body).siblings) {
+      siblings.insert(sib.value);
+    }
+    carts_seen.insert(fmt::format("{}", fmt::join(siblings, ",")));
+    for (const std::string& t : rec.cart_acked) CHECK(siblings.count(t) == 1);
+
+    for (int k = 0; k < 8; ++k) {
+      std::set<std::string> values;
+      for (size_t j = 0; j < c.size(); ++j) {
+        auto r = clients[j]->Call(Req(wire::GetRequest{fmt::format("k{}", k)}));
+        REQUIRE(r.ok());
+        values.insert(r.value().ok() ? std::get<wire::GetResponse>(r.value().body).value
+                                     : r.value().ToStatus().ToString());
+      }
+      INFO("key k" << k);
+      CHECK(values.size() == 1);
+    }
+  }
+  CHECK(counter_values.size() == 1);
+  CHECK(members_seen.size() == 1);
+  CHECK(carts_seen.size() == 1);
+
+  // Resolve the siblings at one member with the context of a read; all members agree.
+  auto read = clients[0]->Call(Req(wire::GetsRequest{"cart/1"}));
+  REQUIRE((read.ok() && read.value().ok()));
+  wire::RequestOptions with_context;
+  with_context.context = std::get<wire::GetsResponse>(read.value().body).context;
+  REQUIRE_FALSE(with_context.context.empty());
+  auto resolved = clients[0]->Call(Req(wire::PutRequest{"cart/1", "resolved", 0}, with_context));
+  REQUIRE((resolved.ok() && resolved.value().ok()));
+  REQUIRE(WaitConverged(c).ok());
+  for (size_t i = 0; i < c.size(); ++i) {
+    auto g = clients[i]->Call(Req(wire::GetRequest{"cart/1"}));
+    REQUIRE(g.ok());
+    INFO("node " << c.id(i) << ": " << Describe(g));
+    REQUIRE(g.value().ok());
+    CHECK(std::get<wire::GetResponse>(g.value().body).value == "resolved");
+  }
+}
+
+TEST_CASE("multi_leader: session reads on another member; requests it cannot honour are refused") {
+  ClusterHarness c(MultiLeader("all_to_all"));
+  REQUIRE(c.Start().ok());
+  auto n1 = c.NodeClient(0, 5s);
+  auto n3 = c.NodeClient(2, 5s);
+
+  // Read-your-writes on another member through the session token.
+  for (int i = 0; i < 20; ++i) {
+    const std::string value = fmt::format("v{}", i);
+    auto put = n1->Call(Req(wire::PutRequest{"session-key", value, 0}));
+    REQUIRE((put.ok() && put.value().ok()));
+    REQUIRE_FALSE(put.value().session_token.empty());
+    wire::RequestOptions o;
+    o.consistency = wire::Consistency::kSession;
+    o.session_token = put.value().session_token;
+    auto get = n3->Call(Req(wire::GetRequest{"session-key"}, o));
+    REQUIRE(get.ok());
+    INFO(Describe(get));
+    REQUIRE(get.value().ok());
+    CHECK(std::get<wire::GetResponse>(get.value().body).value == value);
+  }
+
+  auto expect = [&](wire::Request r, Code code, std::string_view fragment) {
+    auto resp = n1->Call(std::move(r));
+    REQUIRE(resp.ok());
+    INFO(Describe(resp));
+    CHECK(resp.value().status == code);
+    CHECK(resp.value().message.find(fragment) != std::string::npos);
+  };
+  wire::RequestOptions linearizable;
+  linearizable.consistency = wire::Consistency::kLinearizable;
+  expect(Req(wire::GetRequest{"a"}, linearizable), Code::kUnsupported,
+         "multi_leader cannot serve linearizable reads");
+  expect(Req(wire::CasRequest{wire::CasKind::kPutIfAbsent, "a", 0, "x", 0}), Code::kUnsupported,
+         "CAS needs one writer per key");
+  expect(Req(wire::IncrRequest{"a", 1}), Code::kInvalidArgument,
+         "key 'a' is a lww key (multi_leader.resolvers): change it with PUT and DELETE, not INCR");
+  expect(Req(wire::PutRequest{"count/x", "1", 0}), Code::kInvalidArgument,
+         "key 'count/x' is a counter key (multi_leader.resolvers): change it with INCR, not PUT");
+  expect(Req(wire::GetRequest{"tags/x"}), Code::kInvalidArgument, "read it with SMEMBERS");
+  expect(Req(wire::PutRequest{"a", "x", 1000}), Code::kUnsupported, "TTL");
+}
+
+}  // namespace
+}  // namespace kvd::test
