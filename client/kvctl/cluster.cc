@@ -123,7 +123,9 @@ std::vector<Probe> ProbeAll(const Context& ctx, const std::vector<ProbeTarget>& 
 struct Discovery {
   std::vector<Probe> probes;
   std::optional<ClusterView> view;  // set when the node at --endpoints is replicated
-  std::string single_endpoint;      // otherwise: where the non-replicated node answered
+  // Set instead when it is a multi_leader member and the command accepts one.
+  std::optional<MultiLeaderView> multi_leader_view;
+  std::string single_endpoint;  // otherwise: where the node answered, and its mode
   std::string single_mode;
 };
 
@@ -141,8 +143,11 @@ Output NoEndpointAnswered(const std::vector<Probe>& probes) {
 }
 
 // Asks the nodes at --endpoints, then the members their answers name: every member with
-// all_members, else just enough to hear from the leader.
-OrOutput<Discovery> Discover(const Context& ctx, bool all_members) {
+// all_members, else just enough to hear from the leader. A multi_leader cluster is
+// discovered (every member) only with accept_multi_leader; otherwise, like a single node,
+// it is left for the caller to refuse.
+OrOutput<Discovery> Discover(const Context& ctx, bool all_members,
+                             bool accept_multi_leader = false) {
   Discovery d;
   std::vector<ProbeTarget> first;
   for (const std::string& endpoint : ctx.invocation.global.endpoints)
@@ -151,7 +156,8 @@ OrOutput<Discovery> Discover(const Context& ctx, bool all_members) {
   auto answered = std::find_if(d.probes.begin(), d.probes.end(),
                                [](const Probe& probe) { return probe.status.has_value(); });
   if (answered == d.probes.end()) return NoEndpointAnswered(d.probes);
-  if (!answered->status->replicated()) {
+  bool multi_leader = accept_multi_leader && answered->status->is_multi_leader();
+  if (!answered->status->replicated() && !multi_leader) {
     d.single_endpoint = answered->endpoint;
     d.single_mode = answered->status->mode;
     return d;
@@ -162,7 +168,11 @@ OrOutput<Discovery> Discover(const Context& ctx, bool all_members) {
     std::vector<Probe> more = ProbeAll(ctx, next);
     d.probes.insert(d.probes.end(), more.begin(), more.end());
   }
-  d.view = BuildClusterView(d.probes);
+  if (multi_leader) {
+    d.multi_leader_view = BuildMultiLeaderView(d.probes);
+  } else {
+    d.view = BuildClusterView(d.probes);
+  }
   return d;
 }
 
@@ -334,9 +344,12 @@ Output LeaderIs(const Context& ctx, uint64_t id, uint64_t term, bool already,
 // ---- the commands ----
 
 Output RunClusterStatus(const Context& ctx, bool member_list) {
-  OrOutput<Discovery> found = Discover(ctx, /*all_members=*/!member_list);
+  // member list shows a Raft membership, which a multi_leader cluster does not have.
+  OrOutput<Discovery> found =
+      Discover(ctx, /*all_members=*/!member_list, /*accept_multi_leader=*/!member_list);
   if (auto* failure = std::get_if<Output>(&found)) return std::move(*failure);
   const Discovery& d = std::get<Discovery>(found);
+  if (d.multi_leader_view) return FormatMultiLeaderStatus(*d.multi_leader_view, ctx.format());
   if (!d.view) return NotReplicated(d);
   return member_list ? FormatMemberList(*d.view, ctx.format())
                      : FormatClusterStatus(*d.view, ctx.format());

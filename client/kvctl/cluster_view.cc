@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -88,15 +89,74 @@ std::vector<ConfiguredMember> ParseConfiguredMembers(const Json& raft) {
   return members;
 }
 
+// The star hub: the server sends it as a string (it is one of the node's labels).
+uint64_t HubId(const Json& j) {
+  auto it = j.find("hub");
+  if (it == j.end()) return 0;
+  if (it->is_number_unsigned()) return it->get<uint64_t>();
+  if (!it->is_string()) return 0;
+  const std::string& text = it->get_ref<const std::string&>();
+  uint64_t id = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+  return ec == std::errc() && ptr == text.data() + text.size() ? id : 0;
+}
+
+std::vector<ShipProgress> ParseShipPeers(const Json& multi_leader) {
+  std::vector<ShipProgress> peers;
+  auto it = multi_leader.find("peers");
+  if (it == multi_leader.end() || !it->is_array()) return peers;
+  for (const Json& p : *it) {
+    if (!p.is_object() || U64(p, "id") == 0) continue;
+    peers.push_back(ShipProgress{U64(p, "id"), Str(p, "state"), U64(p, "lag_changes"),
+                                 U64(p, "ms_since_ack"), U64(p, "acked_own_changes")});
+  }
+  return peers;
+}
+
+MultiLeaderStatus ParseMultiLeader(const Json& j) {
+  MultiLeaderStatus m;
+  m.propagation = Str(j, "propagation");
+  m.hub = HubId(j);
+  m.progress = Str(j, "progress");
+  m.changes_local = U64(j, "changes_local_total");
+  m.log_retained = U64(j, "log_retained");
+  m.lww_concurrent_overwrites = U64(j, "lww_concurrent_overwrites_total");
+  m.sibling_cap_refusals = U64(j, "sibling_cap_refusals_total");
+  m.resolver_mismatches = U64(j, "resolver_mismatches_total");
+  m.clock_skew_rejections = U64(j, "clock_skew_rejections_total");
+  m.peers = ParseShipPeers(j);
+  return m;
+}
+
 // ---- combining the answers ----
 
-// The answered statuses, in probe order.
-std::vector<const NodeStatus*> Answers(const std::vector<Probe>& probes) {
+constexpr std::string_view kLeaderFollower = "leader_follower";
+constexpr std::string_view kMultiLeader = "multi_leader";
+
+// The answered statuses in `mode`, in probe order.
+std::vector<const NodeStatus*> AnswersInMode(const std::vector<Probe>& probes,
+                                             std::string_view mode) {
   std::vector<const NodeStatus*> answers;
   for (const Probe& probe : probes) {
-    if (probe.status && probe.status->replicated()) answers.push_back(&*probe.status);
+    if (probe.status && probe.status->mode == mode) answers.push_back(&*probe.status);
   }
   return answers;
+}
+
+// The mode discovery follows: that of the first node that answered as a cluster member
+// (Discover in cluster.cc goes on only if the first node that answered is one). A node
+// in another mode is a misconfiguration; its answer is shown, not followed.
+std::string_view DiscoveryMode(const std::vector<Probe>& probes) {
+  for (const Probe& probe : probes) {
+    if (!probe.status) continue;
+    if (probe.status->replicated()) return kLeaderFollower;
+    if (probe.status->is_multi_leader()) return kMultiLeader;
+  }
+  return kLeaderFollower;
+}
+
+std::vector<const NodeStatus*> Answers(const std::vector<Probe>& probes) {
+  return AnswersInMode(probes, DiscoveryMode(probes));
 }
 
 // The leader's answer: the highest-term node that says it leads.
@@ -132,13 +192,14 @@ uint64_t KnownLeader(const std::vector<const NodeStatus*>& answers) {
 }
 
 // id -> client address. Where a node answered is the most reliable; then the
-// configuration files (the first answer's first); then the leader's own report.
-std::map<uint64_t, std::string> ClientAddresses(const std::vector<Probe>& probes) {
+// configuration files of `answers` (the first answer's first); then the leader's own
+// report.
+std::map<uint64_t, std::string> ClientAddresses(const std::vector<Probe>& probes,
+                                                const std::vector<const NodeStatus*>& answers) {
   std::map<uint64_t, std::string> addresses;
   for (const Probe& probe : probes) {
     if (probe.status) addresses.emplace(probe.status->node_id, probe.endpoint);
   }
-  std::vector<const NodeStatus*> answers = Answers(probes);
   for (const NodeStatus* s : answers) {
     for (const ConfiguredMember& m : s->configured_members) {
       if (!m.client.empty()) addresses.emplace(m.id, m.client);
@@ -305,6 +366,143 @@ void AddMembershipJson(const ClusterView& view, Json* j) {
   (*j)["learners"] = view.membership.learners;
 }
 
+// ---- multi_leader output ----
+
+// Milliseconds as tenths of a second, rounded half up.
+uint64_t TenthsOfSecond(uint64_t ms) { return ms / 100 + (ms % 100 >= 50 ? 1 : 0); }
+
+// "ring", "star (hub 2)".
+std::string PropagationText(const MultiLeaderView& view) {
+  if (view.propagation == "star") {
+    return view.hub != 0 ? fmt::format("star (hub {})", view.hub) : "star (hub unknown)";
+  }
+  return view.propagation.empty() ? "unknown" : view.propagation;
+}
+
+// STATE: up; the mode of a node that answered as something else; unreachable.
+std::string MultiLeaderState(const NodeRow& row) {
+  if (!row.status) return "unreachable";
+  return IsUpMultiLeader(row) ? "up" : row.status->mode;
+}
+
+constexpr std::array<std::string_view, 10> kMultiLeaderColumns = {
+    "ID",       "CLIENT", "STATE",       "PROGRESS", "LOCAL",
+    "RETAINED", "LWW",    "SIBLING CAP", "RESOLVER", "SKEW"};
+
+// One member's cells (table) or fields (raw): id, client, state, progress, then the
+// counters; "-" for what a member that is not up did not report.
+std::vector<std::string> MultiLeaderCells(const NodeRow& row, std::string_view unknown_address) {
+  std::vector<std::string> cells = {
+      std::to_string(row.id),
+      row.client_address.empty() ? std::string(unknown_address) : row.client_address,
+      MultiLeaderState(row)};
+  if (!IsUpMultiLeader(row)) {
+    cells.resize(kMultiLeaderColumns.size(), "-");
+    return cells;
+  }
+  const MultiLeaderStatus& m = row.status->multi_leader;
+  cells.push_back(m.progress);
+  for (uint64_t n : {m.changes_local, m.log_retained, m.lww_concurrent_overwrites,
+                     m.sibling_cap_refusals, m.resolver_mismatches, m.clock_skew_rejections}) {
+    cells.push_back(std::to_string(n));
+  }
+  return cells;
+}
+
+std::string MultiLeaderMembersTable(const MultiLeaderView& view) {
+  std::vector<std::vector<std::string>> rows;
+  rows.emplace_back(kMultiLeaderColumns.begin(), kMultiLeaderColumns.end());
+  for (const NodeRow& row : view.members) rows.push_back(MultiLeaderCells(row, "?"));
+  return AlignColumns(rows);
+}
+
+// One row per (member that answered, peer it ships to). What a member that did not
+// answer ships is unknown, so it has no rows.
+std::string MultiLeaderPeersTable(const MultiLeaderView& view) {
+  std::vector<std::vector<std::string>> rows;
+  rows.push_back({"FROM", "TO", "LAG (CHANGES)", "SINCE ACK (S)", "STATE"});
+  for (const NodeRow& row : view.members) {
+    if (!IsUpMultiLeader(row)) continue;
+    for (const ShipProgress& p : row.status->multi_leader.peers) {
+      rows.push_back({std::to_string(row.id), std::to_string(p.to), std::to_string(p.lag_changes),
+                      FormatSecondsTenths(p.ms_since_ack), p.state});
+    }
+  }
+  if (rows.size() == 1) return "no member that answered ships changes to a peer\n";
+  return AlignColumns(rows);
+}
+
+std::string ConvergedLine(const MultiLeaderView& view) {
+  if (!view.converged) return "replicating: progress differs between the members that answered";
+  size_t up = 0;
+  std::string progress;
+  for (const NodeRow& row : view.members) {
+    if (!IsUpMultiLeader(row)) continue;
+    ++up;
+    progress = row.status->multi_leader.progress;
+  }
+  if (up == view.members.size()) {
+    return fmt::format("converged: every member has progress {}", progress);
+  }
+  return fmt::format("converged: the {} of {} members that answered have progress {}", up,
+                     view.members.size(), progress);
+}
+
+std::string MultiLeaderText(const MultiLeaderView& view) {
+  std::string out = fmt::format("multi_leader cluster, propagation {}, {} members\n",
+                                PropagationText(view), view.members.size());
+  out += MultiLeaderMembersTable(view) + "\n";
+  out += MultiLeaderPeersTable(view) + "\n";
+  out += ConvergedLine(view) + "\n";
+  for (const NodeRow& row : view.members) {
+    if (!row.error.empty()) out += fmt::format("node {}: {}\n", row.id, row.error);
+  }
+  for (const std::string& note : view.notes) out += note + "\n";
+  return out;
+}
+
+std::string MultiLeaderRaw(const MultiLeaderView& view) {
+  std::string out;
+  for (const NodeRow& row : view.members) {
+    out += fmt::format("{}\n", fmt::join(MultiLeaderCells(row, "-"), "\t"));
+  }
+  return out;
+}
+
+Json MultiLeaderMemberJson(const NodeRow& row) {
+  Json j = Json::object();
+  j["id"] = row.id;
+  j["client"] = row.client_address.empty() ? Json(nullptr) : Json(row.client_address);
+  bool up = IsUpMultiLeader(row);
+  j["up"] = up;
+  const MultiLeaderStatus* m = up ? &row.status->multi_leader : nullptr;
+  auto number = [&](uint64_t MultiLeaderStatus::*field) {
+    return m != nullptr ? Json(m->*field) : Json(nullptr);
+  };
+  j["progress"] = m != nullptr ? Json(m->progress) : Json(nullptr);
+  j["changes_local"] = number(&MultiLeaderStatus::changes_local);
+  j["log_retained"] = number(&MultiLeaderStatus::log_retained);
+  j["lww_concurrent_overwrites"] = number(&MultiLeaderStatus::lww_concurrent_overwrites);
+  j["sibling_cap_refusals"] = number(&MultiLeaderStatus::sibling_cap_refusals);
+  j["resolver_mismatches"] = number(&MultiLeaderStatus::resolver_mismatches);
+  j["clock_skew_rejections"] = number(&MultiLeaderStatus::clock_skew_rejections);
+  Json peers = Json::array();
+  if (m != nullptr) {
+    for (const ShipProgress& p : m->peers) {
+      Json peer = Json::object();
+      peer["to"] = p.to;
+      peer["lag_changes"] = p.lag_changes;
+      // One decimal, as in the table; a number, so that jq can compare it.
+      peer["seconds_since_ack"] = static_cast<double>(TenthsOfSecond(p.ms_since_ack)) / 10.0;
+      peer["state"] = p.state;
+      peers.push_back(std::move(peer));
+    }
+  }
+  j["peers"] = std::move(peers);
+  if (!row.error.empty()) j["error"] = row.error;
+  return j;
+}
+
 }  // namespace
 
 bool Membership::IsVoter(uint64_t id) const {
@@ -342,6 +540,16 @@ Result<NodeStatus> ParseNodeStatus(std::string_view json) {
   if (s.mode.empty()) return Status::ProtocolError("the status document has no \"mode\"");
   if (!j.contains("node_id")) return Status::ProtocolError("the status document has no node_id");
   s.role = Str(j, "role");
+  if (s.is_multi_leader()) {
+    auto multi_leader = j.find("multi_leader");
+    if (multi_leader == j.end() || !multi_leader->is_object()) {
+      return Status::ProtocolError(
+          "the status document of a multi_leader node has no multi_leader");
+    }
+    s.multi_leader = ParseMultiLeader(*multi_leader);
+    s.configured_members = ParseConfiguredMembers(*multi_leader);
+    return s;
+  }
   if (!s.replicated()) return s;
   auto raft = j.find("raft");
   if (raft == j.end() || !raft->is_object()) {
@@ -371,12 +579,12 @@ std::vector<ProbeTarget> NextProbes(const std::vector<Probe>& probes, bool all_m
   std::set<std::string> asked;
   for (const Probe& probe : probes) asked.insert(probe.endpoint);
   std::set<uint64_t> wanted;
-  if (all_members) {
+  if (all_members || DiscoveryMode(probes) == kMultiLeader) {
     wanted = MemberIds(answers);
   } else if (LeaderAnswer(answers) == nullptr && KnownLeader(answers) != 0) {
     wanted.insert(KnownLeader(answers));
   }
-  std::map<uint64_t, std::string> addresses = ClientAddresses(probes);
+  std::map<uint64_t, std::string> addresses = ClientAddresses(probes, answers);
   std::vector<ProbeTarget> targets;
   for (uint64_t id : wanted) {
     auto address = addresses.find(id);
@@ -405,7 +613,7 @@ const NodeStatus* ClusterView::leader() const {
 }
 
 ClusterView BuildClusterView(const std::vector<Probe>& probes) {
-  std::vector<const NodeStatus*> answers = Answers(probes);
+  std::vector<const NodeStatus*> answers = AnswersInMode(probes, kLeaderFollower);
   const NodeStatus* best = BestAnswer(answers);
   KVD_ASSERT(best != nullptr);
   ClusterView view;
@@ -420,7 +628,7 @@ ClusterView BuildClusterView(const std::vector<Probe>& probes) {
   std::map<uint64_t, NodeRow> rows;
   for (uint64_t id : MemberIds(answers)) rows[id];
   AttachAnswers(probes, &rows, &view.notes);
-  std::map<uint64_t, std::string> addresses = ClientAddresses(probes);
+  std::map<uint64_t, std::string> addresses = ClientAddresses(probes, answers);
   const NodeStatus* leader = LeaderAnswer(answers);
   for (auto& [id, row] : rows) {
     row.id = id;
@@ -544,6 +752,93 @@ Output FormatMemberList(const ClusterView& view, OutputFormat format) {
   j["members"] = std::move(list);
   output.out = JsonLine(j);
   return output;
+}
+
+bool IsUpMultiLeader(const NodeRow& row) { return row.status && row.status->is_multi_leader(); }
+
+const NodeRow* MultiLeaderView::Find(uint64_t id) const {
+  for (const NodeRow& row : members) {
+    if (row.id == id) return &row;
+  }
+  return nullptr;
+}
+
+MultiLeaderView BuildMultiLeaderView(const std::vector<Probe>& probes) {
+  std::vector<const NodeStatus*> answers = AnswersInMode(probes, kMultiLeader);
+  KVD_ASSERT(!answers.empty());
+  MultiLeaderView view;
+  const NodeStatus& first = *answers.front();
+  view.view_from = first.node_id;
+  view.propagation = first.multi_leader.propagation;
+  view.hub = first.multi_leader.hub;
+
+  std::map<uint64_t, NodeRow> rows;
+  for (uint64_t id : MemberIds(answers)) rows[id];
+  AttachAnswers(probes, &rows, &view.notes);
+  std::map<uint64_t, std::string> addresses = ClientAddresses(probes, answers);
+  for (auto& [id, row] : rows) {
+    row.id = id;
+    if (auto it = addresses.find(id); it != addresses.end()) row.client_address = it->second;
+    for (const NodeStatus* s : answers) {
+      for (const ConfiguredMember& m : s->configured_members) {
+        if (m.id == id && row.peer_address.empty()) row.peer_address = m.peer;
+      }
+    }
+    if (row.status && !row.status->is_multi_leader() && row.error.empty()) {
+      row.error = fmt::format("answered in mode {}, not multi_leader", row.status->mode);
+    }
+    if (!row.status && row.error.empty() && row.client_address.empty()) {
+      row.error =
+          "client address unknown (it is in no node's configured_members): add it to "
+          "--endpoints";
+    }
+    view.members.push_back(std::move(row));
+  }
+  // Members that disagree on how changes travel are misconfigured: say so.
+  for (const NodeStatus* s : answers) {
+    const MultiLeaderStatus& m = s->multi_leader;
+    if (m.propagation != view.propagation || m.hub != view.hub) {
+      view.notes.push_back(
+          fmt::format("node {} reports propagation {}{}, node {} {}{}", s->node_id, m.propagation,
+                      m.hub != 0 ? fmt::format(" (hub {})", m.hub) : "", view.view_from,
+                      view.propagation, view.hub != 0 ? fmt::format(" (hub {})", view.hub) : ""));
+    }
+  }
+  view.converged = true;
+  for (const NodeStatus* s : answers) {
+    if (s->multi_leader.progress != first.multi_leader.progress) view.converged = false;
+  }
+  return view;
+}
+
+Output FormatMultiLeaderStatus(const MultiLeaderView& view, OutputFormat format) {
+  Output output;
+  switch (format) {
+    case OutputFormat::kTable:
+      output.out = MultiLeaderText(view);
+      return output;
+    case OutputFormat::kRaw:
+      output.out = MultiLeaderRaw(view);
+      return output;
+    case OutputFormat::kJson:
+      break;
+  }
+  Json j = Json::object();
+  j["mode"] = "multi_leader";
+  j["propagation"] = view.propagation;
+  j["hub"] = view.hub == 0 ? Json(nullptr) : Json(view.hub);
+  Json members = Json::array();
+  for (const NodeRow& row : view.members) members.push_back(MultiLeaderMemberJson(row));
+  j["members"] = std::move(members);
+  j["converged"] = view.converged;
+  j["notes"] = view.notes;
+  output.out = JsonLine(j);
+  return output;
+}
+
+std::string FormatSecondsTenths(uint64_t ms) {
+  uint64_t tenths = TenthsOfSecond(ms);
+  return fmt::format("{}.{}", tenths / 10, tenths % 10);
 }
 
 std::string FormatMs(uint64_t ms) {

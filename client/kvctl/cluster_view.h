@@ -8,13 +8,18 @@
 //   BuildClusterView: the probes -> one row per node, the leader, the modes, the membership
 //                    and the acknowledged writes at risk.
 //   FormatClusterStatus / FormatMemberList: a view -> table, raw or json output.
+//   BuildMultiLeaderView / FormatMultiLeaderStatus: the same for a multi_leader cluster,
+//                    where every member is a leader: one row per member (its progress and
+//                    conflict counters), one per member and peer it ships changes to, and
+//                    whether the members that answered have converged.
 //
 // Where member addresses come from. STATUS names members by id (raft.membership) and lists
 // the addresses of the node's configuration file (raft.configured_members); the leader
 // also reports its own client address (raft.leader_address). A node that answered at an
 // address is known to be there. A member added at run time with `kvctl member add` is in
 // none of these unless its address is passed in --endpoints (the server does not report
-// the membership's addresses in STATUS yet).
+// the membership's addresses in STATUS yet). A multi_leader node reports the same
+// configured_members, in its "multi_leader" object; its members are those.
 //
 // Thread-safety: plain values and pure functions.
 #pragma once
@@ -66,7 +71,39 @@ struct ConfiguredMember {
   bool operator==(const ConfiguredMember&) const = default;
 };
 
-// What kvctl uses of a STATUS document. The raft fields are set only when replicated().
+// One entry of multi_leader.peers: a member this node ships changes to (its own, and in a
+// ring or through a hub those it relays): the next member in a ring, every other member in
+// all_to_all, the hub in star (the hub: every other member).
+struct ShipProgress {
+  uint64_t to = 0;
+  std::string state;               // replicating, probing (no acknowledgement yet)
+  uint64_t lag_changes = 0;        // changes it has not acknowledged yet, all origins
+  uint64_t ms_since_ack = 0;       // since it last acknowledged while some were outstanding
+  uint64_t acked_own_changes = 0;  // this node's own changes it has acknowledged
+  bool operator==(const ShipProgress&) const = default;
+};
+
+// What kvctl uses of a multi_leader node's "multi_leader" object.
+struct MultiLeaderStatus {
+  std::string propagation;  // all_to_all, ring, star
+  uint64_t hub = 0;         // star only; 0 otherwise
+  // The changes of each origin the node has applied, a version vector as the server
+  // writes it: "{1:5, 2:2, 3:1}" (ascending origin, zero counters left out), so two
+  // members have applied the same changes exactly when these strings are equal.
+  std::string progress;
+  uint64_t changes_local = 0;              // changes_local_total: writes made on this member
+  uint64_t log_retained = 0;               // changes its log keeps, all origins
+  uint64_t lww_concurrent_overwrites = 0;  // concurrent writes the lww resolver dropped
+  uint64_t sibling_cap_refusals = 0;       // writes refused past max_siblings
+  uint64_t resolver_mismatches = 0;        // changes for a key of another resolver type
+  uint64_t clock_skew_rejections = 0;      // changes stamped beyond max_clock_offset_ms
+  std::vector<ShipProgress> peers;         // ascending `to`, as sent
+  bool operator==(const MultiLeaderStatus&) const = default;
+};
+
+// What kvctl uses of a STATUS document. The raft fields are set only when replicated()
+// (leader_follower), `multi_leader` only when is_multi_leader(); configured_members in
+// both.
 struct NodeStatus {
   uint64_t node_id = 0;
   std::string mode;  // "leader_follower", "single", ...
@@ -85,15 +122,21 @@ struct NodeStatus {
   std::string leader_address;       // the leader's client address, "" if unknown
   std::vector<PeerProgress> peers;  // leader only
   std::vector<ConfiguredMember> configured_members;
+  MultiLeaderStatus multi_leader;
 
+  // "replicated" is historical: it means leader_follower, the mode every cluster command
+  // supports; a multi_leader cluster supports only cluster status.
   bool replicated() const { return mode == "leader_follower"; }
+  bool is_multi_leader() const { return mode == "multi_leader"; }
   bool operator==(const NodeStatus&) const = default;
 };
 
 // Parses a STATUS document. Fields kvctl does not use are ignored, and missing or
-// mistyped numbers read as 0, so that a newer server still works.
+// mistyped numbers read as 0, so that a newer server still works (the star hub is read
+// from a string, as the server sends it, or a number).
 // Errors (kProtocolError): not a JSON object; no "mode" or "node_id"; for a leader_follower
-// node, no "raft" object or a membership ParseMembership rejects.
+// node, no "raft" object or a membership ParseMembership rejects; for a multi_leader node,
+// no "multi_leader" object.
 Result<NodeStatus> ParseNodeStatus(std::string_view json);
 
 // One STATUS request and its outcome.
@@ -115,7 +158,9 @@ struct ProbeTarget {
 // The members not yet asked whose client address is known, ascending by id. With
 // all_members, every member (the ids in any answer's membership, configured_members and
 // leader_id); otherwise only the leader, and only while no leader has answered. An
-// address already asked (whatever the outcome) is not asked again.
+// address already asked (whatever the outcome) is not asked again. The answers used are
+// those in the mode of the first node that answered as leader_follower or multi_leader;
+// in multi_leader there is no leader, so every member is asked whatever all_members says.
 std::vector<ProbeTarget> NextProbes(const std::vector<Probe>& probes, bool all_members);
 
 // One node of the cluster.
@@ -163,6 +208,39 @@ bool AcknowledgesBeforeMajority(std::string_view replication);
 // `kvctl cluster status` and `kvctl member list` output (see their --help).
 Output FormatClusterStatus(const ClusterView& view, OutputFormat format);
 Output FormatMemberList(const ClusterView& view, OutputFormat format);
+
+// ---- multi_leader ----
+
+struct MultiLeaderView {
+  // From the first multi_leader node that answered (normally the one at --endpoints);
+  // a member that reports another propagation or hub is named in `notes`.
+  uint64_t view_from = 0;
+  std::string propagation;
+  uint64_t hub = 0;
+  // Ascending id: the configured members and the nodes that answered. A row's status is
+  // its own answer; a row whose node answered in another mode keeps that answer (its
+  // STATE shows the mode) and counts as not up.
+  std::vector<NodeRow> members;
+  // Every member that answered in multi_leader mode reports the same progress (true
+  // when only one did). Members that did not answer are not compared.
+  bool converged = false;
+  std::vector<std::string> notes;  // endpoints that did not answer, mismatched settings
+
+  const NodeRow* Find(uint64_t id) const;
+};
+
+// True if the row's node answered as a multi_leader member.
+bool IsUpMultiLeader(const NodeRow& row);
+
+// Combines the probes of a multi_leader cluster.
+// REQUIRES: at least one probe answered with an is_multi_leader() status.
+MultiLeaderView BuildMultiLeaderView(const std::vector<Probe>& probes);
+
+// `kvctl cluster status` output for a multi_leader cluster (see its --help).
+Output FormatMultiLeaderStatus(const MultiLeaderView& view, OutputFormat format);
+
+// ms_since_ack as seconds with one decimal, rounded half up: 4250 -> "4.3".
+std::string FormatSecondsTenths(uint64_t ms);
 
 // "30 ms" below 10 s, else FormatTtl ("12s", "1m5s").
 std::string FormatMs(uint64_t ms);

@@ -150,10 +150,11 @@ void Replicator::Tick(uint64_t now_ms) {
     for (auto& [origin, st] : by_origin) {
       const uint64_t latest = progress_.Get(origin);
       if (st.known && st.acked < latest && st.next > st.acked + 1 &&
-          now_ms_ >= st.last_ack_ms + config_.resend_interval_ms) {
+          now_ms_ >= st.resend_timer_ms + config_.resend_interval_ms) {
         // Nothing acknowledged for a while: ship again from the acknowledged point.
         st.next = st.acked + 1;
-        st.last_ack_ms = now_ms_;
+        st.resend_timer_ms = now_ms_;
+        st.resending = true;
         ++resends_;
       }
     }
@@ -182,8 +183,8 @@ kv::Change Replicator::Write(LocalWrite w, uint64_t now_ms) {
   ++changes_local_;
   std::string encoded = kv::EncodeChange(c);
   Log(c, std::move(encoded));
-  out_.storage.push_back(StorageOp{false, ProgressKey(config_.self), U64Value(c.dot.counter)});
-  out_.storage.push_back(StorageOp{false, kClockKey, U64Value(c.hlc.packed())});
+  dirty_progress_.insert(config_.self);  // written once per output (TakeOutput)
+  clock_dirty_ = true;
   out_.apply.push_back(AppliedChange{c, true});
   return c;
 }
@@ -266,7 +267,7 @@ void Replicator::ApplyNext(kv::Change c) {
   ++changes_applied_;
   std::string encoded = kv::EncodeChange(c);
   Log(c, std::move(encoded));
-  out_.storage.push_back(StorageOp{false, ProgressKey(origin), U64Value(c.dot.counter)});
+  dirty_progress_.insert(origin);
   out_.apply.push_back(AppliedChange{std::move(c), false});
 }
 
@@ -342,11 +343,12 @@ void Replicator::OnMessage(uint64_t from, std::string_view bytes, uint64_t now_m
           st.acked = acked;
           st.next = acked + 1;
           st.known = true;
-          st.last_ack_ms = now_ms_;
+          st.last_ack_ms = st.resend_timer_ms = now_ms_;
         } else if (acked > st.acked) {
           st.acked = acked;
           st.next = std::max(st.next, acked + 1);
-          st.last_ack_ms = now_ms_;
+          st.last_ack_ms = st.resend_timer_ms = now_ms_;
+          st.resending = false;
         }
         Truncate(origin);
       }
@@ -433,7 +435,12 @@ void Replicator::Ship(uint64_t now_ms) {
         st.next += n;
         changes_shipped_ += n;
         // The resend timer runs from the moment something is outstanding.
-        if (st.next - n == st.acked + 1) st.last_ack_ms = std::max(st.last_ack_ms, now_ms);
+        if (st.next - n == st.acked + 1 && !st.resending) {
+          // Nothing was outstanding: the wait for an acknowledgement starts now.
+          st.resend_timer_ms = std::max(st.resend_timer_ms, now_ms);
+          st.last_ack_ms = std::max(st.last_ack_ms, now_ms);
+        }
+        st.resending = false;
         out_.send.push_back(Envelope{peer, std::move(msg)});
       }
     }
@@ -444,6 +451,16 @@ ReplicatorOutput Replicator::TakeOutput() {
   // Local changes handed out in earlier outputs are durable before anything of this
   // output's `send` leaves: they may ship now.
   shippable_local_ = taken_local_;
+  // Progress and clock records, once per output however many changes moved them: they go
+  // in the same batch as those changes.
+  for (uint64_t origin : dirty_progress_) {
+    out_.storage.push_back(StorageOp{false, ProgressKey(origin), U64Value(progress_.Get(origin))});
+  }
+  dirty_progress_.clear();
+  if (clock_dirty_) {
+    out_.storage.push_back(StorageOp{false, kClockKey, U64Value(clock_.last().packed())});
+    clock_dirty_ = false;
+  }
   Ship(now_ms_);
   for (uint64_t peer : ack_due_) out_.send.push_back(Envelope{peer, EncodeAck()});
   ack_due_.clear();

@@ -152,6 +152,8 @@ class Replicator {
     bool known = false;       // an acknowledgement has arrived
     uint64_t next = 1;        // next seq to ship
     uint64_t last_ack_ms = 0;  // when `acked` last moved (or the stream started waiting)
+    uint64_t resend_timer_ms = 0;  // the resend timer's start: last ack progress or rewind
+    bool resending = false;        // rewound: the next batch shipped is a resend
     uint64_t last_probe_ms = 0;
   };
   explicit Replicator(ReplicatorConfig config);
@@ -176,6 +178,8 @@ class Replicator {
   uint64_t taken_local_ = 0;
   std::map<uint64_t, std::map<uint64_t, Stream>> streams_;  // peer -> origin -> stream
   std::set<uint64_t> ack_due_;  // peers owed an acknowledgement
+  std::set<uint64_t> dirty_progress_;  // origins whose progress record is due
+  bool clock_dirty_ = false;
   // Changes that arrived ahead of a gap, per origin, by seq (at most a window's worth).
   std::map<uint64_t, std::map<uint64_t, kv::Change>> held_;
   uint64_t now_ms_ = 0;

@@ -426,6 +426,16 @@ TEST_CASE("kvctl cluster: help of every cluster command and group", "[unit][kvct
         "LAST CONTACT", "unreachable", "exit 6"}) {
     CHECK_THAT(status, Catch::Contains(text));
   }
+  // multi_leader: what each column means and what converged means.
+  for (const char* text :
+       {"Works for leader_follower and multi_leader clusters",
+        "multi_leader cluster, propagation P", "PROGRESS", "SIBLING CAP", "SINCE ACK (S)",
+        "\"replicating: progress differs\"", "\"converged\":true",
+        "The other cluster commands need a leader_follower cluster."}) {
+    CHECK_THAT(status, Catch::Contains(text));
+  }
+  CHECK_THAT(general, Catch::Contains("cluster status also multi_leader"));
+  CHECK_THAT(GroupHelp("cluster"), Catch::Contains("multi_leader progress"));
   // Manual failover and fencing.
   std::string promote = CommandHelp("promote");
   for (const char* text :
@@ -1232,6 +1242,435 @@ TEST_CASE("kvctl cluster: snapshot", "[unit][kvctl]") {
   CHECK(o.exit_code == ExitCode::kUnreachable);
   CHECK(o.err ==
         "kvctl: unavailable: cannot connect to kvd (127.0.0.1:7409: Connection refused)\n");
+}
+
+// ---- multi_leader cluster status ----
+
+const std::vector<ConfiguredMember> kThreeLeaders = {
+    {1, "127.0.0.1:7411", "127.0.0.1:7511", "127.0.0.1:7611"},
+    {2, "127.0.0.1:7412", "127.0.0.1:7512", "127.0.0.1:7612"},
+    {3, "127.0.0.1:7413", "127.0.0.1:7513", "127.0.0.1:7613"}};
+
+// The parts of a multi_leader STATUS document the tests vary.
+struct LeaderDocMl {
+  uint64_t id = 1;
+  std::string propagation = "ring";
+  std::string hub;  // the server sends it (as a string) only with star
+  std::string progress = "{1:5, 2:2, 3:1}";
+  uint64_t local = 0;
+  uint64_t retained = 0;
+  uint64_t lww = 0;
+  uint64_t sibling_cap = 0;
+  uint64_t resolver = 0;
+  uint64_t skew = 0;
+  std::vector<ShipProgress> peers;
+  std::vector<ConfiguredMember> configured = kThreeLeaders;
+
+  // As the server writes it: counters and labels side by side, keys sorted.
+  std::string Json() const {
+    nlohmann::json ml = {{"changes_applied_total", 6},
+                         {"changes_duplicate_total", 0},
+                         {"changes_local_total", local},
+                         {"changes_out_of_order_total", 0},
+                         {"changes_shipped_total", 7},
+                         {"clock_skew_rejections_total", skew},
+                         {"duplicate_writes", 0},
+                         {"failed", false},
+                         {"hlc_wall_ms", 1795659222456},
+                         {"incarnation", 1},
+                         {"log_retained", retained},
+                         {"lww_concurrent_overwrites_total", lww},
+                         {"malformed_messages_total", 0},
+                         {"peer_regressions_total", 0},
+                         {"progress", progress},
+                         {"propagation", propagation},
+                         {"refused_writes_total", 0},
+                         {"resends_total", 0},
+                         {"resolver_mismatches_total", resolver},
+                         {"session_read_timeouts_total", 0},
+                         {"session_reads_waiting", 0},
+                         {"sibling_cap_refusals_total", sibling_cap},
+                         {"state_transfers_needed_total", 0}};
+    if (!hub.empty()) ml["hub"] = hub;
+    nlohmann::json peer_list = nlohmann::json::array();
+    for (const ShipProgress& p : peers) {
+      peer_list.push_back({{"id", p.to},
+                           {"state", p.state},
+                           {"lag_changes", p.lag_changes},
+                           {"ms_since_ack", p.ms_since_ack},
+                           {"acked_own_changes", p.acked_own_changes}});
+    }
+    ml["peers"] = peer_list;
+    nlohmann::json members = nlohmann::json::array();
+    nlohmann::json running = nlohmann::json::array();
+    for (const ConfiguredMember& m : configured) {
+      members.push_back({{"id", m.id}, {"client", m.client}, {"peer", m.peer}, {"admin", m.admin}});
+      running.push_back({{"id", m.id}, {"client", m.client}, {"peer", m.peer}, {"role", "leader"}});
+    }
+    ml["configured_members"] = members;
+    ml["members"] = running;
+    nlohmann::json j = {{"node_id", id},    {"mode", "multi_leader"},
+                        {"role", "leader"}, {"version", "0.1.0"},
+                        {"keys", 7},        {"multi_leader", ml}};
+    return j.dump();
+  }
+};
+
+// A ring 1 -> 2 -> 3 -> 1 where every member has applied the same changes.
+LeaderDocMl RingMember(uint64_t id) {
+  LeaderDocMl d;
+  d.id = id;
+  d.local = id == 1 ? 5 : id == 2 ? 2 : 1;
+  d.peers = {ShipProgress{id % 3 + 1, "replicating", 0, 0, d.local}};
+  return d;
+}
+
+Probe AnsweredMl(std::string endpoint, uint64_t expected_id, const LeaderDocMl& doc) {
+  Probe probe;
+  probe.endpoint = std::move(endpoint);
+  probe.expected_id = expected_id;
+  Result<NodeStatus> status = ParseNodeStatus(doc.Json());
+  REQUIRE(status.ok());
+  probe.status = std::move(status).value();
+  return probe;
+}
+
+// Members 1 and 2 answer; 3 does not. Node 2 has shipped 3 changes that node 3 has not
+// acknowledged for 4.25 s.
+std::vector<Probe> RingWithThreeDown(const LeaderDocMl& one, const LeaderDocMl& two) {
+  return {AnsweredMl("127.0.0.1:7411", 0, one), AnsweredMl("127.0.0.1:7412", 2, two),
+          Unreachable("127.0.0.1:7413", 3)};
+}
+
+LeaderDocMl RingTwoBehindThree() {
+  LeaderDocMl two = RingMember(2);
+  two.retained = 3;
+  two.peers = {ShipProgress{3, "replicating", 3, 4250, 1}};
+  return two;
+}
+
+TEST_CASE("kvctl cluster: reads a multi_leader STATUS document", "[unit][kvctl]") {
+  // As member 2 of a star cluster around hub 2 sent it (keys sorted, hub as a string).
+  const std::string document =
+      R"({"connections":1,"keys":3,"mode":"multi_leader","multi_leader":{)"
+      R"("changes_applied_total":6,"changes_duplicate_total":0,"changes_local_total":2,)"
+      R"("changes_out_of_order_total":0,"changes_shipped_total":7,)"
+      R"("clock_skew_rejections_total":4,"configured_members":[{"admin":"127.0.0.1:7611",)"
+      R"("client":"127.0.0.1:7411","id":1,"peer":"127.0.0.1:7511"},{"admin":)"
+      R"("127.0.0.1:7612","client":"127.0.0.1:7412","id":2,"peer":"127.0.0.1:7512"},)"
+      R"({"admin":"127.0.0.1:7613","client":"127.0.0.1:7413","id":3,"peer":"127.0.0.1:7513"}],)"
+      R"("duplicate_writes":0,"failed":false,"hlc_wall_ms":1795659222456,"hub":"2",)"
+      R"("incarnation":1,"log_retained":9,"lww_concurrent_overwrites_total":1,)"
+      R"("malformed_messages_total":0,"members":[{"client":"127.0.0.1:7411","id":1,)"
+      R"("peer":"127.0.0.1:7511","role":"leader"}],"peer_regressions_total":0,)"
+      R"("peers":[{"acked_own_changes":2,"id":1,"lag_changes":0,"ms_since_ack":0,)"
+      R"("state":"replicating"},{"acked_own_changes":0,"id":3,"lag_changes":5,)"
+      R"("ms_since_ack":1200,"state":"probing"}],"progress":"{1:5, 2:2, 3:1}",)"
+      R"("propagation":"star","refused_writes_total":0,"resends_total":0,)"
+      R"("resolver_mismatches_total":3,"session_read_timeouts_total":0,)"
+      R"("session_reads_waiting":0,"sibling_cap_refusals_total":2,)"
+      R"("state_transfers_needed_total":0},"node_id":2,"role":"leader","version":"0.1.0"})";
+  Result<NodeStatus> s = ParseNodeStatus(document);
+  REQUIRE(s.ok());
+  CHECK(s->is_multi_leader());
+  CHECK_FALSE(s->replicated());  // the other cluster commands still refuse it
+  CHECK(s->node_id == 2);
+  CHECK(s->configured_members ==
+        std::vector<ConfiguredMember>{{1, "127.0.0.1:7411", "127.0.0.1:7511", "127.0.0.1:7611"},
+                                      {2, "127.0.0.1:7412", "127.0.0.1:7512", "127.0.0.1:7612"},
+                                      {3, "127.0.0.1:7413", "127.0.0.1:7513", "127.0.0.1:7613"}});
+  MultiLeaderStatus expected;
+  expected.propagation = "star";
+  expected.hub = 2;
+  expected.progress = "{1:5, 2:2, 3:1}";
+  expected.changes_local = 2;
+  expected.log_retained = 9;
+  expected.lww_concurrent_overwrites = 1;
+  expected.sibling_cap_refusals = 2;
+  expected.resolver_mismatches = 3;
+  expected.clock_skew_rejections = 4;
+  expected.peers = {{1, "replicating", 0, 0, 2}, {3, "probing", 5, 1200, 0}};
+  CHECK(s->multi_leader == expected);
+
+  // A hub sent as a number is read too; one that is not a number reads as unknown (0).
+  LeaderDocMl doc;
+  doc.propagation = "star";
+  doc.hub = "x";
+  Result<NodeStatus> odd = ParseNodeStatus(doc.Json());
+  REQUIRE(odd.ok());
+  CHECK(odd->multi_leader.hub == 0);
+  Result<NodeStatus> numeric = ParseNodeStatus(
+      R"({"node_id":1,"mode":"multi_leader","role":"leader","multi_leader":{"hub":3}})");
+  REQUIRE(numeric.ok());
+  CHECK(numeric->multi_leader.hub == 3);
+  CHECK(numeric->multi_leader.peers.empty());
+
+  Result<NodeStatus> missing =
+      ParseNodeStatus(R"({"node_id":1,"mode":"multi_leader","role":"leader"})");
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.status().code() == Code::kProtocolError);
+  CHECK(missing.status().message() ==
+        "the status document of a multi_leader node has no multi_leader");
+}
+
+TEST_CASE("kvctl cluster: discovery in a multi_leader cluster asks every member", "[unit][kvctl]") {
+  std::vector<Probe> probes = {AnsweredMl("127.0.0.1:7412", 0, RingMember(2))};
+  // There is no leader to look for: every member, whatever all_members says.
+  for (bool all_members : {true, false}) {
+    CHECK(NextProbes(probes, all_members) ==
+          std::vector<ProbeTarget>{{1, "127.0.0.1:7411"}, {3, "127.0.0.1:7413"}});
+  }
+  probes.push_back(AnsweredMl("127.0.0.1:7411", 1, RingMember(1)));
+  probes.push_back(Unreachable("127.0.0.1:7413", 3));
+  CHECK(NextProbes(probes, true).empty());
+}
+
+TEST_CASE("kvctl cluster: multi_leader ring with a member down", "[unit][kvctl]") {
+  MultiLeaderView view =
+      BuildMultiLeaderView(RingWithThreeDown(RingMember(1), RingTwoBehindThree()));
+  CHECK(view.propagation == "ring");
+  CHECK(view.view_from == 1);
+  REQUIRE(view.members.size() == 3);
+  CHECK(view.converged);  // the two that answered agree; 3 is not compared
+  CHECK_FALSE(IsUpMultiLeader(view.members[2]));
+  // 4250 ms since node 3 last acknowledged: 4.3 s. Node 3's own peers are unknown.
+  CHECK(FormatMultiLeaderStatus(view, OutputFormat::kTable).out ==
+        "multi_leader cluster, propagation ring, 3 members\n"
+        "ID  CLIENT          STATE        PROGRESS         LOCAL  RETAINED  LWW  SIBLING CAP  "
+        "RESOLVER  SKEW\n"
+        "1   127.0.0.1:7411  up           {1:5, 2:2, 3:1}  5      0         0    0            "
+        "0         0\n"
+        "2   127.0.0.1:7412  up           {1:5, 2:2, 3:1}  2      3         0    0            "
+        "0         0\n"
+        "3   127.0.0.1:7413  unreachable  -                -      -         -    -            "
+        "-         -\n"
+        "\n"
+        "FROM  TO  LAG (CHANGES)  SINCE ACK (S)  STATE\n"
+        "1     2   0              0.0            replicating\n"
+        "2     3   3              4.3            replicating\n"
+        "\n"
+        "converged: the 2 of 3 members that answered have progress {1:5, 2:2, 3:1}\n"
+        "node 3: 127.0.0.1:7413: unavailable: cannot connect to kvd (127.0.0.1:7413: Connection "
+        "refused)\n");
+  CHECK(FormatMultiLeaderStatus(view, OutputFormat::kRaw).out ==
+        "1\t127.0.0.1:7411\tup\t{1:5, 2:2, 3:1}\t5\t0\t0\t0\t0\t0\n"
+        "2\t127.0.0.1:7412\tup\t{1:5, 2:2, 3:1}\t2\t3\t0\t0\t0\t0\n"
+        "3\t127.0.0.1:7413\tunreachable\t-\t-\t-\t-\t-\t-\t-\n");
+}
+
+TEST_CASE("kvctl cluster: multi_leader converged or not", "[unit][kvctl]") {
+  // Every member answers with the same progress.
+  std::vector<Probe> all = {AnsweredMl("127.0.0.1:7411", 0, RingMember(1)),
+                            AnsweredMl("127.0.0.1:7412", 2, RingMember(2)),
+                            AnsweredMl("127.0.0.1:7413", 3, RingMember(3))};
+  MultiLeaderView view = BuildMultiLeaderView(all);
+  CHECK(view.converged);
+  std::string table = FormatMultiLeaderStatus(view, OutputFormat::kTable).out;
+  CHECK_THAT(table, Catch::Contains("3   127.0.0.1:7413  up     {1:5, 2:2, 3:1}  1      0"));
+  CHECK_THAT(table, Catch::Contains("FROM  TO  LAG (CHANGES)  SINCE ACK (S)  STATE\n"
+                                    "1     2   0              0.0            replicating\n"
+                                    "2     3   0              0.0            replicating\n"
+                                    "3     1   0              0.0            replicating\n"));
+  CHECK_THAT(table, Catch::EndsWith("\nconverged: every member has progress {1:5, 2:2, 3:1}\n"));
+
+  // Node 2 has not applied node 1's last change yet.
+  LeaderDocMl two = RingMember(2);
+  two.progress = "{1:4, 2:2, 3:1}";
+  view = BuildMultiLeaderView(RingWithThreeDown(RingMember(1), two));
+  CHECK_FALSE(view.converged);
+  table = FormatMultiLeaderStatus(view, OutputFormat::kTable).out;
+  CHECK_THAT(table, Catch::Contains("2   127.0.0.1:7412  up           {1:4, 2:2, 3:1}"));
+  CHECK_THAT(table,
+             Catch::Contains("\nreplicating: progress differs between the members that answered\n"
+                             "node 3: 127.0.0.1:7413: unavailable: "));
+  CHECK(Json::parse(FormatMultiLeaderStatus(view, OutputFormat::kJson).out)["converged"] == false);
+
+  // A single member that answered agrees with itself.
+  view = BuildMultiLeaderView({Unreachable("127.0.0.1:7411", 0),
+                               AnsweredMl("127.0.0.1:7412", 0, RingMember(2)),
+                               Unreachable("127.0.0.1:7413", 3)});
+  CHECK(view.converged);
+  CHECK(view.view_from == 2);
+  table = FormatMultiLeaderStatus(view, OutputFormat::kTable).out;
+  CHECK_THAT(table, Catch::Contains("converged: the 1 of 3 members that answered have progress"));
+  CHECK_THAT(table, Catch::Contains("1   127.0.0.1:7411  unreachable"));
+  CHECK_THAT(table, Catch::EndsWith("127.0.0.1:7411 did not answer: unavailable: cannot connect "
+                                    "to kvd (127.0.0.1:7411: Connection refused)\n"));
+}
+
+TEST_CASE("kvctl cluster: multi_leader star and settings members disagree on", "[unit][kvctl]") {
+  std::vector<LeaderDocMl> docs;
+  for (uint64_t id : {uint64_t{1}, uint64_t{2}, uint64_t{3}}) {
+    LeaderDocMl d = RingMember(id);
+    d.propagation = "star";
+    d.hub = "2";
+    // The hub ships to every spoke, each spoke only to the hub.
+    d.peers = id == 2
+                  ? std::vector<ShipProgress>{{1, "replicating", 0, 0, 2}, {3, "probing", 7, 0, 0}}
+                  : std::vector<ShipProgress>{{2, "replicating", 0, 0, d.local}};
+    docs.push_back(d);
+  }
+  docs[2].hub = "3";  // a misconfigured member
+  MultiLeaderView view = BuildMultiLeaderView({AnsweredMl("127.0.0.1:7411", 0, docs[0]),
+                                               AnsweredMl("127.0.0.1:7412", 2, docs[1]),
+                                               AnsweredMl("127.0.0.1:7413", 3, docs[2])});
+  CHECK(view.hub == 2);
+  std::string table = FormatMultiLeaderStatus(view, OutputFormat::kTable).out;
+  CHECK_THAT(table,
+             Catch::StartsWith("multi_leader cluster, propagation star (hub 2), 3 members\n"));
+  CHECK_THAT(table, Catch::Contains("FROM  TO  LAG (CHANGES)  SINCE ACK (S)  STATE\n"
+                                    "1     2   0              0.0            replicating\n"
+                                    "2     1   0              0.0            replicating\n"
+                                    "2     3   7              0.0            probing\n"
+                                    "3     2   0              0.0            replicating\n"));
+  CHECK_THAT(table,
+             Catch::EndsWith("node 3 reports propagation star (hub 3), node 1 star (hub 2)\n"));
+  Json j = Json::parse(FormatMultiLeaderStatus(view, OutputFormat::kJson).out);
+  CHECK(j["propagation"] == "star");
+  CHECK(j["hub"] == 2);
+  CHECK(j["notes"] ==
+        Json::array({"node 3 reports propagation star (hub 3), node 1 star (hub 2)"}));
+
+  // A node that answers at a member's address in another mode is shown, not counted.
+  Probe single;
+  single.endpoint = "127.0.0.1:7413";
+  single.expected_id = 3;
+  single.status = ParseNodeStatus(R"({"node_id":3,"mode":"single","role":"standalone"})").value();
+  view = BuildMultiLeaderView({AnsweredMl("127.0.0.1:7411", 0, RingMember(1)),
+                               AnsweredMl("127.0.0.1:7412", 2, RingMember(2)), single});
+  CHECK(view.converged);
+  CHECK_FALSE(IsUpMultiLeader(*view.Find(3)));
+  table = FormatMultiLeaderStatus(view, OutputFormat::kTable).out;
+  CHECK_THAT(table, Catch::Contains("3   127.0.0.1:7413  single  -"));
+  CHECK_THAT(table, Catch::EndsWith("node 3: answered in mode single, not multi_leader\n"));
+}
+
+TEST_CASE("kvctl cluster: multi_leader cluster status as json", "[unit][kvctl]") {
+  MultiLeaderView view =
+      BuildMultiLeaderView(RingWithThreeDown(RingMember(1), RingTwoBehindThree()));
+  std::string out = FormatMultiLeaderStatus(view, OutputFormat::kJson).out;
+  CHECK(std::count(out.begin(), out.end(), '\n') == 1);  // one line
+  Json expected = Json::parse(R"({"mode":"multi_leader","propagation":"ring","hub":null,
+      "members":[
+        {"id":1,"client":"127.0.0.1:7411","up":true,"progress":"{1:5, 2:2, 3:1}",
+         "changes_local":5,"log_retained":0,"lww_concurrent_overwrites":0,
+         "sibling_cap_refusals":0,"resolver_mismatches":0,"clock_skew_rejections":0,
+         "peers":[{"to":2,"lag_changes":0,"seconds_since_ack":0.0,"state":"replicating"}]},
+        {"id":2,"client":"127.0.0.1:7412","up":true,"progress":"{1:5, 2:2, 3:1}",
+         "changes_local":2,"log_retained":3,"lww_concurrent_overwrites":0,
+         "sibling_cap_refusals":0,"resolver_mismatches":0,"clock_skew_rejections":0,
+         "peers":[{"to":3,"lag_changes":3,"seconds_since_ack":4.3,"state":"replicating"}]},
+        {"id":3,"client":"127.0.0.1:7413","up":false,"progress":null,"changes_local":null,
+         "log_retained":null,"lww_concurrent_overwrites":null,"sibling_cap_refusals":null,
+         "resolver_mismatches":null,"clock_skew_rejections":null,"peers":[]}],
+      "converged":true,"notes":[]})");
+  expected["members"][2]["error"] =
+      "127.0.0.1:7413: unavailable: cannot connect to kvd (127.0.0.1:7413: Connection refused)";
+  CHECK(Json::parse(out) == expected);
+  // The keys in this order, and seconds with one decimal.
+  CHECK_THAT(out, Catch::StartsWith(R"({"mode":"multi_leader","propagation":"ring","hub":null,)"
+                                    R"("members":[{"id":1,"client":"127.0.0.1:7411","up":true,)"));
+  CHECK_THAT(out, Catch::Contains(R"("seconds_since_ack":4.3,)"));
+  CHECK_THAT(out, Catch::EndsWith(R"("converged":true,"notes":[]})"
+                                  "\n"));
+}
+
+TEST_CASE("kvctl cluster: seconds since ack", "[unit][kvctl]") {
+  CHECK(FormatSecondsTenths(0) == "0.0");
+  CHECK(FormatSecondsTenths(49) == "0.0");
+  CHECK(FormatSecondsTenths(50) == "0.1");
+  CHECK(FormatSecondsTenths(4250) == "4.3");
+  CHECK(FormatSecondsTenths(61949) == "61.9");
+}
+
+// Three ring members by client address; those in `down` refuse connections.
+struct Ring {
+  LeaderDocMl one = RingMember(1);
+  LeaderDocMl two = RingTwoBehindThree();
+  LeaderDocMl three = RingMember(3);
+  FakeCluster cluster;
+  Ring() {
+    for (auto [endpoint, doc] :
+         {std::pair{"127.0.0.1:7411", &one}, std::pair{"127.0.0.1:7412", &two},
+          std::pair{"127.0.0.1:7413", &three}}) {
+      cluster.nodes[endpoint] = [doc = doc](const wire::Request& r) -> Result<wire::Response> {
+        if (std::holds_alternative<wire::StatusRequest>(r.body)) {
+          return Ok(wire::StatusResponse{doc->Json()});
+        }
+        return Error(
+            Code::kUnsupported,
+            fmt::format("ADMIN {} needs a leader_follower cluster; this node's mode is "
+                        "multi_leader",
+                        wire::AdminActionName(std::get<wire::AdminRequest>(r.body).action)));
+      };
+    }
+  }
+};
+
+TEST_CASE("kvctl cluster: cluster status of a multi_leader cluster", "[unit][kvctl]") {
+  Ring ring;
+  ring.cluster.nodes.erase("127.0.0.1:7413");
+  Output o = Run({"--endpoints", "127.0.0.1:7412", "cluster", "status"}, &ring.cluster);
+  CHECK(o.exit_code == ExitCode::kOk);  // a member down is shown, not a failure
+  CHECK(o.err.empty());
+  CHECK(o.out ==
+        FormatMultiLeaderStatus(BuildMultiLeaderView({AnsweredMl("127.0.0.1:7412", 0, ring.two),
+                                                      AnsweredMl("127.0.0.1:7411", 1, ring.one),
+                                                      Unreachable("127.0.0.1:7413", 3)}),
+                                OutputFormat::kTable)
+            .out);
+  CHECK_THAT(o.out, Catch::Contains("3   127.0.0.1:7413  unreachable"));
+  // Round 1: the endpoint; round 2: the other configured members, in one call.
+  REQUIRE(ring.cluster.requests.size() == 3);
+  CHECK(ring.cluster.requests[0].first == "127.0.0.1:7412");
+  CHECK(ring.cluster.requests[1].first == "127.0.0.1:7411");
+  CHECK(ring.cluster.requests[2].first == "127.0.0.1:7413");
+  CHECK(ring.cluster.now == std::chrono::steady_clock::time_point{} + 2ms);
+
+  o = Run({"--endpoints", "127.0.0.1:7411", "cluster", "status", "-o", "json"}, &ring.cluster);
+  CHECK(o.exit_code == ExitCode::kOk);
+  Json j = Json::parse(o.out);
+  CHECK(j["mode"] == "multi_leader");
+  CHECK(j["converged"] == true);
+  CHECK(j["members"][2]["up"] == false);
+  CHECK(
+      Run({"--endpoints", "127.0.0.1:7411", "cluster", "status", "-o", "raw"}, &ring.cluster).out ==
+      "1\t127.0.0.1:7411\tup\t{1:5, 2:2, 3:1}\t5\t0\t0\t0\t0\t0\n"
+      "2\t127.0.0.1:7412\tup\t{1:5, 2:2, 3:1}\t2\t3\t0\t0\t0\t0\n"
+      "3\t127.0.0.1:7413\tunreachable\t-\t-\t-\t-\t-\t-\t-\n");
+
+  // Not converged is still a success: the cluster is replicating, not failing.
+  ring.two.progress = "{1:4, 2:2, 3:1}";
+  o = Run({"--endpoints", "127.0.0.1:7411", "cluster", "status"}, &ring.cluster);
+  CHECK(o.exit_code == ExitCode::kOk);
+  CHECK_THAT(o.out, Catch::Contains("replicating: progress differs"));
+
+  // No node at --endpoints answers: exit 6, as for leader_follower.
+  o = Run({"--endpoints", "127.0.0.1:7413", "cluster", "status"}, &ring.cluster);
+  CHECK(o.exit_code == ExitCode::kUnreachable);
+  CHECK(o.out.empty());
+  CHECK(o.err ==
+        "kvctl: unavailable: cannot connect to kvd (127.0.0.1:7413: Connection refused)\n");
+}
+
+TEST_CASE("kvctl cluster: the other cluster commands still need leader_follower", "[unit][kvctl]") {
+  Ring ring;
+  Output o = Run({"--endpoints", "127.0.0.1:7411", "member", "list"}, &ring.cluster);
+  CHECK(o.exit_code == ExitCode::kRejected);
+  CHECK(o.out.empty());
+  CHECK(o.err ==
+        "kvctl: unsupported: the node at 127.0.0.1:7411 runs in mode multi_leader; cluster "
+        "commands need a leader_follower cluster\n");
+  // ADMIN commands report the server's own refusal, as for a single node.
+  for (const Args& args : {Args{"promote", "1"}, Args{"transfer-leader"}, Args{"snapshot", "2"},
+                           Args{"member", "remove", "2"}}) {
+    INFO(fmt::format("{}", fmt::join(args, " ")));
+    Args with_endpoint = {"--endpoints", "127.0.0.1:7411"};
+    with_endpoint.insert(with_endpoint.end(), args.begin(), args.end());
+    o = Run(with_endpoint, &ring.cluster);
+    CHECK(o.exit_code == ExitCode::kRejected);
+    CHECK_THAT(o.err, Catch::StartsWith("kvctl: unsupported: ADMIN "));
+  }
 }
 
 }  // namespace
