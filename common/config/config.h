@@ -186,7 +186,8 @@ struct MultiLeaderConfig {
   // multi_leader.max_siblings: 1..1024, the most concurrent values a siblings key keeps.
   uint32_t max_siblings = 16;
   // multi_leader.max_clock_offset_ms: 1..3600000, how far ahead of this node's clock a
-  // change's timestamp may be before the change is refused.
+  // change's timestamp may be for the node's hybrid clock to adopt it (a change further
+  // ahead is still applied; the clock just does not jump to its time).
   uint32_t max_clock_offset_ms = 500;
   // multi_leader.resend_interval_ms: 10..60000, how long a sender waits for an
   // acknowledgement before it ships again from the acknowledged point.
