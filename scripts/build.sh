@@ -9,12 +9,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 dir=build
-flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DKVD_WERROR=ON)
+# -g1: line tables and symbols (enough for perf, gdb backtraces and sanitizer reports) at
+# about two thirds of the compile time of full -g.
+flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -g1 -DNDEBUG"
+       -DKVD_WERROR=ON)
 if [ "${1:-}" = "--asan" ]; then
   dir=build-asan
   # Optimized (-O1, as ASan's authors recommend) so the simulator runs at a useful speed;
   # even so it is several times slower under ASan: fewer seeds per ctest entry there.
-  flags=(-DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-g -O1" -DKVD_WERROR=ON -DKVD_ASAN=ON
+  flags=(-DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-g1 -O1" -DKVD_WERROR=ON -DKVD_ASAN=ON
          -DKVD_SIM_TESTS_PER_MODE=1 -DKVD_SIM_SEEDS_PER_TEST=40 -DKVD_SIM_DEMO_SEEDS=60
          -DKVD_SIM_DETERMINISM_SEEDS=4)
 fi

@@ -104,7 +104,9 @@ void ClientTable::Record(uint64_t client_id, uint64_t sequence, uint64_t index,
     batch->Delete(ClientKey(client_id, c.answers.front().sequence));
     c.answers.pop_front();
   }
-  while (clients_.size() > max_clients_) ForgetClient(by_index_.begin()->second, batch);
+  while (clients_.size() > max_clients_ && !by_index_.empty()) {
+    ForgetClient(by_index_.begin()->second, batch);
+  }
 }
 
 }  // namespace kvd::kv

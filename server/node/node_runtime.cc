@@ -306,7 +306,9 @@ void NodeRuntime::ApplyItem(topology::ApplyItem& item, PendingGroup& pg,
       if (item.reply) {
         wire::Response resp = std::move(r.response);
         if (resp.ok()) resp.session_token = item.session_token;
-        if (dedup && !r.refused) clients_.Record(client_id, client_seq, 0, resp, batch);
+        // The change's sequence number orders the table's eviction (oldest first), as the
+        // log index does in leader_follower; it grows with every local write.
+        if (dedup && !r.refused) clients_.Record(client_id, client_seq, c.dot.counter, resp, batch);
         pg.replies.push_back(topology::Reply{item.ref, std::move(resp)});
       }
       break;
