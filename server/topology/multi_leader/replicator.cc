@@ -190,9 +190,18 @@ kv::Change Replicator::Write(LocalWrite w, uint64_t now_ms) {
 }
 
 std::string Replicator::Refused(uint64_t seq) {
+  KVD_ASSERT_MSG(seq > shippable_local_ && seq <= progress_.Get(config_.self),
+                 "Replicator::Refused: not pending");
+  ++refused_;
   auto& own = log_[config_.self];
   auto it = own.find(seq);
-  KVD_ASSERT_MSG(it != own.end() && seq > shippable_local_, "Replicator::Refused: not pending");
+  if (it == own.end()) {
+    // Already dropped by log_retention_changes (a tiny retention and several writes in
+    // one output): no peer will be shipped it from the log; record the no-op all the same.
+    kv::Change noop;
+    noop.dot = clock::Dot{config_.self, seq};
+    return kv::EncodeChange(noop);
+  }
   ByteReader r(it->second);
   kv::Change c;
   KVD_ASSERT(kv::DecodeChange(&r, config_.limits, &c).ok());
@@ -200,7 +209,6 @@ std::string Replicator::Refused(uint64_t seq) {
   c.value.clear();
   c.amount = 0;
   it->second = kv::EncodeChange(c);
-  ++refused_;
   return it->second;
 }
 
