@@ -12,6 +12,7 @@
 // misread or reject wrongly, or an error message that changed: if the change was
 // intended, update the expected text here and in docs/OPERATIONS.md together.
 #include "common/config/config.h"
+#include "tests/unit/config/config_test_util.h"
 
 #include <catch2/catch.hpp>
 #include <fstream>
@@ -23,22 +24,6 @@
 
 namespace kvd::config {
 namespace {
-
-// The error message of a config that must be rejected.
-std::string ErrorOf(std::string_view yaml) {
-  Result<Config> r = ParseConfig(yaml);
-  REQUIRE_FALSE(r.ok());
-  CHECK(r.status().code() == Code::kInvalidArgument);
-  return r.status().message();
-}
-
-// The Config of a document that must be accepted.
-Config Parse(std::string_view yaml) {
-  Result<Config> r = ParseConfig(yaml);
-  INFO(yaml);
-  if (!r.ok()) FAIL(r.status().message());
-  return r.value();
-}
 
 // A document from "section.key" -> value; sections come out in map order.
 std::string Document(const std::map<std::string, std::string>& fields) {

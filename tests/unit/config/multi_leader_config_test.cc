@@ -24,32 +24,10 @@
 #include <vector>
 
 #include "common/config/config.h"
+#include "tests/unit/config/config_test_util.h"
 
 namespace kvd::config {
 namespace {
-
-std::string ErrorOf(std::string_view yaml) {
-  Result<Config> r = ParseConfig(yaml);
-  INFO(yaml);
-  REQUIRE_FALSE(r.ok());
-  CHECK(r.status().code() == Code::kInvalidArgument);
-  return r.status().message();
-}
-
-Config Parse(std::string_view yaml) {
-  Result<Config> r = ParseConfig(yaml);
-  INFO(yaml);
-  if (!r.ok()) FAIL(r.status().message());
-  return r.value();
-}
-
-std::string ReadFile(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  REQUIRE(in.good());
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
 
 // node.mode: multi_leader with three members; `extra` is appended (more sections).
 std::string MultiLeader(std::string_view extra = "", std::string_view node_id = "1") {
