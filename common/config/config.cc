@@ -42,6 +42,8 @@
 //   multi_leader.window_changes          1 .. 1048576                    1024
 //   multi_leader.log_retention_changes   1 .. 1000000000                 1000000
 //   multi_leader.session_wait_ms         0 .. 60000                      1000
+//   multi_leader.stability_interval_ms   10 .. 60000                     1000
+//   multi_leader.tombstone_grace_ms      0 .. 31536000000                3600000
 //   server.listen                        host:port, [v6]:port, :port     127.0.0.1:7379
 //   server.admin_listen                  as listen                       127.0.0.1:7380
 //   server.admin_enabled                 true, false                     true
@@ -171,6 +173,8 @@ constexpr Range kResendIntervalRange{10, 60'000};
 constexpr Range kMaxBatchChangesRange{1, 4'096};
 constexpr Range kWindowChangesRange{1, 1'048'576};
 constexpr Range kLogRetentionChangesRange{1, 1'000'000'000};
+constexpr Range kStabilityIntervalRange{10, 60'000};
+constexpr Range kTombstoneGraceRange{0, 31'536'000'000};
 
 // A cluster is at most this many members (cluster.members), and its name this long.
 constexpr size_t kMaxMembers = 64;
@@ -750,6 +754,10 @@ constexpr FieldSpec kMultiLeaderFields[] = {
         "log_retention_changes"),
     UintField<kMultiLeader, &MultiLeaderConfig::session_wait_ms, kSessionWaitRange>(
         "session_wait_ms"),
+    UintField<kMultiLeader, &MultiLeaderConfig::stability_interval_ms, kStabilityIntervalRange>(
+        "stability_interval_ms"),
+    UintField<kMultiLeader, &MultiLeaderConfig::tombstone_grace_ms, kTombstoneGraceRange>(
+        "tombstone_grace_ms"),
 };
 
 constexpr auto kServer = &Config::server;

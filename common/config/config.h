@@ -202,6 +202,13 @@ struct MultiLeaderConfig {
   // multi_leader.session_wait_ms: 0..60000, how long a read carrying a session token
   // waits for this member to apply the writes the token names.
   uint32_t session_wait_ms = 1000;
+  // multi_leader.stability_interval_ms: 10..60000, how often a member tells its neighbours
+  // what every member has applied (the basis of tombstone collection), and how often it
+  // looks for tombstones to collect.
+  uint32_t stability_interval_ms = 1000;
+  // multi_leader.tombstone_grace_ms: 0..31536000000, how long a deleted key (or removed set
+  // element) is kept after its last write at the least, even once every member has it.
+  uint64_t tombstone_grace_ms = 3'600'000;
   bool operator==(const MultiLeaderConfig&) const = default;
 };
 

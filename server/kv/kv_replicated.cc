@@ -2,6 +2,7 @@
 // kv_store.h and replicated_state.h.
 #include <algorithm>
 #include <charconv>
+#include <memory>
 
 #include <fmt/format.h>
 
@@ -24,6 +25,12 @@ wire::Response Fail(wire::Response resp, const Status& s) {
 
 // Headroom for the frame header, status, session token (at most 2 KiB) and counts.
 constexpr size_t kResponseOverheadBytes = 4096;
+
+std::string TombstoneKey(std::string_view key) {
+  std::string k(1, kTombstoneColumn);
+  k.append(key);
+  return k;
+}
 
 bool HasElement(const KeyState& st, const std::string& element) {
   const std::vector<std::string> members = st.SetMembers();
@@ -76,6 +83,11 @@ KvStore::ChangeResult KvStore::ApplyChange(const wire::Request* request, const C
   if (result.outcome.changed) {
     uint64_t version = NextRevision(group, batch);
     StageWrite(change.key, *old_record, Record{version, 0, state.Encode()}, group, batch);
+    // Index keys that start keeping deletion history, for CollectTombstones (which drops
+    // index entries of keys that no longer do).
+    if (state.HasTombstones() && !before.HasTombstones()) {
+      batch->Put(TombstoneKey(change.key), std::string());
+    }
   }
   if (request == nullptr) return result;
   if (result.outcome.wrong_resolver) {
@@ -95,6 +107,57 @@ KvStore::ChangeResult KvStore::ApplyChange(const wire::Request* request, const C
     case ChangeOp::kNoop: break;
   }
   return result;
+}
+
+size_t KvStore::CollectTombstones(const Stability& stable, uint64_t now_ms, uint64_t grace_ms,
+                                  size_t max_keys, uint64_t group, storage::WriteBatch* batch) {
+  std::unique_ptr<storage::Iterator> it = engine_->NewIterator();
+  const std::string first(1, kTombstoneColumn);
+  size_t examined = 0;
+  size_t collected = 0;
+  bool wrapped = false;
+  it->Seek(collect_cursor_.empty() ? first : collect_cursor_ + std::string(1, '\0'));
+  while (examined < max_keys) {
+    if (!it->Valid() || it->key().empty() || it->key()[0] != kTombstoneColumn) {
+      // The end of the index: start again from its beginning, once per call.
+      collect_cursor_.clear();
+      if (wrapped) break;
+      wrapped = true;
+      it->Seek(first);
+      continue;
+    }
+    const std::string index_key(it->key());
+    collect_cursor_ = index_key;
+    ++examined;
+    const std::string key = index_key.substr(1);
+    it->Next();
+    auto rec = Lookup(key);
+    if (!rec.ok()) continue;  // left for the next pass; reads report the error
+    std::optional<KeyState> state;
+    if (*rec) {
+      auto decoded = KeyState::Decode(key, (*rec)->value, LimitsFrom(options_));
+      if (decoded.ok()) state = std::move(decoded).value();
+    }
+    if (!state || !state->HasTombstones()) {
+      batch->Delete(index_key);  // the key is gone or live again
+      continue;
+    }
+    switch (state->CollectTombstones(stable, now_ms, grace_ms)) {
+      case Collected::kNothing: break;
+      case Collected::kRemoveKey:
+        StageWrite(key, *rec, std::nullopt, group, batch);
+        batch->Delete(index_key);
+        ++collected;
+        break;
+      case Collected::kTrimmed: {
+        StageWrite(key, *rec, Record{(*rec)->version, 0, state->Encode()}, group, batch);
+        if (!state->HasTombstones()) batch->Delete(index_key);
+        ++collected;
+        break;
+      }
+    }
+  }
+  return collected;
 }
 
 Status KvStore::FitsFrame(std::string_view key, size_t count, std::string_view what,

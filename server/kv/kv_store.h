@@ -112,6 +112,12 @@ class KvStore {
   wire::Response ReadReplicated(const wire::Request& request, Resolver resolver);
   // OK if a reply listing `count` items of `bytes` in total fits in one frame.
   Status FitsFrame(std::string_view key, size_t count, std::string_view what, size_t bytes) const;
+  // Tombstone garbage collection: examines up to max_keys keys of the tombstone index (from
+  // where the last call stopped, wrapping around) and drops the deletion history `stable`
+  // makes redundant and `grace_ms` allows (KeyState::CollectTombstones). Like expiry, this
+  // is not a client write: no revision is used. Returns the keys and set elements dropped.
+  size_t CollectTombstones(const Stability& stable, uint64_t now_ms, uint64_t grace_ms,
+                           size_t max_keys, uint64_t group, storage::WriteBatch* batch);
   // The replicated state of a key (nullopt: never written). Errors: from the engine, or
   // kCorruption.
   Result<std::optional<KeyState>> LookupReplicated(std::string_view key);
@@ -164,6 +170,7 @@ class KvStore {
   Overlay overlay_;
   std::deque<GroupMark> groups_;  // groups with writes not yet durable, oldest first
   RowCache cache_;                // mirrors durable engine state only
+  std::string collect_cursor_;    // tombstone index key the next collection starts after
 };
 
 // Expiry time for a TTL given at now_ms (0 = no TTL), saturating instead of overflowing.

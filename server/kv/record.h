@@ -8,6 +8,8 @@
 //   'm' + "keys"                      u64 BE: number of stored keys (expired ones count
 //                                     until the sweep removes them)
 //   'x' + u64 BE expires_at_ms + key  empty: TTL index, scanned by the expiry sweep
+//   'g' + key                         empty: a replicated key holding tombstones, scanned
+//                                     by tombstone collection (kv_replicated.cc)
 //
 // Other columns of the same engine, owned elsewhere: 'c' the client table (dedup,
 // client_table.h), 'r' the Raft log and state (topology/raft/raft_storage.h), 'l' the
@@ -35,6 +37,7 @@ namespace kvd::kv {
 inline constexpr char kDataColumn = 'd';
 inline constexpr char kMetaColumn = 'm';
 inline constexpr char kExpiryColumn = 'x';
+inline constexpr char kTombstoneColumn = 'g';
 inline constexpr std::string_view kRevisionKey = "mrevision";
 inline constexpr std::string_view kKeyCountKey = "mkeys";
 inline constexpr uint8_t kRecordFormat = 1;

@@ -233,6 +233,59 @@ bool KeyState::Empty() const {
   return true;
 }
 
+bool KeyState::HasTombstones() const {
+  switch (resolver_) {
+    case Resolver::kLww: return lww_dot_.counter != 0 && lww_deleted_;
+    case Resolver::kSiblings: return siblings_.empty() && !siblings_.context().empty();
+    case Resolver::kCounter: return false;
+    case Resolver::kSet:
+      return std::any_of(set_.begin(), set_.end(), [](const auto& kv) { return kv.second.empty(); });
+  }
+  return false;
+}
+
+Collected KeyState::CollectTombstones(const Stability& stable, uint64_t now_ms,
+                                      uint64_t grace_ms) {
+  // The grace period runs from the key's last write; a key written since is young again.
+  if (latest_.wall_ms() > now_ms || now_ms - latest_.wall_ms() < grace_ms) {
+    return Collected::kNothing;
+  }
+  switch (resolver_) {
+    case Resolver::kLww:
+      // Every replica has the delete, and whatever any replica writes next is stamped
+      // later, so it wins over the tombstone exactly as it wins over nothing.
+      if (HasTombstones() && stable.vv.Covers(lww_dot_) && lww_hlc_ < stable.clock &&
+          latest_ < stable.clock) {
+        return Collected::kRemoveKey;
+      }
+      return Collected::kNothing;
+    case Resolver::kSiblings:
+      // Every change the context covers is applied everywhere: none can arrive again.
+      if (HasTombstones() && stable.vv.Descends(siblings_.context()) && latest_ < stable.clock) {
+        return Collected::kRemoveKey;
+      }
+      return Collected::kNothing;
+    case Resolver::kCounter: return Collected::kNothing;
+    case Resolver::kSet: {
+      std::vector<std::string> gone;
+      for (const auto& [element, adds] : set_) {
+        if (adds.empty() && stable.vv.Descends(adds.context())) gone.push_back(element);
+      }
+      if (gone.empty()) return Collected::kNothing;
+      if (gone.size() == set_.size()) {
+        // The whole key goes only when any later write is stamped after everything it saw,
+        // so that a key rebuilt from nothing encodes as the tombstoned one would have.
+        if (latest_ < stable.clock) return Collected::kRemoveKey;
+        gone.pop_back();  // keep one removed element (and so the key) until then
+        if (gone.empty()) return Collected::kNothing;
+      }
+      for (const std::string& element : gone) set_.erase(element);
+      return Collected::kTrimmed;
+    }
+  }
+  return Collected::kNothing;
+}
+
 std::optional<std::string> KeyState::LwwValue() const {
   if (lww_dot_.counter == 0 || lww_deleted_) return std::nullopt;
   return lww_value_;

@@ -92,6 +92,22 @@ struct Outcome {
   bool wrong_resolver = false;      // the change's resolver differs from the key's: ignored
 };
 
+// What every replica is known to have applied (the Replicator's stability reports): the
+// changes `vv` covers, and every change any replica makes from now on has a hybrid
+// timestamp above `clock`. A tombstone all of whose history is stable this way can be
+// dropped: no change still on its way to this replica is covered by it or loses to it, so
+// the key reads the same with the tombstone or without it.
+struct Stability {
+  clock::VersionVector vv;
+  clock::HlcTimestamp clock;
+};
+
+enum class Collected : uint8_t {
+  kNothing,    // nothing collectable (or nothing to collect)
+  kTrimmed,    // removed set elements were dropped; the key holds more
+  kRemoveKey,  // the whole key is a stable tombstone: delete it
+};
+
 class KeyState {
  public:
   struct Sibling {
@@ -131,6 +147,15 @@ class KeyState {
   clock::HlcTimestamp latest() const { return latest_; }
 
   // Reads.
+  // True when the state keeps deletion history: an lww tombstone, a siblings key whose
+  // siblings were all removed, or a set element that was removed.
+  bool HasTombstones() const;
+  // Tombstone garbage collection: drops the deletion history that `stable` makes
+  // redundant, once the key's last write is at least `grace_ms` old at now_ms (wall clock,
+  // unix ms). lww and siblings keys go whole (kRemoveKey); a set drops its removed elements
+  // (kTrimmed) and goes whole when none is left.
+  Collected CollectTombstones(const Stability& stable, uint64_t now_ms, uint64_t grace_ms);
+
   std::optional<std::string> LwwValue() const;  // nullopt: deleted or never written
   const std::vector<clock::DotMap<Sibling>::Entry>& Siblings() const { return siblings_.entries(); }
   // The opaque causal context a read returns and a later write presents.

@@ -171,6 +171,7 @@ void NodeRuntime::PublishTopologyMetrics() {
     gauges["lww_concurrent_overwrites_total"] = lww_overwrites_;
     gauges["sibling_cap_refusals_total"] = sibling_cap_refusals_;
     gauges["resolver_mismatches_total"] = resolver_mismatches_;
+    gauges["tombstones_collected_total"] = tombstones_collected_;
   }
   std::vector<admin::Metrics::PeerGauge> peers;
   for (const topology::PeerInfo& p : info.peers) {
@@ -237,6 +238,11 @@ void NodeRuntime::ApplyItem(topology::ApplyItem& item, PendingGroup& pg,
       if (expired > 0) metrics_->KeysExpired(expired);
       break;
     }
+    case topology::ApplyKind::kCollect:
+      tombstones_collected_ +=
+          kv_.CollectTombstones(item.stability, item.now_ms, item.grace_ms,
+                                config_.storage.expiry_sweep_max_keys, pg.group, batch);
+      break;
     case topology::ApplyKind::kNoop: break;
     case topology::ApplyKind::kMembership: batch->Put(kMembershipKey, item.membership); break;
     case topology::ApplyKind::kChange: {
@@ -670,6 +676,7 @@ std::string NodeRuntime::StatusJson(uint64_t uptime_seconds, uint64_t connection
       raft["lww_concurrent_overwrites_total"] = lww_overwrites_;
       raft["sibling_cap_refusals_total"] = sibling_cap_refusals_;
       raft["resolver_mismatches_total"] = resolver_mismatches_;
+      raft["tombstones_collected_total"] = tombstones_collected_;
       raft["duplicate_writes"] = duplicate_writes_;
     } else {
       raft["snapshots_sent"] = snapshots_sent_;

@@ -179,6 +179,7 @@ class NodeRuntime {
   bool answers_at_apply_ = false;
   // multi_leader conflict counters (published with the topology's gauges).
   uint64_t lww_overwrites_ = 0;
+  uint64_t tombstones_collected_ = 0;  // keys and set elements dropped by tombstone collection
   uint64_t sibling_cap_refusals_ = 0;
   uint64_t resolver_mismatches_ = 0;
   uint64_t lww_unlogged_ = 0;       // overwrites since the last log line

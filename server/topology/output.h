@@ -58,6 +58,7 @@ enum class ApplyKind : uint8_t {
   // multi_leader:
   kChange,          // apply `change` to its key's replicated state (kv::KvStore::ApplyChange)
   kReplicatedRead,  // serve a GET, GETS or SMEMBERS from replicated states (`resolver`)
+  kCollect,         // collect tombstones `stability` makes redundant (KvStore::CollectTombstones)
 };
 
 struct ApplyItem {
@@ -87,6 +88,9 @@ struct ApplyItem {
   uint32_t max_siblings = 0;
   kv::Resolver resolver = kv::Resolver::kLww;
   std::string session_token;
+  // kCollect: what every member has applied, and the grace period (now_ms is the time).
+  kv::Stability stability;
+  uint64_t grace_ms = 0;
 };
 
 struct Reply {

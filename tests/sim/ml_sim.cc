@@ -38,7 +38,7 @@ const std::vector<std::string> kElements = {"a", "b", "c"};
 
 struct Batch {
   std::vector<topology::StorageOp> core_ops;
-  std::map<std::string, std::string> data;  // key -> encoded state
+  std::map<std::string, std::string> data;  // key -> encoded state ("": deleted)
   std::vector<topology::Envelope> sends;
   std::vector<size_t> acks;  // writes acknowledged when the batch is durable
   uint64_t done_at = 0;
@@ -55,6 +55,7 @@ struct SimNode {
   std::map<std::string, kv::KeyState> live;
   std::deque<Batch> pending;
   uint64_t concurrent_overwrites = 0;
+  uint64_t next_collect_us = 0;
 };
 
 struct WriteRecord {
@@ -109,6 +110,8 @@ class MlSimulation {
   void ClientWrite(size_t n);
   void Crash(size_t n);
   void Restart(size_t n);
+  void Collect(size_t n);
+  std::string Canonical(const kv::KeyState& st) const;
   bool Converged() const;
   void CheckFinal();
 
@@ -125,6 +128,8 @@ class MlSimulation {
   std::vector<std::vector<int>> cut_;
   // Fault rates for this run (swarm testing).
   double drop_ = 0, dup_ = 0, crash_rate_ = 0, partition_rate_ = 0;
+  bool collection_ = false;
+  uint64_t grace_ms_ = 0;
   uint64_t max_delay_us_ = 0;
   MlSimResult result_;
 };
@@ -198,6 +203,52 @@ void MlSimulation::Flush(size_t n) {
   ev.epoch = node.epoch;
   node.pending.push_back(std::move(b));
   Schedule(std::move(ev));
+}
+
+void MlSimulation::Collect(size_t n) {
+  SimNode& node = nodes_[n];
+  const std::optional<kv::Stability> stable = node.core->Stable();
+  if (!stable) return;
+  Batch b;
+  for (auto it = node.live.begin(); it != node.live.end();) {
+    const std::string key = it->first;
+    switch (it->second.CollectTombstones(*stable, WallMs(node), grace_ms_)) {
+      case kv::Collected::kNothing: ++it; break;
+      case kv::Collected::kTrimmed:
+        ++result_.tombstones_collected;
+        b.data[key] = it->second.Encode();
+        ++it;
+        break;
+      case kv::Collected::kRemoveKey:
+        ++result_.tombstones_collected;
+        Trace(fmt::format("node {}: collected the tombstone of {} (stable {} {})", node.id, key,
+                          stable->vv.ToString(), stable->clock.ToString()));
+        b.data[key] = std::string();
+        it = node.live.erase(it);
+        break;
+    }
+  }
+  if (b.data.empty()) return;
+  const uint64_t latency = 50 + rng_.Uniform(2 * kMs);
+  b.done_at = std::max(node.pending.empty() ? 0 : node.pending.back().done_at, now_ + latency);
+  Event ev;
+  ev.at = b.done_at;
+  ev.type = EventType::kDiskDone;
+  ev.node = n;
+  ev.epoch = node.epoch;
+  node.pending.push_back(std::move(b));
+  Schedule(std::move(ev));
+}
+
+std::string MlSimulation::Canonical(const kv::KeyState& st) const {
+  if (!collection_ || st.resolver() != kv::Resolver::kSiblings) return st.Encode();
+  // Collection may leave dots every node had applied in one replica's siblings context and
+  // not in another's: compare the siblings themselves and the latest timestamp.
+  std::string out = st.latest().ToString();
+  for (const auto& e : st.Siblings()) {
+    out += fmt::format("|{} {} {}", e.dot.ToString(), e.value.hlc.ToString(), e.value.value);
+  }
+  return out;
 }
 
 void MlSimulation::ClientWrite(size_t n) {
@@ -297,6 +348,10 @@ void MlSimulation::OnEvent(const Event& e) {
     case EventType::kTick: {
       if (node.up) {
         node.core->Tick(WallMs(node));
+        if (collection_ && now_ >= node.next_collect_us) {
+          node.next_collect_us = now_ + base_.report_interval_ms * kMs;
+          Collect(e.node);
+        }
         Flush(e.node);
       }
       Event next = e;
@@ -342,7 +397,13 @@ void MlSimulation::OnEvent(const Event& e) {
           node.durable_core[op.key] = op.value;
         }
       }
-      for (auto& [key, bytes] : b.data) node.durable_data[key] = bytes;
+      for (auto& [key, bytes] : b.data) {
+        if (bytes.empty()) {
+          node.durable_data.erase(key);
+        } else {
+          node.durable_data[key] = bytes;
+        }
+      }
       for (size_t wi : b.acks) writes_[wi].acked = true;
       for (auto& env : b.sends) Send(e.node, std::move(env));
       break;
@@ -424,6 +485,11 @@ bool MlSimulation::Converged() const {
   }
   for (const SimNode& n : nodes_) {
     if (n.core->retained() != 0) return false;
+    if (collection_) {
+      for (const auto& [key, st] : n.live) {
+        if (st.HasTombstones()) return false;
+      }
+    }
   }
   return true;
 }
@@ -443,10 +509,13 @@ void MlSimulation::CheckFinal() {
       Fail(fmt::format("node {}: live state differs from durable state after quiescence", n.id));
       return;
     }
-    if (live != nodes_[0].durable_data) {
-      for (const auto& [key, bytes] : live) {
-        auto it = nodes_[0].durable_data.find(key);
-        if (it == nodes_[0].durable_data.end() || it->second != bytes) {
+    std::map<std::string, std::string> canonical, canonical0;
+    for (const auto& [key, st] : n.live) canonical[key] = Canonical(st);
+    for (const auto& [key, st] : nodes_[0].live) canonical0[key] = Canonical(st);
+    if (canonical != canonical0) {
+      for (const auto& [key, bytes] : canonical) {
+        auto it = canonical0.find(key);
+        if (it == canonical0.end() || it->second != bytes) {
           Fail(fmt::format("replicas diverged: key {} differs between node {} and node {}", key,
                            n.id, nodes_[0].id));
           return;
@@ -464,11 +533,13 @@ void MlSimulation::CheckFinal() {
       if (w.acked && !w.refused && w.change.key == key) acked.push_back(&w.change);
     }
     auto it = state.find(key);
-    if (it == state.end()) {
-      if (!acked.empty()) Fail(fmt::format("key {}: {} acknowledged writes, no state", key, acked.size()));
+    if (it == state.end() && !acked.empty() && !collection_) {
+      Fail(fmt::format("key {}: {} acknowledged writes, no state", key, acked.size()));
       continue;
     }
-    const kv::KeyState& st = it->second;
+    // A collected tombstone reads as a key never written: the checks below apply as they are.
+    const kv::KeyState empty(ResolverOf(key));
+    const kv::KeyState& st = it == state.end() ? empty : it->second;
     // Writes no other acknowledged write's context covered (for siblings and set).
     auto uncovered = [&](const kv::Change* c) {
       for (const kv::Change* q : acked) {
@@ -543,6 +614,10 @@ MlSimResult MlSimulation::Run() {
   base_.max_batch_changes = static_cast<uint32_t>(1 + rng_.Uniform(32));
   base_.window_changes = base_.max_batch_changes * static_cast<uint32_t>(1 + rng_.Uniform(4));
   base_.log_retention = 1'000'000;
+  base_.report_interval_ms = 50 + rng_.Uniform(300);
+  collection_ = rng_.Chance(0.5);
+  grace_ms_ = rng_.Uniform(800);
+  result_.collection = collection_;
   for (size_t k = 0; k < n; ++k) base_.members.push_back(k + 1);
   // Ring order is the member order; shuffle it so the ring is not always 1-2-3.
   for (size_t k = n; k > 1; --k) std::swap(base_.members[k - 1], base_.members[rng_.Uniform(k)]);
@@ -645,6 +720,7 @@ MlSimResult MlSimulation::Run() {
     mix(std::string{static_cast<char>(w.acked), static_cast<char>(w.refused),
                     static_cast<char>(w.lost)});
   }
+  mix(fmt::format("collected {}", result_.tombstones_collected));
   result_.state_digest = h;
   for (const SimNode& node : nodes_) {
     result_.concurrent_overwrites += node.concurrent_overwrites;
@@ -658,10 +734,12 @@ MlSimResult MlSimulation::Run() {
 std::string MlSimResult::Summary(const MlSimOptions& options) const {
   return fmt::format(
       "seed={:#x} propagation={} {} events={} writes acked={} lost={} refused={} messages={} "
-      "dropped={} crashes={} partitions={} lww_overwrites={} skew_rejections={}",
+      "dropped={} crashes={} partitions={} lww_overwrites={} skew_rejections={} "
+      "tombstones_collected={}",
       options.seed, ml::PropagationName(options.propagation), ok ? "ok" : "FAILED", events,
       writes_acked, writes_lost, writes_refused, messages, dropped, crashes, partitions,
-      concurrent_overwrites, skew_rejections);
+      concurrent_overwrites, skew_rejections,
+      collection ? std::to_string(tombstones_collected) : std::string("off"));
 }
 
 std::string MlReplayCommand(const MlSimOptions& options) {

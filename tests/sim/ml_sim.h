@@ -13,10 +13,16 @@
 //     is durable;
 //   * clients: random writes to a few keys of each resolver (lww, siblings with and
 //     without contexts, counter increments and decrements, set adds and removes), each
-//     acknowledged when its batch is durable.
+//     acknowledged when its batch is durable;
+//   * tombstone collection (in half of the seeds, from the seed): every node periodically
+//     drops the tombstones its Replicator's stability reports make redundant, after a
+//     grace period of 0 to 800 ms, as kv::KvStore::CollectTombstones does.
 // Then every fault heals and the run goes on until every node has applied every change.
 //
-// Checks at the end: every node holds byte-identical key states and the same progress;
+// Checks at the end: every node holds byte-identical key states and the same progress
+// (with tombstone collection: no tombstone is left anywhere, and the states are identical
+// except for the causal contexts of siblings keys, which may keep dots every node had
+// applied before a collection, and which change no read or write);
 // each key is exactly what its resolver promises for the set of acknowledged writes
 // (lww: the write with the largest (HLC, origin); siblings and set elements: the
 // acknowledged writes that no other acknowledged write's context covered; counter: the sum
@@ -58,6 +64,8 @@ struct MlSimResult {
   uint64_t partitions = 0;
   uint64_t concurrent_overwrites = 0;  // lww writes dropped unseen, summed over nodes
   uint64_t skew_rejections = 0;
+  bool collection = false;          // tombstone collection ran in this seed
+  uint64_t tombstones_collected = 0;  // keys and set elements dropped, summed over nodes
   // A digest of every node's final state and of every write's outcome (for the
   // determinism check: the same seed must give the same digest).
   uint64_t state_digest = 0;

@@ -69,6 +69,18 @@ void MultiLeaderNode::Tick(uint64_t now_ms) {
   now_ms_ = std::max(now_ms_, now_ms);
   ++ticks_;
   replicator_.Tick(now_ms_);
+  if (now_ms_ >= next_collect_ms_) {
+    next_collect_ms_ = now_ms_ + config_.stability_interval_ms;
+    if (std::optional<kv::Stability> stable = replicator_.Stable()) {
+      ApplyItem item;
+      item.kind = ApplyKind::kCollect;
+      item.reply = false;
+      item.now_ms = now_ms_;
+      item.stability = std::move(*stable);
+      item.grace_ms = config_.tombstone_grace_ms;
+      out_.apply.push_back(std::move(item));
+    }
+  }
   while (!waiting_.empty() && waiting_.front().deadline_ms <= now_ms_) {
     WaitingRead& w = waiting_.front();
     ++session_timeouts_;
@@ -354,6 +366,7 @@ Result<std::unique_ptr<Node>> MakeMultiLeaderNode(const config::Config& config,
   rc.hub = mc.hub;
   rc.max_clock_offset_ms = mc.max_clock_offset_ms;
   rc.resend_interval_ms = mc.resend_interval_ms;
+  rc.report_interval_ms = mc.stability_interval_ms;
   rc.max_batch_changes = mc.max_batch_changes;
   rc.window_changes = mc.window_changes;
   rc.log_retention = mc.log_retention_changes;

@@ -63,6 +63,7 @@ class MultiLeaderNode final : public Node {
   Replicator replicator_;
   uint64_t now_ms_ = 0;
   uint64_t ticks_ = 0;
+  uint64_t next_collect_ms_ = 0;
   std::deque<WaitingRead> waiting_;
   Output out_;
   uint64_t session_timeouts_ = 0;

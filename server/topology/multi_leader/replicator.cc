@@ -15,6 +15,8 @@ namespace {
 constexpr uint8_t kChanges = 1;  // u64 origin, u32 n, n x bytes(encoded change)
 constexpr uint8_t kAck = 2;      // u64 incarnation, version vector: the sender's durable progress
 constexpr uint8_t kProbe = 3;    // asks for an kAck
+// u32 n, n x (u64 member, u64 hlc, version vector progress): stability reports
+constexpr uint8_t kReports = 4;
 
 constexpr uint32_t kMaxChangesPerMessage = 65536;
 
@@ -53,7 +55,19 @@ static const std::string kClockKey = std::string{kColumn, 'h'};
 static const std::string kIncarnationKey = std::string{kColumn, 'i'};
 
 Replicator::Replicator(ReplicatorConfig config)
-    : config_(std::move(config)), clock_(config_.max_clock_offset_ms) {}
+    : config_(std::move(config)), clock_(config_.max_clock_offset_ms) {
+  for (uint64_t p : config_.members) {
+    if (p == config_.self) continue;
+    bool linked = false;
+    for (uint64_t origin : config_.members) {
+      const auto to = RoutesFrom(config_.self, origin);
+      const auto from = RoutesFrom(p, origin);
+      linked = linked || std::find(to.begin(), to.end(), p) != to.end() ||
+               std::find(from.begin(), from.end(), config_.self) != from.end();
+    }
+    if (linked) neighbours_.push_back(p);
+  }
+}
 
 Result<Replicator> Replicator::Open(ReplicatorConfig config,
                                     const std::map<std::string, std::string>& stored) {
@@ -116,27 +130,27 @@ Result<Replicator> Replicator::Open(ReplicatorConfig config,
   return r;
 }
 
-std::vector<uint64_t> Replicator::RoutesFor(uint64_t origin) const {
+std::vector<uint64_t> Replicator::RoutesFrom(uint64_t node, uint64_t origin) const {
   std::vector<uint64_t> to;
   const auto& m = config_.members;
   if (m.size() < 2) return to;
   switch (config_.propagation) {
     case Propagation::kAllToAll:
-      if (origin == config_.self) {
-        for (uint64_t p : m) if (p != config_.self) to.push_back(p);
+      if (origin == node) {
+        for (uint64_t p : m) if (p != node) to.push_back(p);
       }
       break;
     case Propagation::kRing: {
-      auto it = std::find(m.begin(), m.end(), config_.self);
+      auto it = std::find(m.begin(), m.end(), node);
       ++it;
       const uint64_t succ = it == m.end() ? m.front() : *it;
       if (origin != succ) to.push_back(succ);
       break;
     }
     case Propagation::kStar:
-      if (config_.self == config_.hub) {
-        for (uint64_t p : m) if (p != config_.self && p != origin) to.push_back(p);
-      } else if (origin == config_.self) {
+      if (node == config_.hub) {
+        for (uint64_t p : m) if (p != node && p != origin) to.push_back(p);
+      } else if (origin == node) {
         to.push_back(config_.hub);
       }
       break;
@@ -146,6 +160,7 @@ std::vector<uint64_t> Replicator::RoutesFor(uint64_t origin) const {
 
 void Replicator::Tick(uint64_t now_ms) {
   now_ms_ = std::max(now_ms_, now_ms);
+  AdoptReports();
   for (auto& [peer, by_origin] : streams_) {
     for (auto& [origin, st] : by_origin) {
       const uint64_t latest = progress_.Get(origin);
@@ -270,7 +285,13 @@ void Replicator::ApplyRemote(uint64_t from, kv::Change c, bool* progressed) {
 
 void Replicator::ApplyNext(kv::Change c) {
   const uint64_t origin = c.dot.node;
-  if (!c.hlc.zero() && !clock_.Update(c.hlc, now_ms_).ok()) ++clock_skew_rejections_;
+  if (!c.hlc.zero()) {
+    if (clock_.Update(c.hlc, now_ms_).ok()) {
+      clock_dirty_ = true;  // a restart must not go back below what it has seen
+    } else {
+      ++clock_skew_rejections_;
+    }
+  }
   progress_.Witness(c.dot);
   ++changes_applied_;
   std::string encoded = kv::EncodeChange(c);
@@ -362,6 +383,40 @@ void Replicator::OnMessage(uint64_t from, std::string_view bytes, uint64_t now_m
       }
       break;
     }
+    case kReports: {
+      uint32_t n = 0;
+      if (!r.U32(&n) || n > config_.members.size()) {
+        ++malformed_messages_;
+        return;
+      }
+      std::vector<std::pair<uint64_t, Report>> got;
+      for (uint32_t k = 0; k < n; ++k) {
+        uint64_t member = 0, hlc = 0;
+        Report rep;
+        if (!r.U64(&member) || !r.U64(&hlc) || !clock::VersionVector::Decode(&r, &rep.progress).ok() ||
+            std::find(config_.members.begin(), config_.members.end(), member) ==
+                config_.members.end()) {
+          ++malformed_messages_;
+          return;
+        }
+        rep.clock = clock::HlcTimestamp::FromPacked(hlc);
+        got.emplace_back(member, std::move(rep));
+      }
+      if (!r.done()) {
+        ++malformed_messages_;
+        return;
+      }
+      for (auto& [member, rep] : got) {
+        if (member == config_.self) continue;
+        // Progress and clocks only grow (both are durable before a report leaves), so
+        // joining reports of different ages still bounds the member from below.
+        Report& mine = reports_[member];
+        mine.progress.Join(rep.progress);
+        mine.clock = std::max(mine.clock, rep.clock);
+      }
+      AdoptReports();
+      break;
+    }
     case kProbe:
       if (!r.done()) {
         ++malformed_messages_;
@@ -398,6 +453,52 @@ std::string Replicator::EncodeAck() const {
   w.U8(kAck);
   w.U64(incarnation_);
   progress_.Encode(&w);
+  return out;
+}
+
+void Replicator::AdoptReports() {
+  for (const auto& [member, rep] : reports_) {
+    // Adopt only once every change of the member that the report counts is applied
+    // here: a change the member made before the report cannot still be in flight then.
+    if (progress_.Get(member) >= rep.progress.Get(member)) adopted_[member] = rep;
+  }
+}
+
+std::optional<kv::Stability> Replicator::Stable() const {
+  kv::Stability s;
+  s.vv = progress_;
+  s.clock = clock_.last();
+  for (uint64_t member : config_.members) {
+    if (member == config_.self) continue;
+    const auto it = adopted_.find(member);
+    if (it == adopted_.end()) return std::nullopt;
+    clock::VersionVector lower;
+    for (uint64_t origin : config_.members) {
+      lower.Witness(origin, std::min(s.vv.Get(origin), it->second.progress.Get(origin)));
+    }
+    s.vv = std::move(lower);
+    s.clock = std::min(s.clock, it->second.clock);
+  }
+  return s;
+}
+
+std::string Replicator::EncodeReports() {
+  // This node's own report: its progress (durable with this output's batch, before the
+  // report leaves) and a fresh clock reading, persisted in the same batch.
+  const clock::HlcTimestamp now = clock_.Now(now_ms_);
+  clock_dirty_ = true;
+  std::string out;
+  ByteWriter w(&out);
+  w.U8(kReports);
+  w.U32(static_cast<uint32_t>(1 + reports_.size()));
+  w.U64(config_.self);
+  w.U64(now.packed());
+  progress_.Encode(&w);
+  for (const auto& [member, rep] : reports_) {
+    w.U64(member);
+    w.U64(rep.clock.packed());
+    rep.progress.Encode(&w);
+  }
   return out;
 }
 
@@ -459,6 +560,11 @@ ReplicatorOutput Replicator::TakeOutput() {
   // Local changes handed out in earlier outputs are durable before anything of this
   // output's `send` leaves: they may ship now.
   shippable_local_ = taken_local_;
+  std::string reports;
+  if (!neighbours_.empty() && now_ms_ >= next_report_ms_) {
+    next_report_ms_ = now_ms_ + config_.report_interval_ms;
+    reports = EncodeReports();  // before the clock record below: it reads the clock
+  }
   // Progress and clock records, once per output however many changes moved them: they go
   // in the same batch as those changes.
   for (uint64_t origin : dirty_progress_) {
@@ -472,6 +578,9 @@ ReplicatorOutput Replicator::TakeOutput() {
   Ship(now_ms_);
   for (uint64_t peer : ack_due_) out_.send.push_back(Envelope{peer, EncodeAck()});
   ack_due_.clear();
+  if (!reports.empty()) {
+    for (uint64_t peer : neighbours_) out_.send.push_back(Envelope{peer, reports});
+  }
   taken_local_ = progress_.Get(config_.self);
   ReplicatorOutput out = std::move(out_);
   out_ = ReplicatorOutput{};

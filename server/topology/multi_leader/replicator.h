@@ -29,6 +29,18 @@
 // peer that falls behind the retained log needs a state transfer (counted in
 // state_transfers_needed; the transfer itself is the driver's).
 //
+// Stability (for tombstone garbage collection). Every report_interval_ms a node sends its
+// neighbours (the peers it ships to or is shipped from) a report of every member it knows:
+// the member's durable progress and a fresh reading of its hybrid clock, which the member
+// persists before the report leaves, so every change it makes later is stamped above it.
+// A member's report is adopted once this node has applied every change of that member the
+// report counts (its own entry): from then on no change of the member made before the
+// report can still be on its way here. Stable() is the minimum over the adopted reports of
+// every member and this node's own state: changes it covers are applied on every member,
+// and every change still to arrive here is stamped after its clock. It is a lower bound:
+// reports are only believed once durable, and a member that loses data it acknowledged
+// (durability other than always, a wiped disk) breaks it.
+//
 // Clocks: a hybrid logical clock stamps local changes and adopts the timestamps of applied
 // ones (refusing those too far ahead, counted in clock_skew_rejections).
 //
@@ -65,6 +77,7 @@ struct ReplicatorConfig {
   uint32_t max_batch_changes = 256;   // changes in one message
   uint32_t window_changes = 1024;     // changes shipped beyond the acknowledged point
   uint64_t log_retention = 100000;    // changes kept per origin at most
+  uint64_t report_interval_ms = 1000;  // stability reports to neighbours, at most this often
   kv::ReplicatedLimits limits;
 };
 
@@ -133,6 +146,10 @@ class Replicator {
   // after them); the rest stays for TakeOutput.
   std::vector<AppliedChange> TakeApplied();
 
+  // What every member is known to have applied (see Stability above); nullopt until a
+  // report of every member has been adopted.
+  std::optional<kv::Stability> Stable() const;
+
   // Introspection.
   const clock::VersionVector& progress() const { return progress_; }
   uint64_t self() const { return config_.self; }
@@ -144,7 +161,9 @@ class Replicator {
   uint64_t retained() const;
 
   // Peers this node ships `origin`'s changes to.
-  std::vector<uint64_t> RoutesFor(uint64_t origin) const;
+  std::vector<uint64_t> RoutesFor(uint64_t origin) const { return RoutesFrom(config_.self, origin); }
+  // Peers `node` ships `origin`'s changes to.
+  std::vector<uint64_t> RoutesFrom(uint64_t node, uint64_t origin) const;
 
  private:
   struct Stream {  // this node -> peer, for one origin
@@ -166,6 +185,13 @@ class Replicator {
   void ApplyNext(kv::Change change);
   void Log(const kv::Change& change, std::string encoded);
   std::string EncodeAck() const;
+  std::string EncodeReports();
+  void AdoptReports();
+
+  struct Report {
+    clock::VersionVector progress;
+    clock::HlcTimestamp clock;
+  };
 
   ReplicatorConfig config_;
   clock::HybridClock clock_;
@@ -183,6 +209,12 @@ class Replicator {
   // Changes that arrived ahead of a gap, per origin, by seq (at most a window's worth).
   std::map<uint64_t, std::map<uint64_t, kv::Change>> held_;
   uint64_t now_ms_ = 0;
+  // Stability: each other member's latest report (joined over all received) and the
+  // latest one adopted; the peers reports go to; when the next report is due.
+  std::map<uint64_t, Report> reports_;
+  std::map<uint64_t, Report> adopted_;
+  std::vector<uint64_t> neighbours_;
+  uint64_t next_report_ms_ = 0;
   ReplicatorOutput out_;
   // Counters.
   uint64_t changes_local_ = 0;

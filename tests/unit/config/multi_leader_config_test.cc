@@ -71,6 +71,7 @@ const IntField kIntFields[] = {
     {"max_clock_offset_ms", 1, 3600000},      {"resend_interval_ms", 10, 60000},
     {"max_batch_changes", 1, 4096},           {"window_changes", 1, 1048576},
     {"log_retention_changes", 1, 1000000000}, {"session_wait_ms", 0, 60000},
+    {"stability_interval_ms", 10, 60000},     {"tombstone_grace_ms", 0, 31536000000u},
 };
 
 // A multi_leader section from key -> value, starting from values that satisfy the window
@@ -103,6 +104,8 @@ TEST_CASE("multi_leader config: defaults", "[unit][config]") {
   CHECK(m.window_changes == 1024);
   CHECK(m.log_retention_changes == 1000000);
   CHECK(m.session_wait_ms == 1000);
+  CHECK(m.stability_interval_ms == 1000);
+  CHECK(m.tombstone_grace_ms == 3600000);
   // An absent or empty section is the defaults, in any mode.
   CHECK(Parse("").multi_leader == MultiLeaderConfig{});
   CHECK(Parse("multi_leader:\n") == Config{});

@@ -880,5 +880,70 @@ TEST_CASE("kv: OnDurable of several groups at once, with a key rewritten across 
   CHECK(h.store->durable_revision() == 5);
 }
 
+
+TEST_CASE("KvStore: tombstone collection drops stable tombstones and their index entries") {
+  Harness h;
+  auto change = [](ChangeOp op, clock::NodeId origin, uint64_t seq, uint64_t hlc_ms,
+                   std::string key, clock::VersionVector context) {
+    Change c;
+    c.dot = clock::Dot{origin, seq};
+    c.hlc = clock::HlcTimestamp::From(hlc_ms, 0);
+    c.resolver = Resolver::kLww;
+    c.op = op;
+    c.key = std::move(key);
+    if (op == ChangeOp::kPut) c.value = "v";
+    c.context = std::move(context);
+    return c;
+  };
+  auto apply = [&](const Change& c) {
+    (void)h.store->ApplyChange(nullptr, c, 16, h.group, &h.batch);
+  };
+  clock::VersionVector seen;
+  apply(change(ChangeOp::kPut, 1, 1, 100, "dead", {}));
+  apply(change(ChangeOp::kPut, 1, 2, 100, "alive", {}));
+  seen.Witness(1, 2);
+  apply(change(ChangeOp::kDelete, 1, 3, 200, "dead", seen));
+  apply(change(ChangeOp::kDelete, 1, 4, 200, "alive", seen));
+  seen.Witness(1, 4);
+  apply(change(ChangeOp::kPut, 1, 5, 300, "alive", seen));  // live again
+  h.Commit();
+  CHECK(EngineColumn(h.engine, kTombstoneColumn).size() == 2);
+
+  // Not stable yet: nothing goes.
+  Stability young{seen, clock::HlcTimestamp::From(150, 0)};
+  CHECK(h.store->CollectTombstones(young, 10'000, 0, 100, h.group, &h.batch) == 0);
+  h.Commit();
+  // Stable: the tombstone goes with its index entry; the live key's stale entry goes too.
+  seen.Witness(1, 5);
+  Stability stable{seen, clock::HlcTimestamp::From(1'000, 0)};
+  CHECK(h.store->CollectTombstones(stable, 10'000, 0, 100, h.group, &h.batch) == 1);
+  h.Commit();
+  CHECK(EngineColumn(h.engine, kTombstoneColumn).empty());
+  auto keys = EngineColumn(h.engine, kDataColumn);
+  REQUIRE(keys.size() == 1);
+  CHECK(keys[0].first == "alive");
+  auto dead = h.store->LookupReplicated("dead");
+  REQUIRE(dead.ok());
+  CHECK_FALSE(dead.value().has_value());
+  // A bounded pass resumes where the last one stopped.
+  for (uint64_t k = 0; k < 5; ++k) {
+    const std::string key = fmt::format("k{}", k);
+    apply(change(ChangeOp::kPut, 2, 2 * k + 1, 2'000 + 2 * k, key, {}));
+    clock::VersionVector ctx;
+    ctx.Witness(2, 2 * k + 1);
+    apply(change(ChangeOp::kDelete, 2, 2 * k + 2, 2'001 + 2 * k, key, ctx));
+  }
+  h.Commit();
+  seen.Witness(2, 10);
+  Stability later{seen, clock::HlcTimestamp::From(3'000, 0)};
+  size_t total = 0;
+  for (int pass = 0; pass < 3; ++pass) {
+    total += h.store->CollectTombstones(later, 10'000, 0, 2, h.group, &h.batch);
+    h.Commit();
+  }
+  CHECK(total == 5);
+  CHECK(EngineColumn(h.engine, kTombstoneColumn).empty());
+}
+
 }  // namespace
 }  // namespace kvd::kv

@@ -303,5 +303,86 @@ TEST_CASE("replicated state converges under any per-origin-ordered interleaving"
   }
 }
 
+
+Stability Stable(VersionVector vv, uint64_t clock_ms) {
+  return Stability{std::move(vv), HlcTimestamp::From(clock_ms, 0)};
+}
+
+TEST_CASE("tombstone collection: lww and siblings tombstones go once stable and old enough") {
+  KeyState lww(Resolver::kLww);
+  (void)lww.Apply(Make(Resolver::kLww, ChangeOp::kPut, 1, 1, 100, "a", 0, VV({})));
+  CHECK_FALSE(lww.HasTombstones());
+  // A live key is never collected.
+  CHECK(lww.CollectTombstones(Stable(VV({{1, 5}}), 10'000), 10'000, 0) == Collected::kNothing);
+  (void)lww.Apply(Make(Resolver::kLww, ChangeOp::kDelete, 2, 1, 200, "", 0, VV({{1, 1}})));
+  CHECK(lww.HasTombstones());
+  // Not every member has the delete yet.
+  CHECK(lww.CollectTombstones(Stable(VV({{1, 1}}), 10'000), 10'000, 0) == Collected::kNothing);
+  // Every member has it, but some member's clock is not past it yet.
+  CHECK(lww.CollectTombstones(Stable(VV({{1, 1}, {2, 1}}), 200), 10'000, 0) == Collected::kNothing);
+  // Stable, but within the grace period (last write at 200 ms, grace 1000 ms).
+  CHECK(lww.CollectTombstones(Stable(VV({{1, 1}, {2, 1}}), 10'000), 1'100, 1'000) ==
+        Collected::kNothing);
+  CHECK(lww.CollectTombstones(Stable(VV({{1, 1}, {2, 1}}), 10'000), 1'200, 1'000) ==
+        Collected::kRemoveKey);
+
+  KeyState sib(Resolver::kSiblings);
+  (void)sib.Apply(Make(Resolver::kSiblings, ChangeOp::kPut, 1, 1, 100, "a"));
+  (void)sib.Apply(Make(Resolver::kSiblings, ChangeOp::kDelete, 2, 4, 200, "", 0, VV({{1, 1}, {3, 2}})));
+  CHECK(sib.HasTombstones());
+  // The delete's context names (3,2): a change this replica may not have everywhere yet.
+  CHECK(sib.CollectTombstones(Stable(VV({{1, 1}, {2, 4}}), 10'000), 10'000, 0) ==
+        Collected::kNothing);
+  CHECK(sib.CollectTombstones(Stable(VV({{1, 1}, {2, 4}, {3, 2}}), 10'000), 10'000, 0) ==
+        Collected::kRemoveKey);
+}
+
+TEST_CASE("tombstone collection: a set drops removed elements and keeps the others") {
+  KeyState s(Resolver::kSet);
+  (void)s.Apply(Make(Resolver::kSet, ChangeOp::kSetAdd, 1, 1, 100, "x", 0, VV({})));
+  (void)s.Apply(Make(Resolver::kSet, ChangeOp::kSetAdd, 1, 2, 100, "y", 0, VV({{1, 1}})));
+  (void)s.Apply(Make(Resolver::kSet, ChangeOp::kSetRemove, 2, 1, 200, "x", 0, VV({{1, 2}})));
+  CHECK(s.HasTombstones());
+  CHECK(s.SetMembers() == std::vector<std::string>{"y"});
+  CHECK(s.CollectTombstones(Stable(VV({{1, 2}, {2, 1}}), 10'000), 10'000, 0) == Collected::kTrimmed);
+  CHECK_FALSE(s.HasTombstones());
+  CHECK(s.SetMembers() == std::vector<std::string>{"y"});
+  // Removing the last element leaves a key that goes whole.
+  (void)s.Apply(Make(Resolver::kSet, ChangeOp::kSetRemove, 2, 2, 300, "y", 0, VV({{1, 2}, {2, 1}})));
+  CHECK(s.CollectTombstones(Stable(VV({{1, 2}, {2, 2}}), 10'000), 10'000, 0) ==
+        Collected::kRemoveKey);
+  // Counters keep no deletion history.
+  KeyState c(Resolver::kCounter);
+  (void)c.Apply(Make(Resolver::kCounter, ChangeOp::kAdd, 1, 1, 100, "", 5));
+  CHECK_FALSE(c.HasTombstones());
+  CHECK(c.CollectTombstones(Stable(VV({{1, 1}}), 10'000), 10'000, 0) == Collected::kNothing);
+}
+
+TEST_CASE("tombstone collection: a later write reads the same with the tombstone or without") {
+  // Whatever a member writes after the stability report is stamped above its clock and has
+  // seen the delete, so applying it to the collected (absent) key or to the tombstone
+  // gives the same state.
+  KeyState with(Resolver::kLww);
+  (void)with.Apply(Make(Resolver::kLww, ChangeOp::kPut, 1, 1, 100, "a", 0, VV({})));
+  (void)with.Apply(Make(Resolver::kLww, ChangeOp::kDelete, 2, 1, 200, "", 0, VV({{1, 1}})));
+  KeyState collected = with;
+  REQUIRE(collected.CollectTombstones(Stable(VV({{1, 1}, {2, 1}}), 300), 5'000, 0) ==
+          Collected::kRemoveKey);
+  KeyState without(Resolver::kLww);
+  const Change later = Make(Resolver::kLww, ChangeOp::kPut, 3, 7, 400, "b", 0, VV({{1, 1}, {2, 1}}));
+  (void)with.Apply(later);
+  (void)without.Apply(later);
+  CHECK(with.Encode() == without.Encode());
+
+  KeyState set_with(Resolver::kSet);
+  (void)set_with.Apply(Make(Resolver::kSet, ChangeOp::kSetAdd, 1, 1, 100, "x", 0, VV({})));
+  (void)set_with.Apply(Make(Resolver::kSet, ChangeOp::kSetRemove, 2, 1, 200, "x", 0, VV({{1, 1}})));
+  KeyState set_without(Resolver::kSet);
+  const Change readd = Make(Resolver::kSet, ChangeOp::kSetAdd, 3, 7, 400, "x", 0, VV({{1, 1}, {2, 1}}));
+  (void)set_with.Apply(readd);
+  (void)set_without.Apply(readd);
+  CHECK(set_with.Encode() == set_without.Encode());
+}
+
 }  // namespace
 }  // namespace kvd::kv
