@@ -263,5 +263,75 @@ TEST_CASE("multi_leader: session reads on another member; requests it cannot hon
   expect(Req(wire::PutRequest{"a", "x", 1000}), Code::kUnsupported, "TTL");
 }
 
+
+TEST_CASE("multi_leader: tombstones are collected on every member once all have them") {
+  ClusterOptions o = MultiLeader("ring");
+  o.multi_leader_yaml += "  tombstone_grace_ms: 300\n  stability_interval_ms: 100\n";
+  ClusterHarness c(o);
+  REQUIRE(c.Start().ok());
+  auto n1 = c.NodeClient(0, 5s);
+  auto n2 = c.NodeClient(1, 5s);
+  auto ok = [](const Result<wire::Response>& r) {
+    INFO(Describe(r));
+    REQUIRE((r.ok() && r.value().ok()));
+  };
+  // 10 lww keys deleted and 10 kept, a siblings key deleted, a set element removed: 12
+  // tombstones (11 keys and one set element) for every member to collect.
+  // The writes go to node 1 and, once node 2 has them (a delete or remove takes away only
+  // what its member has seen), the deletes to node 2.
+  for (int i = 0; i < 20; ++i) ok(n1->Call(Req(wire::PutRequest{fmt::format("gc/{}", i), "v", 0})));
+  ok(n1->Call(Req(wire::PutRequest{"cart/gc", "x", 0})));
+  ok(n1->Call(Req(wire::SaddRequest{"tags/gc", "a"})));
+  ok(n1->Call(Req(wire::SaddRequest{"tags/gc", "b"})));
+  REQUIRE(WaitConverged(c).ok());
+  for (int i = 0; i < 10; ++i) ok(n2->Call(Req(wire::DeleteRequest{fmt::format("gc/{}", i)})));
+  ok(n2->Call(Req(wire::DeleteRequest{"cart/gc"})));
+  ok(n2->Call(Req(wire::SremRequest{"tags/gc", "a"})));
+  REQUIRE(WaitConverged(c).ok());
+
+  const auto until = Clock::now() + 30s;
+  std::string last;
+  bool done = false;
+  while (!done && Clock::now() < until) {
+    done = true;
+    last.clear();
+    for (size_t i = 0; i < c.size(); ++i) {
+      auto st = c.StatusJson(i);
+      const uint64_t n =
+          st.ok() ? st.value()["multi_leader"].value("tombstones_collected_total", uint64_t{0}) : 0;
+      last += fmt::format(" node {}: {};", c.id(i), n);
+      CHECK(n <= 12);  // each tombstone goes once
+      done = done && n == 12;
+    }
+    if (!done) std::this_thread::sleep_for(100ms);
+  }
+  INFO("tombstones collected:" << last);
+  REQUIRE(done);
+  // Every member still reads the same: deleted keys absent, the rest intact.
+  for (size_t i = 0; i < c.size(); ++i) {
+    auto n = c.NodeClient(i, 5s);
+    for (int k = 0; k < 20; ++k) {
+      auto get = n->Call(Req(wire::GetRequest{fmt::format("gc/{}", k)}));
+      REQUIRE(get.ok());
+      CHECK(get.value().status == (k < 10 ? Code::kNotFound : Code::kOk));
+    }
+    auto cart = n->Call(Req(wire::GetRequest{"cart/gc"}));
+    REQUIRE(cart.ok());
+    CHECK(cart.value().status == Code::kNotFound);
+    auto tags = n->Call(Req(wire::SmembersRequest{"tags/gc"}));
+    REQUIRE((tags.ok() && tags.value().ok()));
+    CHECK(std::get<wire::SmembersResponse>(tags.value().body).members ==
+          std::vector<std::string>{"b"});
+  }
+  // A key written again after its tombstone went is an ordinary new key everywhere.
+  ok(n2->Call(Req(wire::PutRequest{"gc/0", "again", 0})));
+  REQUIRE(WaitConverged(c).ok());
+  for (size_t i = 0; i < c.size(); ++i) {
+    auto get = c.NodeClient(i, 5s)->Call(Req(wire::GetRequest{"gc/0"}));
+    REQUIRE((get.ok() && get.value().ok()));
+    CHECK(std::get<wire::GetResponse>(get.value().body).value == "again");
+  }
+}
+
 }  // namespace
 }  // namespace kvd::test
