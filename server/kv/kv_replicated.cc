@@ -160,6 +160,44 @@ size_t KvStore::CollectTombstones(const Stability& stable, uint64_t now_ms, uint
   return collected;
 }
 
+Status KvStore::MergeReplicated(std::string_view data) {
+  KVD_ASSERT_MSG(groups_.empty() && overlay_.empty(), "MergeReplicated: a group is in flight");
+  storage::WriteBatch batch;
+  uint64_t added = 0;
+  const uint64_t version = revision_ + 1;
+  ByteReader r(data);
+  while (r.remaining() > 0) {
+    std::string_view raw_key, raw_record;
+    if (!r.Bytes(&raw_key) || !r.Bytes(&raw_record)) {
+      return Status::Corruption("state transfer: a record is truncated");
+    }
+    if (raw_key.empty() || raw_key[0] != kDataColumn) {
+      return Status::Corruption("state transfer: a record is not a key's state");
+    }
+    const std::string_view key = raw_key.substr(1);
+    KVD_ASSIGN_OR_RETURN(Record theirs_record, DecodeRecord(key, raw_record));
+    KVD_ASSIGN_OR_RETURN(KeyState theirs,
+                         KeyState::Decode(key, theirs_record.value, LimitsFrom(options_)));
+    KVD_ASSIGN_OR_RETURN(std::optional<Record> mine_record, Lookup(key));
+    KeyState merged(theirs.resolver());
+    if (mine_record) {
+      KVD_ASSIGN_OR_RETURN(merged, KeyState::Decode(key, mine_record->value, LimitsFrom(options_)));
+    } else {
+      ++added;
+    }
+    const Outcome o = merged.Merge(theirs);
+    if (!o.changed && mine_record) continue;  // nothing new (or another resolver's: kept)
+    batch.Put(raw_key, EncodeRecord(Record{version, 0, merged.Encode()}));
+    if (merged.HasTombstones()) batch.Put(TombstoneKey(key), std::string());
+  }
+  std::string counter(8, '\0');
+  PutU64BE(counter.data(), version);
+  batch.Put(kRevisionKey, counter);
+  PutU64BE(counter.data(), key_count_ + added);
+  batch.Put(kKeyCountKey, counter);
+  return engine_->Write(batch, /*sync=*/true);
+}
+
 Status KvStore::FitsFrame(std::string_view key, size_t count, std::string_view what,
                           size_t bytes) const {
   const size_t limit = options_.limits.max_frame_bytes;

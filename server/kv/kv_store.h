@@ -118,6 +118,13 @@ class KvStore {
   // is not a client write: no revision is used. Returns the keys and set elements dropped.
   size_t CollectTombstones(const Stability& stable, uint64_t now_ms, uint64_t grace_ms,
                            size_t max_keys, uint64_t group, storage::WriteBatch* batch);
+  // A state transfer: merges every replicated key state of `data` (records
+  // u32 length + DataKey(key), u32 length + EncodeRecord, as the sender's engine holds
+  // them) into this store's (KeyState::Merge), writing the result to the engine in one
+  // synced batch. The caller then calls Reload(). REQUIRES: no group in flight.
+  // Errors: kCorruption naming what did not decode (nothing is written then); from the
+  // engine.
+  Status MergeReplicated(std::string_view data);
   // The replicated state of a key (nullopt: never written). Errors: from the engine, or
   // kCorruption.
   Result<std::optional<KeyState>> LookupReplicated(std::string_view key);

@@ -5,7 +5,9 @@
 #include <nlohmann/json.hpp>
 
 #include "common/bytes.h"
+#include "server/kv/record.h"
 #include "server/node/clock.h"
+#include "server/topology/multi_leader/replicator.h"
 
 namespace kvd::node {
 
@@ -500,6 +502,30 @@ void NodeRuntime::StartSnapshotStream(const topology::SnapshotSend& s) {
   OutgoingSnapshot snap;
   snap.term = s.term;
   snap.it = engine_->NewIterator();
+  if (config_.node.mode == config::Mode::kMultiLeader) {
+    // A state transfer: the key states, described by the progress and clock records of
+    // the same consistent view.
+    std::map<std::string, std::string> records;
+    const char column = topology::multi_leader::kColumn;
+    for (snap.it->Seek(std::string(1, column)); snap.it->Valid() && snap.it->key()[0] == column;
+         snap.it->Next()) {
+      const std::string_view key = snap.it->key();
+      if (key.size() >= 2 && key[1] == 'l') {
+        snap.it->Seek(std::string{column, 'l' + 1});  // skip the change log
+        if (!snap.it->Valid() || snap.it->key()[0] != column) break;
+      }
+      records.emplace(std::string(snap.it->key()), std::string(snap.it->value()));
+    }
+    snap.membership = topology::multi_leader::Replicator::TransferMetadata(records);
+    snap.index = s.to;
+    snap.it->Seek(std::string(1, kv::kDataColumn));
+    KVD_LOG(*logger_, kInfo, "multi_leader", "-", "sending this node's state to node {}", s.to);
+    ++snapshots_sent_;
+    auto [it, inserted] = outgoing_.insert_or_assign(s.to, std::move(snap));
+    (void)inserted;
+    SendSnapshotChunk(s.to, it->second);
+    return;
+  }
   // The iterator is a consistent view; its applied position and membership describe it.
   snap.it->Seek(kAppliedKey);
   if (!snap.it->Valid() || snap.it->key() != kAppliedKey ||
@@ -537,8 +563,14 @@ void NodeRuntime::SendSnapshotChunk(uint64_t to, OutgoingSnapshot& snap) {
   std::string data;
   ByteWriter w(&data);
   storage::Iterator& it = *snap.it;
+  const bool states_only = config_.node.mode == config::Mode::kMultiLeader;
   while (it.Valid() && data.size() < kSnapshotChunkBytes) {
     std::string_view key = it.key();
+    if (states_only && key[0] != kv::kDataColumn) {
+      it.SeekToLast();  // past the key states: the transfer is complete
+      it.Next();
+      break;
+    }
     if (!column.empty() && key.substr(0, 1) == column) {
       it.Seek(std::string(1, static_cast<char>(column[0] + 1)));  // skip the topology
       continue;
@@ -583,6 +615,29 @@ void NodeRuntime::MaybeInstallSnapshot() {
   if (!incoming_ || !incoming_->complete || !pending_.empty() || failed_) return;
   IncomingSnapshot snap = std::move(*incoming_);
   incoming_.reset();
+  if (config_.node.mode == config::Mode::kMultiLeader) {
+    // A state transfer is merged into this node's state, never installed over it.
+    Status s = kv_.MergeReplicated(snap.data);
+    if (s.code() == Code::kCorruption) {
+      KVD_LOG(*logger_, kError, "multi_leader", "-", "state from node {} rejected: {}",
+              snap.index, s.message());
+      node_->OnSnapshotRejected();
+      ScheduleFlush();
+      return;
+    }
+    if (s.ok()) s = kv_.Reload();
+    if (!s.ok()) {
+      Fatal(s.WithContext("merge a state transfer"));
+      return;
+    }
+    metrics_->SetRevision(kv_.revision());
+    ++snapshots_installed_;
+    KVD_LOG(*logger_, kInfo, "multi_leader", "-", "merged the state of node {} ({} bytes)",
+            snap.index, snap.data.size());
+    node_->OnSnapshotInstalled(snap.index, 0, snap.membership);
+    ScheduleFlush();
+    return;
+  }
   Status s = InstallSnapshot(snap);
   if (s.code() == Code::kCorruption) {
     KVD_LOG(*logger_, kError, "raft", "-", "snapshot at index {} rejected: {}", snap.index,

@@ -333,5 +333,60 @@ TEST_CASE("multi_leader: tombstones are collected on every member once all have 
   }
 }
 
+
+TEST_CASE("multi_leader: a member behind the retained log is brought up to date by a state transfer") {
+  for (const std::string propagation : {"all_to_all", "ring"}) {
+    INFO("propagation " << propagation);
+    ClusterOptions o = MultiLeader(propagation);
+    o.multi_leader_yaml += "  log_retention_changes: 10\n";
+    ClusterHarness c(o);
+    REQUIRE(c.Start().ok());
+    auto n1 = c.NodeClient(0, 5s);
+    auto n2 = c.NodeClient(1, 5s);
+    auto ok = [](const Result<wire::Response>& r) {
+      INFO(Describe(r));
+      REQUIRE((r.ok() && r.value().ok()));
+    };
+    ok(n1->Call(Req(wire::PutRequest{"st/before", "1", 0})));
+    REQUIRE(WaitConverged(c).ok());
+    // Node 3 misses far more than the 10 changes per origin the others keep.
+    c.Kill9(2);
+    for (int i = 0; i < 100; ++i) {
+      ok(n1->Call(Req(wire::PutRequest{fmt::format("st/{}", i), fmt::format("v{}", i), 0})));
+      ok(n2->Call(Req(wire::IncrRequest{"count/st", 1})));
+      ok(n2->Call(Req(wire::SaddRequest{"tags/st", fmt::format("e{}", i % 7)})));
+    }
+    ok(n1->Call(Req(wire::DeleteRequest{"st/before"})));
+    REQUIRE(c.Restart(2).ok());
+    Status converged = WaitConverged(c, 60s);
+    INFO(converged.ToString());
+    REQUIRE(converged.ok());
+    auto st = c.StatusJson(2);
+    REQUIRE(st.ok());
+    CHECK(st.value()["multi_leader"].value("state_transfers_received_total", uint64_t{0}) >= 1);
+    auto n3 = c.NodeClient(2, 5s);
+    for (int i = 0; i < 100; ++i) {
+      auto get = n3->Call(Req(wire::GetRequest{fmt::format("st/{}", i)}));
+      INFO(Describe(get));
+      REQUIRE((get.ok() && get.value().ok()));
+      CHECK(std::get<wire::GetResponse>(get.value().body).value == fmt::format("v{}", i));
+    }
+    auto gone = n3->Call(Req(wire::GetRequest{"st/before"}));
+    REQUIRE(gone.ok());
+    CHECK(gone.value().status == Code::kNotFound);
+    auto count = n3->Call(Req(wire::IncrRequest{"count/st", 0}));
+    REQUIRE((count.ok() && count.value().ok()));
+    CHECK(std::get<wire::IncrResponse>(count.value().body).value == 100);
+    auto tags = n3->Call(Req(wire::SmembersRequest{"tags/st"}));
+    REQUIRE((tags.ok() && tags.value().ok()));
+    CHECK(std::get<wire::SmembersResponse>(tags.value().body).members.size() == 7);
+    // And it takes writes again, which reach the others.
+    ok(n3->Call(Req(wire::PutRequest{"st/after", "3", 0})));
+    REQUIRE(WaitConverged(c).ok());
+    auto after = n1->Call(Req(wire::GetRequest{"st/after"}));
+    REQUIRE((after.ok() && after.value().ok()));
+  }
+}
+
 }  // namespace
 }  // namespace kvd::test

@@ -111,6 +111,8 @@ class MlSimulation {
   void Crash(size_t n);
   void Restart(size_t n);
   void Collect(size_t n);
+  void SendState(size_t n, uint64_t peer);
+  void InstallState(size_t n, const topology::SnapshotChunkIn& chunk);
   std::string Canonical(const kv::KeyState& st) const;
   bool Converged() const;
   void CheckFinal();
@@ -159,7 +161,10 @@ void MlSimulation::Flush(size_t n) {
   if (!node.up) return;
   ml::ReplicatorOutput out = node.core->TakeOutput();
   for (const std::string& ev : out.events) Trace(fmt::format("node {}: {}", node.id, ev));
-  if (out.storage.empty() && out.apply.empty() && out.send.empty()) return;
+  if (out.storage.empty() && out.apply.empty() && out.send.empty() && out.transfers.empty() &&
+      out.state_chunks.empty()) {
+    return;
+  }
   Batch b;
   b.core_ops = std::move(out.storage);
   for (const ml::AppliedChange& a : out.apply) {
@@ -203,6 +208,66 @@ void MlSimulation::Flush(size_t n) {
   ev.epoch = node.epoch;
   node.pending.push_back(std::move(b));
   Schedule(std::move(ev));
+  for (uint64_t peer : out.transfers) SendState(n, peer);
+  for (const topology::SnapshotChunkIn& chunk : out.state_chunks) InstallState(n, chunk);
+}
+
+// A state transfer, as the node shell does it: every durable key state and the durable
+// progress and clock, from one consistent view (here: the durable maps), in one chunk.
+void MlSimulation::SendState(size_t n, uint64_t peer) {
+  SimNode& node = nodes_[n];
+  std::string data;
+  ByteWriter w(&data);
+  for (const auto& [key, bytes] : node.durable_data) {
+    w.Bytes(key);
+    w.Bytes(bytes);
+  }
+  ++result_.state_transfers;
+  const std::string metadata = ml::Replicator::TransferMetadata(node.durable_core);
+  Trace(fmt::format("node {}: state transfer to node {} ({} keys, {} bytes)", node.id, peer,
+                    node.durable_data.size(), data.size()));
+  Send(n, topology::Envelope{peer, node.core->EncodeStateChunk(0, metadata, data, true)});
+}
+
+// The receiving shell merges every state into its own, durably, and then tells the core.
+void MlSimulation::InstallState(size_t n, const topology::SnapshotChunkIn& chunk) {
+  SimNode& node = nodes_[n];
+  if (!node.up) return;
+  if (!chunk.done || chunk.offset != 0) {
+    Fail("the simulator sends state transfers in one chunk");
+    return;
+  }
+  Batch b;
+  ByteReader r(chunk.data);
+  while (r.remaining() > 0) {
+    std::string_view key, bytes;
+    if (!r.Bytes(&key) || !r.Bytes(&bytes)) {
+      Fail("a state transfer does not decode");
+      return;
+    }
+    auto theirs = kv::KeyState::Decode(key, bytes, kv::ReplicatedLimits{});
+    if (!theirs.ok()) {
+      Fail(theirs.status().ToString());
+      return;
+    }
+    auto it = node.live.try_emplace(std::string(key), theirs.value().resolver()).first;
+    const kv::Outcome o = it->second.Merge(theirs.value());
+    if (o.wrong_resolver) Fail(fmt::format("key {}: merged a state of another resolver", key));
+    if (o.changed) b.data[std::string(key)] = it->second.Encode();
+  }
+  Trace(fmt::format("node {}: merged the state of node {} ({} keys changed)", node.id,
+                    chunk.index, b.data.size()));
+  const uint64_t latency = 50 + rng_.Uniform(2 * kMs);
+  b.done_at = std::max(node.pending.empty() ? 0 : node.pending.back().done_at, now_ + latency);
+  Event ev;
+  ev.at = b.done_at;
+  ev.type = EventType::kDiskDone;
+  ev.node = n;
+  ev.epoch = node.epoch;
+  node.pending.push_back(std::move(b));
+  Schedule(std::move(ev));
+  node.core->OnStateInstalled(chunk.index, chunk.membership);
+  Flush(n);
 }
 
 void MlSimulation::Collect(size_t n) {
@@ -613,7 +678,8 @@ MlSimResult MlSimulation::Run() {
   base_.resend_interval_ms = 100 + rng_.Uniform(200);
   base_.max_batch_changes = static_cast<uint32_t>(1 + rng_.Uniform(32));
   base_.window_changes = base_.max_batch_changes * static_cast<uint32_t>(1 + rng_.Uniform(4));
-  base_.log_retention = 1'000'000;
+  // A short log in some runs, so that members fall behind it and need state transfers.
+  base_.log_retention = rng_.Chance(0.4) ? 2 + rng_.Uniform(40) : 1'000'000;
   base_.report_interval_ms = 50 + rng_.Uniform(300);
   collection_ = rng_.Chance(0.5);
   grace_ms_ = rng_.Uniform(800);
@@ -735,11 +801,11 @@ std::string MlSimResult::Summary(const MlSimOptions& options) const {
   return fmt::format(
       "seed={:#x} propagation={} {} events={} writes acked={} lost={} refused={} messages={} "
       "dropped={} crashes={} partitions={} lww_overwrites={} skew_rejections={} "
-      "tombstones_collected={}",
+      "tombstones_collected={} state_transfers={}",
       options.seed, ml::PropagationName(options.propagation), ok ? "ok" : "FAILED", events,
       writes_acked, writes_lost, writes_refused, messages, dropped, crashes, partitions,
       concurrent_overwrites, skew_rejections,
-      collection ? std::to_string(tombstones_collected) : std::string("off"));
+      collection ? std::to_string(tombstones_collected) : std::string("off"), state_transfers);
 }
 
 std::string MlReplayCommand(const MlSimOptions& options) {

@@ -14,6 +14,9 @@
 //   * clients: random writes to a few keys of each resolver (lww, siblings with and
 //     without contexts, counter increments and decrements, set adds and removes), each
 //     acknowledged when its batch is durable;
+//   * state transfers: in 40% of the seeds the change log keeps only 2 to 41 changes per
+//     origin, so members that fall behind it get a sender's whole durable state, merged
+//     into theirs (as the node shell does);
 //   * tombstone collection (in half of the seeds, from the seed): every node periodically
 //     drops the tombstones its Replicator's stability reports make redundant, after a
 //     grace period of 0 to 800 ms, as kv::KvStore::CollectTombstones does.
@@ -66,6 +69,7 @@ struct MlSimResult {
   uint64_t skew_rejections = 0;
   bool collection = false;          // tombstone collection ran in this seed
   uint64_t tombstones_collected = 0;  // keys and set elements dropped, summed over nodes
+  uint64_t state_transfers = 0;       // whole states sent to members behind the log
   // A digest of every node's final state and of every write's outcome (for the
   // determinism check: the same seed must give the same digest).
   uint64_t state_digest = 0;

@@ -310,8 +310,28 @@ Output MultiLeaderNode::TakeOutput() {
   out_ = Output{};
   out.storage = std::move(ro.storage);
   out.send = std::move(ro.send);
+  for (uint64_t peer : ro.transfers) out.snapshot_sends.push_back(SnapshotSend{peer, 0});
+  out.snapshot_progress = std::move(ro.transfer_progress);
+  out.snapshot_chunks = std::move(ro.state_chunks);
   for (std::string& e : ro.events) out.events.push_back(std::move(e));
   return out;
+}
+
+void MultiLeaderNode::OnSnapshotInstalled(uint64_t index, uint64_t term,
+                                          std::string_view membership) {
+  (void)term;
+  replicator_.OnStateInstalled(index, membership);
+}
+
+std::string MultiLeaderNode::EncodeSnapshotChunk(uint64_t to, uint64_t term, uint64_t index,
+                                                 uint64_t snapshot_term,
+                                                 std::string_view membership, uint64_t offset,
+                                                 std::string data, bool done) {
+  (void)to;
+  (void)term;
+  (void)index;
+  (void)snapshot_term;
+  return replicator_.EncodeStateChunk(offset, membership, data, done);
 }
 
 NodeInfo MultiLeaderNode::Inspect() const {

@@ -42,6 +42,13 @@ class MultiLeaderNode final : public Node {
   void OnAdminRequest(ClientRequest request) override;
   void OnPeerMessage(uint64_t from, std::string_view bytes) override;
   std::vector<StorageOp> OnLocalChangeRefused(uint64_t seq) override;
+  // State transfers (replicator.h) ride on the driver's snapshot streaming: `index` is the
+  // sender's id and `membership` the transfer's metadata.
+  void OnSnapshotInstalled(uint64_t index, uint64_t term, std::string_view membership) override;
+  void OnSnapshotRejected() override { replicator_.OnStateRejected(); }
+  std::string EncodeSnapshotChunk(uint64_t to, uint64_t term, uint64_t index,
+                                  uint64_t snapshot_term, std::string_view membership,
+                                  uint64_t offset, std::string data, bool done) override;
   Output TakeOutput() override;
   NodeInfo Inspect() const override;
 

@@ -17,6 +17,10 @@ constexpr uint8_t kAck = 2;      // u64 incarnation, version vector: the sender'
 constexpr uint8_t kProbe = 3;    // asks for an kAck
 // u32 n, n x (u64 member, u64 hlc, version vector progress): stability reports
 constexpr uint8_t kReports = 4;
+// u64 offset, u8 done, bytes metadata, bytes data: a chunk of a state transfer
+constexpr uint8_t kStateChunk = 5;
+// u64 next offset, u8 done: the receiver has the chunks up to next offset
+constexpr uint8_t kStateAck = 6;
 
 constexpr uint32_t kMaxChangesPerMessage = 65536;
 
@@ -264,23 +268,7 @@ void Replicator::ApplyRemote(uint64_t from, kv::Change c, bool* progressed) {
   }
   ApplyNext(std::move(c));
   *progressed = true;
-  // Changes that arrived early and now follow on.
-  auto hit = held_.find(origin);
-  if (hit == held_.end()) return;
-  auto& held = hit->second;
-  while (!held.empty()) {
-    const uint64_t seq = held.begin()->first;
-    if (seq <= progress_.Get(origin)) {
-      held.erase(held.begin());
-    } else if (seq == progress_.Get(origin) + 1) {
-      kv::Change next = std::move(held.begin()->second);
-      held.erase(held.begin());
-      ApplyNext(std::move(next));
-    } else {
-      break;
-    }
-  }
-  if (held.empty()) held_.erase(hit);
+  DrainHeld(origin);  // changes that arrived early and now follow on
 }
 
 void Replicator::ApplyNext(kv::Change c) {
@@ -417,6 +405,52 @@ void Replicator::OnMessage(uint64_t from, std::string_view bytes, uint64_t now_m
       AdoptReports();
       break;
     }
+    case kStateChunk: {
+      uint64_t offset = 0;
+      uint8_t done = 0;
+      std::string_view metadata, data;
+      if (!r.U64(&offset) || !r.U8(&done) || done > 1 || !r.Bytes(&metadata) || !r.Bytes(&data) ||
+          !r.done()) {
+        ++malformed_messages_;
+        return;
+      }
+      if (offset == 0) {
+        // A new transfer, or the same one started again. Another sender's transfer in
+        // progress is not cut short unless it has gone quiet; this sender retries later.
+        const uint64_t quiet_ms = std::max<uint64_t>(20 * config_.resend_interval_ms, 2000);
+        if (incoming_from_ != 0 && incoming_from_ != from && now_ms_ < incoming_last_ms_ + quiet_ms) {
+          return;
+        }
+        incoming_from_ = from;
+        incoming_offset_ = 0;
+      }
+      if (from != incoming_from_ || offset != incoming_offset_) return;  // stale or out of order
+      incoming_last_ms_ = now_ms_;
+      incoming_offset_ += data.size();
+      out_.state_chunks.push_back(SnapshotChunkIn{from, 0, std::string(metadata), offset,
+                                                  done == 1, std::string(data)});
+      std::string ack;
+      ByteWriter w(&ack);
+      w.U8(kStateAck);
+      w.U64(incoming_offset_);
+      w.U8(done);
+      out_.send.push_back(Envelope{from, std::move(ack)});
+      if (done == 1) incoming_from_ = 0;
+      break;
+    }
+    case kStateAck: {
+      uint64_t next = 0;
+      uint8_t done = 0;
+      if (!r.U64(&next) || !r.U8(&done) || done > 1 || !r.done()) {
+        ++malformed_messages_;
+        return;
+      }
+      auto it = transfers_out_.find(from);
+      if (it == transfers_out_.end()) return;
+      it->second = now_ms_;
+      out_.transfer_progress.push_back(SnapshotProgress{from, next, done == 1});
+      break;
+    }
     case kProbe:
       if (!r.done()) {
         ++malformed_messages_;
@@ -454,6 +488,128 @@ std::string Replicator::EncodeAck() const {
   w.U64(incarnation_);
   progress_.Encode(&w);
   return out;
+}
+
+bool Replicator::NeedsTransfer(uint64_t peer) const {
+  const auto pit = streams_.find(peer);
+  for (uint64_t origin : config_.members) {
+    const auto routes = RoutesFor(origin);
+    if (std::find(routes.begin(), routes.end(), peer) == routes.end()) continue;
+    if (pit == streams_.end()) return true;  // not heard from since: keep waiting
+    const auto sit = pit->second.find(origin);
+    if (sit == pit->second.end() || !sit->second.known) return true;
+    const uint64_t limit = origin == config_.self ? shippable_local_ : progress_.Get(origin);
+    const uint64_t need = sit->second.acked + 1;
+    if (need > limit) continue;
+    const auto lit = log_.find(origin);
+    if (lit == log_.end() || lit->second.empty() || lit->second.begin()->first > need) return true;
+  }
+  return false;
+}
+
+void Replicator::StartTransfer(uint64_t peer, uint64_t now_ms, uint64_t origin) {
+  if (transfers_out_.count(peer) != 0) return;
+  transfers_out_[peer] = now_ms;
+  out_.transfers.push_back(peer);
+  ++state_transfers_sent_;
+  out_.events.push_back(fmt::format(
+      "peer {} needs changes of origin {} that the log no longer holds: sending it this "
+      "node's whole state",
+      peer, origin));
+}
+
+std::string Replicator::TransferMetadata(const std::map<std::string, std::string>& records) {
+  clock::VersionVector progress;
+  uint64_t clock = 0;
+  for (const auto& [key, value] : records) {
+    if (key.size() == 10 && key[0] == kColumn && key[1] == 'p' && value.size() == 8) {
+      progress.Witness(GetU64BE(key.data() + 2), GetU64BE(value.data()));
+    } else if (key == kClockKey && value.size() == 8) {
+      clock = GetU64BE(value.data());
+    }
+  }
+  std::string out;
+  ByteWriter w(&out);
+  progress.Encode(&w);
+  w.U64(clock);
+  return out;
+}
+
+std::string Replicator::EncodeStateChunk(uint64_t offset, std::string_view metadata,
+                                         std::string_view data, bool done) const {
+  std::string out;
+  ByteWriter w(&out);
+  w.U8(kStateChunk);
+  w.U64(offset);
+  w.U8(done ? 1 : 0);
+  w.Bytes(metadata);
+  w.Bytes(data);
+  return out;
+}
+
+void Replicator::OnStateInstalled(uint64_t from, std::string_view metadata) {
+  ByteReader r(metadata);
+  clock::VersionVector theirs;
+  uint64_t clock = 0;
+  if (!clock::VersionVector::Decode(&r, &theirs).ok() || !r.U64(&clock) || !r.done()) {
+    ++malformed_messages_;
+    return;
+  }
+  ++state_transfers_received_;
+  if (!clock::HlcTimestamp::FromPacked(clock).zero()) {
+    if (clock_.Update(clock::HlcTimestamp::FromPacked(clock), now_ms_).ok()) {
+      clock_dirty_ = true;
+    } else {
+      ++clock_skew_rejections_;
+    }
+  }
+  std::string moved;
+  for (const auto& [origin, seq] : theirs.entries()) {
+    if (std::find(config_.members.begin(), config_.members.end(), origin) ==
+            config_.members.end() ||
+        seq <= progress_.Get(origin)) {
+      continue;
+    }
+    moved += fmt::format(" {}:{}->{}", origin, progress_.Get(origin), seq);
+    progress_.Witness(origin, seq);
+    dirty_progress_.insert(origin);
+    // The retained changes of this origin are now followed by a gap: a peer that needs
+    // them gets a state transfer from this node in turn.
+    if (auto lit = log_.find(origin); lit != log_.end()) {
+      for (const auto& [s, bytes] : lit->second) {
+        out_.storage.push_back(StorageOp{true, LogKey(origin, s), {}});
+      }
+      log_.erase(lit);
+    }
+    DrainHeld(origin);
+  }
+  if (progress_.Get(config_.self) > taken_local_) {
+    // This node had lost changes of its own that the sender had: number on after them.
+    shippable_local_ = taken_local_ = progress_.Get(config_.self);
+  }
+  out_.events.push_back(fmt::format("merged the state of peer {}; progress{}", from,
+                                    moved.empty() ? std::string(" unchanged") : moved));
+  // Tell every neighbour where this node now stands, so shipping resumes from there.
+  for (uint64_t p : neighbours_) ack_due_.insert(p);
+}
+
+void Replicator::DrainHeld(uint64_t origin) {
+  auto hit = held_.find(origin);
+  if (hit == held_.end()) return;
+  auto& held = hit->second;
+  while (!held.empty()) {
+    const uint64_t seq = held.begin()->first;
+    if (seq <= progress_.Get(origin)) {
+      held.erase(held.begin());
+    } else if (seq == progress_.Get(origin) + 1) {
+      kv::Change next = std::move(held.begin()->second);
+      held.erase(held.begin());
+      ApplyNext(std::move(next));
+    } else {
+      break;
+    }
+  }
+  if (held.empty()) held_.erase(hit);
 }
 
 void Replicator::AdoptReports() {
@@ -503,9 +659,29 @@ std::string Replicator::EncodeReports() {
 }
 
 void Replicator::Ship(uint64_t now_ms) {
+  // Transfers in flight: finished once the peer's acknowledgements show it no longer
+  // needs what the log lacks; started again when chunks stop being acknowledged.
+  const uint64_t transfer_timeout_ms = std::max<uint64_t>(10 * config_.resend_interval_ms, 1000);
+  for (auto it = transfers_out_.begin(); it != transfers_out_.end();) {
+    if (!NeedsTransfer(it->first)) {
+      out_.events.push_back(fmt::format("state transfer to peer {} complete", it->first));
+      it = transfers_out_.erase(it);
+      continue;
+    }
+    if (now_ms >= it->second + transfer_timeout_ms) {
+      out_.events.push_back(fmt::format(
+          "state transfer to peer {}: no progress for {} ms, starting again", it->first,
+          transfer_timeout_ms));
+      it->second = now_ms;
+      out_.transfers.push_back(it->first);
+      ++state_transfers_sent_;
+    }
+    ++it;
+  }
   for (uint64_t origin : config_.members) {
     const uint64_t limit = origin == config_.self ? shippable_local_ : progress_.Get(origin);
     for (uint64_t peer : RoutesFor(origin)) {
+      if (transfers_out_.count(peer) != 0) continue;  // the state transfer brings it all
       Stream& st = streams_[peer][origin];
       if (!st.known) {
         if (st.last_probe_ms == 0 || now_ms >= st.last_probe_ms + config_.resend_interval_ms) {
@@ -517,13 +693,8 @@ void Replicator::Ship(uint64_t now_ms) {
       const auto lit = log_.find(origin);
       while (st.next <= limit && st.next <= st.acked + config_.window_changes) {
         if (lit == log_.end() || lit->second.empty() || lit->second.begin()->first > st.next) {
-          // The changes this peer needs are no longer in the log.
-          ++state_transfers_needed_;
-          out_.events.push_back(fmt::format(
-              "peer {} needs changes of origin {} from {} on, which the log no longer holds; "
-              "it needs a state transfer",
-              peer, origin, st.next));
-          st.next = limit + 1;
+          // The changes this peer needs are no longer in the log: send the whole state.
+          StartTransfer(peer, now_ms, origin);
           break;
         }
         std::string msg;
@@ -620,7 +791,9 @@ std::map<std::string, uint64_t> Replicator::Counters() const {
       {"resends_total", resends_},
       {"malformed_messages_total", malformed_messages_},
       {"clock_skew_rejections_total", clock_skew_rejections_},
-      {"state_transfers_needed_total", state_transfers_needed_},
+      {"state_transfers_sent_total", state_transfers_sent_},
+      {"state_transfers_received_total", state_transfers_received_},
+      {"state_transfers_in_progress", transfers_out_.size()},
       {"refused_writes_total", refused_},
       {"peer_regressions_total", peer_regressions_},
       {"incarnation", incarnation_},

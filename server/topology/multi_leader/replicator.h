@@ -25,9 +25,21 @@
 // the key writes of the changes applied with them. A local change is shipped only after the
 // batch that logged it is durable, so a crash can never lose a change a peer already has
 // (its sequence number would otherwise be reused). The log keeps a change until every peer
-// it is routed to has acknowledged it, and at most `log_retention` changes per origin; a
-// peer that falls behind the retained log needs a state transfer (counted in
-// state_transfers_needed; the transfer itself is the driver's).
+// it is routed to has acknowledged it, and at most `log_retention` changes per origin.
+//
+// State transfer. A peer that needs changes the log no longer holds gets this node's
+// whole state instead: the core asks the driver to stream it (ReplicatorOutput::transfers)
+// and stops shipping to that peer meanwhile. The driver reads, from one consistent view of
+// its durable storage, every replicated key state and TransferMetadata (the durable
+// progress and clock) and sends them in chunks wrapped by EncodeStateChunk, paced by the
+// receiver's acknowledgements (transfer_progress). The receiver's core hands the chunks to
+// its driver in order (state_chunks); the driver merges each state into its own
+// (kv::KeyState::Merge: a join, so nothing the receiver had is lost) and then calls
+// OnStateInstalled, which raises this node's progress to the sender's for every origin
+// (the merged state holds all of those changes), drops retained log entries a gap now
+// follows, and acknowledges. The sender resumes shipping from the new acknowledged point;
+// a transfer that stops making progress is started again. Merging first and recording
+// progress after is safe: applying a change to a state that already holds it is a no-op.
 //
 // Stability (for tombstone garbage collection). Every report_interval_ms a node sends its
 // neighbours (the peers it ships to or is shipped from) a report of every member it knows:
@@ -111,7 +123,16 @@ struct ReplicatorOutput {
   std::vector<AppliedChange> apply;  // apply in order, in the same batch as storage
   std::vector<Envelope> send;        // only after that batch (and earlier ones) is durable
   std::vector<std::string> events;
-  bool empty() const { return storage.empty() && apply.empty() && send.empty() && events.empty(); }
+  // State transfers (see above). transfers: start streaming this node's state to each
+  // peer (replacing a stream in progress); transfer_progress: a receiver acknowledged a
+  // chunk; state_chunks: chunks of a transfer to this node, in order (index = the sender).
+  std::vector<uint64_t> transfers;
+  std::vector<SnapshotProgress> transfer_progress;
+  std::vector<SnapshotChunkIn> state_chunks;
+  bool empty() const {
+    return storage.empty() && apply.empty() && send.empty() && events.empty() &&
+           transfers.empty() && transfer_progress.empty() && state_chunks.empty();
+  }
 };
 
 struct PeerLag {
@@ -145,6 +166,17 @@ class Replicator {
   // Moves out just the changes to apply so far (so that a caller can order its own work
   // after them); the rest stays for TakeOutput.
   std::vector<AppliedChange> TakeApplied();
+
+  // State transfer. The metadata that describes a state read from storage, from the
+  // topology column's records of the same consistent view (progress and clock).
+  static std::string TransferMetadata(const std::map<std::string, std::string>& records);
+  // One chunk of a transfer to `to` as a peer message.
+  std::string EncodeStateChunk(uint64_t offset, std::string_view metadata, std::string_view data,
+                               bool done) const;
+  // The driver merged the whole state `from` sent (its metadata as received).
+  void OnStateInstalled(uint64_t from, std::string_view metadata);
+  // The driver could not merge it (it did not decode): wait for the sender to start over.
+  void OnStateRejected() { incoming_from_ = 0; }
 
   // What every member is known to have applied (see Stability above); nullopt until a
   // report of every member has been adopted.
@@ -183,6 +215,11 @@ class Replicator {
   void ApplyRemote(uint64_t from, kv::Change change, bool* progressed);
   // Applies the change that follows this node's progress for its origin.
   void ApplyNext(kv::Change change);
+  // Applies held changes of `origin` that now follow its progress.
+  void DrainHeld(uint64_t origin);
+  // True when `peer` needs changes of some origin that the log no longer holds.
+  bool NeedsTransfer(uint64_t peer) const;
+  void StartTransfer(uint64_t peer, uint64_t now_ms, uint64_t origin);
   void Log(const kv::Change& change, std::string encoded);
   std::string EncodeAck() const;
   std::string EncodeReports();
@@ -215,6 +252,12 @@ class Replicator {
   std::map<uint64_t, Report> adopted_;
   std::vector<uint64_t> neighbours_;
   uint64_t next_report_ms_ = 0;
+  // State transfers this node is sending: peer -> when the last chunk was acknowledged
+  // (or the transfer started). And the one it is receiving: sender and next offset.
+  std::map<uint64_t, uint64_t> transfers_out_;
+  uint64_t incoming_from_ = 0;
+  uint64_t incoming_offset_ = 0;
+  uint64_t incoming_last_ms_ = 0;
   ReplicatorOutput out_;
   // Counters.
   uint64_t changes_local_ = 0;
@@ -225,7 +268,8 @@ class Replicator {
   uint64_t resends_ = 0;
   uint64_t malformed_messages_ = 0;
   uint64_t clock_skew_rejections_ = 0;
-  uint64_t state_transfers_needed_ = 0;
+  uint64_t state_transfers_sent_ = 0;
+  uint64_t state_transfers_received_ = 0;
   uint64_t refused_ = 0;
   uint64_t peer_regressions_ = 0;
   uint64_t incarnation_ = 0;

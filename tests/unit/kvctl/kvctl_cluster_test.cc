@@ -1290,7 +1290,7 @@ struct LeaderDocMl {
                          {"session_read_timeouts_total", 0},
                          {"session_reads_waiting", 0},
                          {"sibling_cap_refusals_total", sibling_cap},
-                         {"state_transfers_needed_total", 0}};
+                         {"state_transfers_sent_total", 0}};
     if (!hub.empty()) ml["hub"] = hub;
     nlohmann::json peer_list = nlohmann::json::array();
     for (const ShipProgress& p : peers) {
@@ -1369,7 +1369,7 @@ TEST_CASE("kvctl cluster: reads a multi_leader STATUS document", "[unit][kvctl]"
       R"("propagation":"star","refused_writes_total":0,"resends_total":0,)"
       R"("resolver_mismatches_total":3,"session_read_timeouts_total":0,)"
       R"("session_reads_waiting":0,"sibling_cap_refusals_total":2,)"
-      R"("state_transfers_needed_total":0},"node_id":2,"role":"leader","version":"0.1.0"})";
+      R"("state_transfers_sent_total":0},"node_id":2,"role":"leader","version":"0.1.0"})";
   Result<NodeStatus> s = ParseNodeStatus(document);
   REQUIRE(s.ok());
   CHECK(s->is_multi_leader());
