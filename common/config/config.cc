@@ -44,6 +44,9 @@
 //   multi_leader.session_wait_ms         0 .. 60000                      1000
 //   multi_leader.stability_interval_ms   10 .. 60000                     1000
 //   multi_leader.tombstone_grace_ms      0 .. 31536000000                3600000
+//   multi_leader.followers               sequence of up to 256 entries   none
+//   multi_leader.followers[i].id         a member id (required)
+//   multi_leader.followers[i].leader     a member id, not a follower (required)
 //   server.listen                        host:port, [v6]:port, :port     127.0.0.1:7379
 //   server.admin_listen                  as listen                       127.0.0.1:7380
 //   server.admin_enabled                 true, false                     true
@@ -108,6 +111,9 @@
 //     of one of cluster.members (with cluster.join and no members it can only be checked
 //     to be a node id, not 0). Without star, hub is ignored, whatever its value: switching
 //     propagation back and forth must not require editing it.
+//   - multi_leader.followers in multi_leader mode with members: each id and leader is in
+//     cluster.members, an id is listed once, a leader is not itself a follower, and the
+//     star hub is not a follower.
 // Deliberately NOT a rule: max_batch_bytes >= max_value_bytes (or >= max_frame_bytes).
 // Each limit is checked on its own and the smallest one wins; an operator may well want
 // batches smaller than one maximal PUT, and that is a policy, not a contradiction.
@@ -677,6 +683,11 @@ void CheckResolvers(const Config& config, std::string_view path, Errors* errors)
 }
 
 // Defined with the document walk below, like ReadMembers.
+void ReadFollowers(const YAML::Node& value, std::string_view path, std::vector<FollowerRule>* out,
+                   Errors* errors);
+constexpr size_t kMaxFollowerRules = 256;
+
+// Defined with the document walk below, like ReadMembers.
 void ReadResolvers(const YAML::Node& value, std::string_view path, std::vector<ResolverRule>* out,
                    Errors* errors);
 
@@ -758,6 +769,11 @@ constexpr FieldSpec kMultiLeaderFields[] = {
         "stability_interval_ms"),
     UintField<kMultiLeader, &MultiLeaderConfig::tombstone_grace_ms, kTombstoneGraceRange>(
         "tombstone_grace_ms"),
+    FieldSpec{"followers",
+              [](const YAML::Node& v, std::string_view p, Config* c, Errors* e) {
+                ReadFollowers(v, p, &c->multi_leader.followers, e);
+              },
+              nullptr},  // the ids are checked against cluster.members in CheckFollowers
 };
 
 constexpr auto kServer = &Config::server;
@@ -955,6 +971,51 @@ ResolverRule ReadResolverRule(const YAML::Node& node, std::string_view path, Err
                                                     OneOfText(kResolverKinds, ResolverKindName)));
   }
   return rule;
+}
+
+// One multi_leader.followers entry: both fields required.
+FollowerRule ReadFollowerRule(const YAML::Node& node, std::string_view path, Errors* errors) {
+  FollowerRule rule;
+  if (!node.IsMap()) {
+    errors->Add(path, fmt::format("expected a mapping with id and leader, got {}", TypeName(node)));
+    return rule;
+  }
+  static const std::vector<std::string_view> kAllowed = {"id", "leader"};
+  std::set<std::string, std::less<>> present;
+  ForEachField(node, path, kAllowed, errors,
+               [&](std::string_view key, const std::string& field_path, const YAML::Node& value) {
+                 present.emplace(key);
+                 ReadUint(value, field_path, kNodeIdRange, key == "id" ? &rule.id : &rule.leader,
+                          errors);
+               });
+  for (std::string_view field : {"id", "leader"}) {
+    if (present.count(field) == 0) {
+      errors->Add(Join(path, field), field == "id" ? "is missing; expected the follower's member id"
+                                                   : "is missing; expected the member id it follows");
+    }
+  }
+  return rule;
+}
+
+void ReadFollowers(const YAML::Node& value, std::string_view path, std::vector<FollowerRule>* out,
+                   Errors* errors) {
+  out->clear();
+  if (value.IsNull()) return;
+  if (!value.IsSequence()) {
+    errors->Add(path, fmt::format("expected a sequence of {{id, leader}} entries, got {}",
+                                  TypeName(value)));
+    return;
+  }
+  if (value.size() > kMaxFollowerRules) {
+    errors->Add(path, fmt::format("{} entries is too many; expected at most {}", value.size(),
+                                  kMaxFollowerRules));
+    return;
+  }
+  size_t index = 0;
+  for (const auto& entry : value) {
+    out->push_back(ReadFollowerRule(entry, fmt::format("{}[{}]", path, index), errors));
+    ++index;
+  }
 }
 
 void ReadResolvers(const YAML::Node& value, std::string_view path, std::vector<ResolverRule>* out,
@@ -1165,6 +1226,55 @@ void CheckHub(const Config& config, Errors* errors) {
                                               multi_leader.hub, fmt::join(ids, ", "), kWhy));
 }
 
+// Followers are members that follow a leader member. Checked against cluster.members only
+// when the node runs multi_leader with a member list (a joining node learns the members).
+void CheckFollowers(const Config& config, Errors* errors) {
+  const std::vector<FollowerRule>& followers = config.multi_leader.followers;
+  if (followers.size() > kMaxFollowerRules) {
+    errors->Add("multi_leader.followers",
+                fmt::format("{} entries is too many; expected at most {}", followers.size(),
+                            kMaxFollowerRules));
+    return;
+  }
+  if (followers.empty() || config.node.mode != Mode::kMultiLeader ||
+      errors->Failed("cluster.members") || errors->Failed("multi_leader.followers") ||
+      config.cluster.members.empty()) {
+    return;
+  }
+  std::vector<uint64_t> ids;
+  for (const MemberConfig& m : config.cluster.members) ids.push_back(m.id);
+  auto is_member = [&](uint64_t id) { return std::find(ids.begin(), ids.end(), id) != ids.end(); };
+  std::map<uint64_t, size_t> seen;
+  for (size_t i = 0; i < followers.size(); ++i) {
+    const FollowerRule& f = followers[i];
+    const std::string path = fmt::format("multi_leader.followers[{}]", i);
+    if (!is_member(f.id)) {
+      errors->Add(path + ".id", fmt::format("{} is not in cluster.members (ids {}); expected a "
+                                            "member, since a follower needs a peer address",
+                                            f.id, fmt::join(ids, ", ")));
+    } else if (auto [it, inserted] = seen.emplace(f.id, i); !inserted) {
+      errors->Add(path + ".id", fmt::format("{} is already a follower (followers[{}]); expected "
+                                            "each member at most once",
+                                            f.id, it->second));
+    }
+    if (!is_member(f.leader)) {
+      errors->Add(path + ".leader", fmt::format("{} is not in cluster.members (ids {}); expected "
+                                                "the member this follower replicates from",
+                                                f.leader, fmt::join(ids, ", ")));
+    } else if (LeaderOf(config.multi_leader, f.leader) != 0 || f.leader == f.id) {
+      errors->Add(path + ".leader", fmt::format("{} is a follower itself; expected a leader "
+                                                "(a member not listed in multi_leader.followers)",
+                                                f.leader));
+    }
+  }
+  const MultiLeaderConfig& ml = config.multi_leader;
+  if (ml.propagation == Propagation::kStar && LeaderOf(ml, ml.hub) != 0) {
+    errors->Add("multi_leader.hub", fmt::format("{} is a follower; expected a leader, since "
+                                                "the hub relays every change",
+                                                ml.hub));
+  }
+}
+
 void CheckMultiLeader(const Config& config, Errors* errors) {
   const MultiLeaderConfig& multi_leader = config.multi_leader;
   CheckResolverPrefixesDistinct(multi_leader.resolvers, errors);
@@ -1179,6 +1289,7 @@ void CheckMultiLeader(const Config& config, Errors* errors) {
                             multi_leader.max_batch_changes));
   }
   CheckHub(config, errors);
+  CheckFollowers(config, errors);
 }
 
 void CheckCrossFields(const Config& config, Errors* errors) {
@@ -1323,6 +1434,13 @@ std::string_view ResolverKindName(ResolverKind r) {
     case ResolverKind::kSet: return "set";
   }
   KVD_PANIC("unknown ResolverKind");
+}
+
+uint64_t LeaderOf(const MultiLeaderConfig& config, uint64_t id) {
+  for (const FollowerRule& f : config.followers) {
+    if (f.id == id) return f.leader;
+  }
+  return 0;
 }
 
 ResolverKind ResolverFor(const MultiLeaderConfig& config, std::string_view key) {

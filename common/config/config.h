@@ -172,6 +172,13 @@ struct ResolverRule {
   bool operator==(const ResolverRule&) const = default;
 };
 
+// multi_leader.followers[i]: member `id` is a read-only follower of member `leader`.
+struct FollowerRule {
+  uint64_t id = 0;
+  uint64_t leader = 0;
+  bool operator==(const FollowerRule&) const = default;
+};
+
 // The multi_leader topology (every member accepts writes and ships them to the others).
 // Allowed and checked in every mode, used only when node.mode is multi_leader.
 // docs/OPERATIONS.md explains each field.
@@ -209,6 +216,10 @@ struct MultiLeaderConfig {
   // multi_leader.tombstone_grace_ms: 0..31536000000, how long a deleted key (or removed set
   // element) is kept after its last write at the least, even once every member has it.
   uint64_t tombstone_grace_ms = 3'600'000;
+  // multi_leader.followers: at most 256 entries. Each names a member of cluster.members
+  // that does not take writes but replicates everything from its leader (another member,
+  // not itself a follower), as a read replica. Members not listed are leaders.
+  std::vector<FollowerRule> followers;
   bool operator==(const MultiLeaderConfig&) const = default;
 };
 
@@ -216,6 +227,9 @@ struct MultiLeaderConfig {
 // starts with, or lww if none does. With duplicate prefixes (which ParseConfig and
 // ValidateConfig reject) the first of them wins.
 ResolverKind ResolverFor(const MultiLeaderConfig& config, std::string_view key);
+
+// The leader member `id` follows (multi_leader.followers), or 0 when it is a leader.
+uint64_t LeaderOf(const MultiLeaderConfig& config, uint64_t id);
 
 struct Config {
   NodeConfig node;

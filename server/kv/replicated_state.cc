@@ -138,15 +138,19 @@ Outcome KeyState::Apply(const Change& c) {
     case Resolver::kLww: o = ApplyLww(c); break;
     case Resolver::kSiblings: {
       const auto before = siblings_;
+      const clock::VersionVector deletes_before = deletes_;
       if (c.op == ChangeOp::kPut) {
         siblings_.Discard(c.context);
         if (!siblings_.context().Covers(c.dot)) siblings_.Add(c.dot, Sibling{c.value, c.hlc});
       } else {
         // A delete removes what its context covers and adds nothing: concurrent writes
-        // stay (the context need not witness the delete's own dot; it only has to be sound).
+        // stay. Its dot is remembered apart (not in the context, which would then cover
+        // the origin's earlier puts the client had not seen), so that the tombstone counts
+        // as stable only once every replica has applied the delete itself.
         siblings_.Discard(c.context);
+        deletes_.Witness(c.dot);
       }
-      o.changed = !(before == siblings_);
+      o.changed = !(before == siblings_) || !(deletes_before == deletes_);
       break;
     }
     case Resolver::kCounter: {
@@ -169,6 +173,13 @@ Outcome KeyState::Apply(const Change& c) {
       const auto before = adds;
       adds.Discard(c.context);  // the adds of this element the origin had seen
       if (c.op == ChangeOp::kSetAdd && !adds.context().Covers(c.dot)) adds.Add(c.dot, Unit{});
+      if (c.op == ChangeOp::kSetRemove) {
+        // The remove's own dot joins the element's context (as a siblings delete's does):
+        // a removed element counts as stable only once every replica has the remove.
+        clock::VersionVector own;
+        own.Witness(c.dot);
+        adds.Discard(own);
+      }
       o.changed = !(before == adds);
       break;
     }
@@ -206,7 +217,10 @@ Outcome KeyState::Merge(const KeyState& other) {
         lww_context_ = other.lww_context_;
       }
       break;
-    case Resolver::kSiblings: siblings_.Merge(other.siblings_); break;
+    case Resolver::kSiblings:
+      siblings_.Merge(other.siblings_);
+      deletes_.Join(other.deletes_);
+      break;
     case Resolver::kCounter:
       for (const auto& [node, e] : other.counter_) {
         CounterEntry& mine = counter_[node];
@@ -261,7 +275,8 @@ Collected KeyState::CollectTombstones(const Stability& stable, uint64_t now_ms,
       return Collected::kNothing;
     case Resolver::kSiblings:
       // Every change the context covers is applied everywhere: none can arrive again.
-      if (HasTombstones() && stable.vv.Descends(siblings_.context()) && latest_ < stable.clock) {
+      if (HasTombstones() && stable.vv.Descends(siblings_.context()) &&
+          stable.vv.Descends(deletes_) && latest_ < stable.clock) {
         return Collected::kRemoveKey;
       }
       return Collected::kNothing;
@@ -314,7 +329,8 @@ std::vector<std::string> KeyState::SetMembers() const {
 
 // State: u8 resolver, u64 latest hlc, then
 //   lww:      u64 origin, u64 seq, u64 hlc, u8 deleted, bytes value, vv context
-//   siblings: vv context, u32 n, n x (u64 origin, u64 seq, u64 hlc, bytes value)
+//   siblings: vv context, u32 n, n x (u64 origin, u64 seq, u64 hlc, bytes value),
+//             vv deletes (the dots of the deletes applied, per origin the latest)
 //   counter:  u32 n, n x (u64 origin, u64 seq, u64 inc, u64 dec)
 //   set:      u32 n, n x (bytes element, vv context, u32 m, m x (u64 origin, u64 seq))
 std::string KeyState::Encode() const {
@@ -340,6 +356,7 @@ std::string KeyState::Encode() const {
         w.U64(e.value.hlc.packed());
         w.Bytes(e.value.value);
       }
+      deletes_.Encode(&w);
       break;
     case Resolver::kCounter:
       w.U32(static_cast<uint32_t>(counter_.size()));
@@ -417,6 +434,9 @@ Result<KeyState> KeyState::Decode(std::string_view key, std::string_view bytes,
       if (Status st = clock::DotMap<Sibling>::Make(std::move(entries), std::move(context),
                                                    &s.siblings_);
           !st.ok()) {
+        return bad(st.message());
+      }
+      if (Status st = clock::VersionVector::Decode(&r, &s.deletes_); !st.ok()) {
         return bad(st.message());
       }
       break;

@@ -181,8 +181,9 @@ class KeyState {
   bool lww_deleted_ = false;
   std::string lww_value_;
   clock::VersionVector lww_context_;  // what the winning write had seen
-  // siblings
+  // siblings, and the deletes applied to them (per origin, the latest delete's seq)
   clock::DotMap<Sibling> siblings_;
+  clock::VersionVector deletes_;
   // counter
   std::map<clock::NodeId, CounterEntry> counter_;
   // set: element -> the adds that put it there (empty DotMap with a context: removed)

@@ -388,5 +388,61 @@ TEST_CASE("multi_leader: a member behind the retained log is brought up to date 
   }
 }
 
+
+TEST_CASE("multi_leader: a read-only follower replicates everything from its leader") {
+  ClusterOptions o = MultiLeader("all_to_all");
+  o.multi_leader_yaml += "  followers:\n    - {id: 3, leader: 1}\n";
+  ClusterHarness c(o);
+  REQUIRE(c.Start().ok());
+  auto n1 = c.NodeClient(0, 5s);
+  auto n2 = c.NodeClient(1, 5s);
+  auto n3 = c.NodeClient(2, 5s);
+  auto ok = [](const Result<wire::Response>& r) {
+    INFO(Describe(r));
+    REQUIRE((r.ok() && r.value().ok()));
+  };
+  // Writes to both leaders reach the follower (node 2's through node 1).
+  wire::Response last;
+  for (int i = 0; i < 20; ++i) {
+    ok(n1->Call(Req(wire::PutRequest{fmt::format("f/1/{}", i), "one", 0})));
+    auto put = n2->Call(Req(wire::PutRequest{fmt::format("f/2/{}", i), "two", 0}));
+    ok(put);
+    last = put.value();
+    ok(n2->Call(Req(wire::IncrRequest{"count/f", 2})));
+  }
+  REQUIRE(WaitConverged(c).ok());
+  for (int i = 0; i < 20; ++i) {
+    for (const auto& [writer, value] : {std::pair{1, "one"}, std::pair{2, "two"}}) {
+      auto get = n3->Call(Req(wire::GetRequest{fmt::format("f/{}/{}", writer, i)}));
+      INFO(Describe(get));
+      REQUIRE((get.ok() && get.value().ok()));
+      CHECK(std::get<wire::GetResponse>(get.value().body).value == value);
+    }
+  }
+  auto count = n3->Call(Req(wire::IncrRequest{"count/f", 0}));
+  REQUIRE((count.ok() && count.value().ok()));
+  CHECK(std::get<wire::IncrResponse>(count.value().body).value == 40);
+  // A session token from a leader is honoured on the follower.
+  wire::RequestOptions session;
+  session.consistency = wire::Consistency::kSession;
+  session.session_token = last.session_token;
+  auto read = n3->Call(Req(wire::GetRequest{"f/2/19"}, session));
+  INFO(Describe(read));
+  REQUIRE((read.ok() && read.value().ok()));
+  // Writes are refused with the address of the leader it follows.
+  for (wire::RequestBody body : {wire::RequestBody{wire::PutRequest{"f/x", "y", 0}},
+                                 wire::RequestBody{wire::IncrRequest{"count/f", 1}},
+                                 wire::RequestBody{wire::DeleteRequest{"f/1/0"}}}) {
+    auto refused = n3->Call(Req(std::move(body)));
+    REQUIRE(refused.ok());
+    CHECK(refused.value().status == Code::kNotLeader);
+    CHECK(refused.value().detail.leader_hint == c.endpoint(0));
+    CHECK(refused.value().message.find("read-only follower of node 1") != std::string::npos);
+  }
+  auto st = c.StatusJson(2);
+  REQUIRE(st.ok());
+  CHECK(st.value()["role"] == "follower");
+}
+
 }  // namespace
 }  // namespace kvd::test

@@ -272,8 +272,9 @@ void MlSimulation::InstallState(size_t n, const topology::SnapshotChunkIn& chunk
 
 void MlSimulation::Collect(size_t n) {
   SimNode& node = nodes_[n];
-  const std::optional<kv::Stability> stable = node.core->Stable();
+  const std::optional<kv::Stability> stable = node.core->TakeCollection();
   if (!stable) return;
+  Flush(n);  // the collection watermark is durable no later than the collection
   Batch b;
   for (auto it = node.live.begin(); it != node.live.end();) {
     const std::string key = it->first;
@@ -581,8 +582,14 @@ void MlSimulation::CheckFinal() {
       for (const auto& [key, bytes] : canonical) {
         auto it = canonical0.find(key);
         if (it == canonical0.end() || it->second != bytes) {
-          Fail(fmt::format("replicas diverged: key {} differs between node {} and node {}", key,
-                           n.id, nodes_[0].id));
+          auto hex = [](std::string_view b) {
+            std::string out;
+            for (char ch : b) out += fmt::format("{:02x}", static_cast<unsigned char>(ch));
+            return out;
+          };
+          Fail(fmt::format("replicas diverged: key {} differs between node {} and node {}: {} vs {}",
+                           key, n.id, nodes_[0].id, hex(bytes),
+                           it == canonical0.end() ? std::string("(absent)") : hex(it->second)));
           return;
         }
       }
@@ -672,7 +679,10 @@ void MlSimulation::CheckFinal() {
 }
 
 MlSimResult MlSimulation::Run() {
-  const size_t n = o_.nodes != 0 ? o_.nodes : 3 + rng_.Uniform(3);
+  const size_t leaders = o_.nodes != 0 ? o_.nodes : 3 + rng_.Uniform(3);
+  // Read-only followers of some leaders in 40% of the runs.
+  const size_t followers = rng_.Chance(0.4) ? 1 + rng_.Uniform(2) : 0;
+  const size_t n = leaders + followers;
   base_.propagation = o_.propagation;
   base_.max_clock_offset_ms = 500;
   base_.resend_interval_ms = 100 + rng_.Uniform(200);
@@ -684,10 +694,11 @@ MlSimResult MlSimulation::Run() {
   collection_ = rng_.Chance(0.5);
   grace_ms_ = rng_.Uniform(800);
   result_.collection = collection_;
-  for (size_t k = 0; k < n; ++k) base_.members.push_back(k + 1);
+  for (size_t k = 0; k < leaders; ++k) base_.members.push_back(k + 1);
   // Ring order is the member order; shuffle it so the ring is not always 1-2-3.
-  for (size_t k = n; k > 1; --k) std::swap(base_.members[k - 1], base_.members[rng_.Uniform(k)]);
-  base_.hub = base_.members[rng_.Uniform(n)];
+  for (size_t k = leaders; k > 1; --k) std::swap(base_.members[k - 1], base_.members[rng_.Uniform(k)]);
+  base_.hub = base_.members[rng_.Uniform(leaders)];
+  for (size_t k = leaders; k < n; ++k) base_.followers[k + 1] = base_.members[rng_.Uniform(leaders)];
   if (o_.faults) {
     drop_ = rng_.Real() * 0.2;
     dup_ = rng_.Real() * 0.1;
@@ -712,12 +723,17 @@ MlSimResult MlSimulation::Run() {
     }
     node.core.emplace(std::move(core).value());
     Schedule(Event{rng_.Uniform(kTickUs), 0, EventType::kTick, k, 0, 0, {}});
-    Schedule(Event{rng_.Uniform(20 * kMs), 0, EventType::kWrite, k, 0, 0, {}});
+    if (k < leaders) Schedule(Event{rng_.Uniform(20 * kMs), 0, EventType::kWrite, k, 0, 0, {}});
     Schedule(Event{200 * kMs + rng_.Uniform(800 * kMs), 0, EventType::kCrash, k, 0, 0, {}});
   }
   if (o_.faults) Schedule(Event{rng_.Uniform(300 * kMs), 0, EventType::kPartition, 0, 0, 0, {}});
-  Trace(fmt::format("{} nodes, {} propagation, ring order {}, hub {}", n,
-                    ml::PropagationName(o_.propagation), fmt::join(base_.members, "-"), base_.hub));
+  std::string follower_text;
+  for (const auto& [follower, leader] : base_.followers) {
+    follower_text += fmt::format(" {}->{}", follower, leader);
+  }
+  Trace(fmt::format("{} leaders, {} propagation, ring order {}, hub {}, followers{}", leaders,
+                    ml::PropagationName(o_.propagation), fmt::join(base_.members, "-"), base_.hub,
+                    follower_text.empty() ? " none" : follower_text));
 
   const uint64_t safety_end = o_.safety_ms * kMs;
   const uint64_t deadline = safety_end + o_.convergence_ms * kMs;

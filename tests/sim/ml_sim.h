@@ -2,7 +2,8 @@
 // core (server/topology/multi_leader) applying changes to replicated key states
 // (server/kv/replicated_state.h), in one thread from one seed.
 //
-// What it simulates, as the leader_follower simulator (sim.h) does:
+// What it simulates, as the leader_follower simulator (sim.h) does (in 40% of the runs
+// with one or two read-only followers of random leaders, which take no writes):
 //   * time: one clock in microseconds; each node reads a wall clock with its own skew
 //     (up to +-400 ms; the cores refuse peer timestamps more than 500 ms ahead);
 //   * network: every message is delayed at random (so messages reorder), dropped or
@@ -45,7 +46,7 @@ namespace kvd::sim {
 struct MlSimOptions {
   uint64_t seed = 1;
   topology::multi_leader::Propagation propagation = topology::multi_leader::Propagation::kAllToAll;
-  size_t nodes = 0;  // 0: 3 to 5, from the seed
+  size_t nodes = 0;  // leaders; 0: 3 to 5, from the seed
   uint64_t safety_ms = 4000;
   uint64_t convergence_ms = 20000;
   bool faults = true;

@@ -47,9 +47,15 @@ std::string_view ChangedWith(kv::Resolver r) {
 }  // namespace
 
 MultiLeaderNode::MultiLeaderNode(const config::Config& config, Replicator replicator)
-    : config_(config.multi_leader), node_id_(config.node.id), replicator_(std::move(replicator)) {
+    : config_(config.multi_leader),
+      node_id_(config.node.id),
+      leader_(config::LeaderOf(config.multi_leader, config.node.id)),
+      replicator_(std::move(replicator)) {
   for (const config::MemberConfig& m : config.cluster.members) {
-    members_.push_back(MemberInfo{m.id, "leader", m.client.ToString(), m.peer.ToString()});
+    const bool follower = config::LeaderOf(config_, m.id) != 0;
+    members_.push_back(MemberInfo{m.id, follower ? "follower" : "leader", m.client.ToString(),
+                                  m.peer.ToString()});
+    if (m.id == leader_) leader_client_ = m.client.ToString();
   }
 }
 
@@ -71,7 +77,7 @@ void MultiLeaderNode::Tick(uint64_t now_ms) {
   replicator_.Tick(now_ms_);
   if (now_ms_ >= next_collect_ms_) {
     next_collect_ms_ = now_ms_ + config_.stability_interval_ms;
-    if (std::optional<kv::Stability> stable = replicator_.Stable()) {
+    if (std::optional<kv::Stability> stable = replicator_.TakeCollection()) {
       ApplyItem item;
       item.kind = ApplyKind::kCollect;
       item.reply = false;
@@ -122,6 +128,17 @@ void MultiLeaderNode::OnClientRequest(ClientRequest req) {
     case wire::Opcode::kScan:
       return refuse(Status::Unsupported("SCAN is not offered by multi_leader yet"));
     default: break;
+  }
+  if (leader_ != 0) {
+    // A follower takes no writes: send the client to the leader it replicates from.
+    Status s = Status::NotLeader(fmt::format(
+        "node {} is a read-only follower of node {} (multi_leader.followers): send writes to "
+        "a leader",
+        node_id_, leader_));
+    wire::Response resp = wire::Response::Error(r.request_id, op, s);
+    resp.detail.leader_hint = leader_client_;
+    out_.replies.push_back(topology::Reply{req.ref, std::move(resp)});
+    return;
   }
   const std::string& key = KeyOf(r);
   const kv::Resolver resolver = ToResolver(config::ResolverFor(config_, key));
@@ -337,7 +354,8 @@ std::string MultiLeaderNode::EncodeSnapshotChunk(uint64_t to, uint64_t term, uin
 NodeInfo MultiLeaderNode::Inspect() const {
   NodeInfo info;
   info.mode = "multi_leader";
-  info.role = "leader";
+  info.role = leader_ != 0 ? "follower" : "leader";
+  if (leader_ != 0) info.labels["leader"] = std::to_string(leader_);
   info.node_id = node_id_;
   info.ticks = ticks_;
   info.counters = replicator_.Counters();
@@ -353,7 +371,7 @@ NodeInfo MultiLeaderNode::Inspect() const {
   for (const PeerLag& l : replicator_.Lag(now_ms_)) {
     PeerInfo& p = peers[l.peer];
     p.id = l.peer;
-    p.role = "leader";
+    p.role = config::LeaderOf(config_, l.peer) != 0 ? "follower" : "leader";
     p.lag_entries += l.latest > l.acked ? l.latest - l.acked : 0;
     if (l.origin == node_id_) {
       p.match = l.acked;
@@ -372,8 +390,15 @@ Result<std::unique_ptr<Node>> MakeMultiLeaderNode(const config::Config& config,
   const config::MultiLeaderConfig& mc = config.multi_leader;
   ReplicatorConfig rc;
   rc.self = config.node.id;
-  for (const config::MemberConfig& m : config.cluster.members) rc.members.push_back(m.id);
-  if (std::find(rc.members.begin(), rc.members.end(), rc.self) == rc.members.end()) {
+  for (const config::MemberConfig& m : config.cluster.members) {
+    if (const uint64_t leader = config::LeaderOf(mc, m.id); leader != 0) {
+      rc.followers[m.id] = leader;
+    } else {
+      rc.members.push_back(m.id);
+    }
+  }
+  if (std::find(rc.members.begin(), rc.members.end(), rc.self) == rc.members.end() &&
+      rc.followers.count(rc.self) == 0) {
     return Status::InvalidArgument(fmt::format(
         "node {} is not in cluster.members; a multi_leader member must be listed there",
         config.node.id));

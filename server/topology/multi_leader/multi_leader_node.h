@@ -12,7 +12,9 @@
 //   * reads: GET, GETS, SMEMBERS at consistency default, follower or session; linearizable
 //     and leader are refused (kUnsupported): any member may have accepted a write the
 //     others have not seen yet;
-//   * CAS, BATCH and SCAN are refused (kUnsupported) with the reason.
+//   * CAS, BATCH and SCAN are refused (kUnsupported) with the reason;
+//   * on a follower (multi_leader.followers) every write is refused with kNotLeader and
+//     the address of the leader it follows; reads are served as on a leader.
 // Session tokens are the node's progress vector (which changes of each origin it has
 // applied) after the request; a read presenting one waits, up to session_wait_ms, until
 // this node has applied at least those changes.
@@ -66,6 +68,8 @@ class MultiLeaderNode final : public Node {
 
   config::MultiLeaderConfig config_;
   uint64_t node_id_;
+  uint64_t leader_ = 0;         // the leader this node follows; 0: it is a leader
+  std::string leader_client_;   // that leader's client address, for redirects
   std::vector<MemberInfo> members_;  // from cluster.members, for Inspect
   Replicator replicator_;
   uint64_t now_ms_ = 0;

@@ -57,10 +57,14 @@ std::string ProgressKey(uint64_t origin) { return U64Key(kColumn, 'p', {origin})
 static const std::string kClockKey = std::string{kColumn, 'h'};
 // How many times this node has started (u64), carried in acknowledgements.
 static const std::string kIncarnationKey = std::string{kColumn, 'i'};
+// The collection watermark (version vector): see Replicator::TakeCollection.
+static const std::string kWatermarkKey = std::string{kColumn, 'w'};
 
 Replicator::Replicator(ReplicatorConfig config)
     : config_(std::move(config)), clock_(config_.max_clock_offset_ms) {
-  for (uint64_t p : config_.members) {
+  std::vector<uint64_t> participants = config_.members;
+  for (const auto& [follower, leader] : config_.followers) participants.push_back(follower);
+  for (uint64_t p : participants) {
     if (p == config_.self) continue;
     bool linked = false;
     for (uint64_t origin : config_.members) {
@@ -76,8 +80,9 @@ Replicator::Replicator(ReplicatorConfig config)
 Result<Replicator> Replicator::Open(ReplicatorConfig config,
                                     const std::map<std::string, std::string>& stored) {
   KVD_ASSERT_MSG(std::find(config.members.begin(), config.members.end(), config.self) !=
-                     config.members.end(),
-                 "Replicator: self is not a member");
+                         config.members.end() ||
+                     config.followers.count(config.self) != 0,
+                 "Replicator: self is neither a member nor a follower");
   Replicator r(std::move(config));
   for (const auto& [key, value] : stored) {
     if (key.size() < 2 || key[0] != kColumn) continue;
@@ -106,6 +111,11 @@ Result<Replicator> Replicator::Open(ReplicatorConfig config,
     } else if (key == kIncarnationKey) {
       if (value.size() != 8) return Status::Corruption("multi_leader: the incarnation does not decode");
       r.incarnation_ = GetU64BE(value.data());
+    } else if (key == kWatermarkKey) {
+      ByteReader wr(value);
+      if (!clock::VersionVector::Decode(&wr, &r.watermark_).ok() || !wr.done()) {
+        return Status::Corruption("multi_leader: the collection watermark does not decode");
+      }
     } else if (key == kClockKey) {
       if (value.size() != 8) return Status::Corruption("multi_leader: the clock record does not decode");
       r.clock_.Restore(clock::HlcTimestamp::FromPacked(GetU64BE(value.data())));
@@ -136,6 +146,11 @@ Result<Replicator> Replicator::Open(ReplicatorConfig config,
 
 std::vector<uint64_t> Replicator::RoutesFrom(uint64_t node, uint64_t origin) const {
   std::vector<uint64_t> to;
+  if (config_.followers.count(node) != 0) return to;  // a follower ships nothing
+  // A leader ships every origin's changes to its followers.
+  for (const auto& [follower, leader] : config_.followers) {
+    if (leader == node) to.push_back(follower);
+  }
   const auto& m = config_.members;
   if (m.size() < 2) return to;
   switch (config_.propagation) {
@@ -290,8 +305,7 @@ void Replicator::ApplyNext(kv::Change c) {
 
 void Replicator::OnMessage(uint64_t from, std::string_view bytes, uint64_t now_ms) {
   now_ms_ = std::max(now_ms_, now_ms);
-  if (from == config_.self ||
-      std::find(config_.members.begin(), config_.members.end(), from) == config_.members.end()) {
+  if (from == config_.self || !IsParticipant(from)) {
     ++malformed_messages_;
     return;
   }
@@ -373,7 +387,7 @@ void Replicator::OnMessage(uint64_t from, std::string_view bytes, uint64_t now_m
     }
     case kReports: {
       uint32_t n = 0;
-      if (!r.U32(&n) || n > config_.members.size()) {
+      if (!r.U32(&n) || n > config_.members.size() + config_.followers.size()) {
         ++malformed_messages_;
         return;
       }
@@ -382,8 +396,7 @@ void Replicator::OnMessage(uint64_t from, std::string_view bytes, uint64_t now_m
         uint64_t member = 0, hlc = 0;
         Report rep;
         if (!r.U64(&member) || !r.U64(&hlc) || !clock::VersionVector::Decode(&r, &rep.progress).ok() ||
-            std::find(config_.members.begin(), config_.members.end(), member) ==
-                config_.members.end()) {
+            !IsParticipant(member)) {
           ++malformed_messages_;
           return;
         }
@@ -415,6 +428,22 @@ void Replicator::OnMessage(uint64_t from, std::string_view bytes, uint64_t now_m
         return;
       }
       if (offset == 0) {
+        ByteReader mr(metadata);
+        clock::VersionVector theirs;
+        if (!clock::VersionVector::Decode(&mr, &theirs).ok()) {
+          ++malformed_messages_;
+          return;
+        }
+        if (!theirs.Descends(watermark_)) {
+          // Older than what this node has collected tombstones against: merging it could
+          // bring back what they deleted. The sender starts over with a newer state.
+          ++state_transfers_refused_;
+          out_.events.push_back(fmt::format(
+              "refused a state from peer {}: its progress {} is behind this node's collection "
+              "watermark {}",
+              from, theirs.ToString(), watermark_.ToString()));
+          return;
+        }
         // A new transfer, or the same one started again. Another sender's transfer in
         // progress is not cut short unless it has gone quiet; this sender retries later.
         const uint64_t quiet_ms = std::max<uint64_t>(20 * config_.resend_interval_ms, 2000);
@@ -435,7 +464,10 @@ void Replicator::OnMessage(uint64_t from, std::string_view bytes, uint64_t now_m
       w.U64(incoming_offset_);
       w.U8(done);
       out_.send.push_back(Envelope{from, std::move(ack)});
-      if (done == 1) incoming_from_ = 0;
+      if (done == 1) {
+        incoming_from_ = 0;
+        installing_ = true;
+      }
       break;
     }
     case kStateAck: {
@@ -556,6 +588,7 @@ void Replicator::OnStateInstalled(uint64_t from, std::string_view metadata) {
     return;
   }
   ++state_transfers_received_;
+  installing_ = false;
   if (!clock::HlcTimestamp::FromPacked(clock).zero()) {
     if (clock_.Update(clock::HlcTimestamp::FromPacked(clock), now_ms_).ok()) {
       clock_dirty_ = true;
@@ -624,7 +657,11 @@ std::optional<kv::Stability> Replicator::Stable() const {
   kv::Stability s;
   s.vv = progress_;
   s.clock = clock_.last();
-  for (uint64_t member : config_.members) {
+  std::vector<uint64_t> participants = config_.members;
+  for (const auto& [follower, leader] : config_.followers) participants.push_back(follower);
+  for (uint64_t member : participants) {
+    // Followers count too: a state transfer from a member that collected a tombstone
+    // must not meet a follower that still holds what the tombstone deleted.
     if (member == config_.self) continue;
     const auto it = adopted_.find(member);
     if (it == adopted_.end()) return std::nullopt;
@@ -636,6 +673,20 @@ std::optional<kv::Stability> Replicator::Stable() const {
     s.clock = std::min(s.clock, it->second.clock);
   }
   return s;
+}
+
+std::optional<kv::Stability> Replicator::TakeCollection() {
+  if (receiving_state()) return std::nullopt;
+  std::optional<kv::Stability> stable = Stable();
+  if (!stable || watermark_.Descends(stable->vv)) {  // nothing new to record
+    return stable;
+  }
+  watermark_.Join(stable->vv);
+  std::string bytes;
+  ByteWriter w(&bytes);
+  watermark_.Encode(&w);
+  out_.storage.push_back(StorageOp{false, kWatermarkKey, std::move(bytes)});
+  return stable;
 }
 
 std::string Replicator::EncodeReports() {
@@ -793,6 +844,7 @@ std::map<std::string, uint64_t> Replicator::Counters() const {
       {"clock_skew_rejections_total", clock_skew_rejections_},
       {"state_transfers_sent_total", state_transfers_sent_},
       {"state_transfers_received_total", state_transfers_received_},
+      {"state_transfers_refused_total", state_transfers_refused_},
       {"state_transfers_in_progress", transfers_out_.size()},
       {"refused_writes_total", refused_},
       {"peer_regressions_total", peer_regressions_},

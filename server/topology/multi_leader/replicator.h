@@ -59,6 +59,7 @@
 // Thread-safety: none; one owner.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -81,7 +82,11 @@ std::string_view PropagationName(Propagation p);
 
 struct ReplicatorConfig {
   uint64_t self = 0;
-  std::vector<uint64_t> members;  // every leader, this node included, in ring order
+  std::vector<uint64_t> members;  // every leader, in ring order
+  // Read-only followers: follower id -> the leader it replicates from. A leader ships every
+  // origin's changes to each of its followers; a follower ships nothing and makes no
+  // changes. `self` is a leader or a follower.
+  std::map<uint64_t, uint64_t> followers;
   Propagation propagation = Propagation::kAllToAll;
   uint64_t hub = 0;  // star only: a member
   uint64_t max_clock_offset_ms = 500;
@@ -98,6 +103,7 @@ struct ReplicatorConfig {
 //   "lp" + u64 origin             u64: this node's progress for that origin
 //   "lh"                          u64: the hybrid clock's last timestamp (packed)
 //   "li"                          u64: how many times the node has started
+//   "lw"                          version vector: the collection watermark
 inline constexpr char kColumn = 'l';  // 'c' is the client table's (server/kv/client_table.h)
 std::string LogKey(uint64_t origin, uint64_t seq);
 std::string ProgressKey(uint64_t origin);
@@ -176,11 +182,22 @@ class Replicator {
   // The driver merged the whole state `from` sent (its metadata as received).
   void OnStateInstalled(uint64_t from, std::string_view metadata);
   // The driver could not merge it (it did not decode): wait for the sender to start over.
-  void OnStateRejected() { incoming_from_ = 0; }
+  void OnStateRejected() {
+    incoming_from_ = 0;
+    installing_ = false;
+  }
 
   // What every member is known to have applied (see Stability above); nullopt until a
   // report of every member has been adopted.
   std::optional<kv::Stability> Stable() const;
+  // Stable(), for a tombstone collection the driver is about to run; nullopt while a
+  // state transfer to this node is under way. It raises the collection watermark (the
+  // join of every stability used to collect, recorded in this output's batch, which must
+  // be durable no later than the collection): a state transfer whose progress does not
+  // cover the watermark is refused, since that state may still hold what the collected
+  // tombstones had deleted.
+  std::optional<kv::Stability> TakeCollection();
+  bool receiving_state() const { return incoming_from_ != 0 || installing_; }
 
   // Introspection.
   const clock::VersionVector& progress() const { return progress_; }
@@ -192,6 +209,11 @@ class Replicator {
   // Changes retained in the log, all origins.
   uint64_t retained() const;
 
+  // Leaders and followers.
+  bool IsParticipant(uint64_t id) const {
+    return std::find(config_.members.begin(), config_.members.end(), id) != config_.members.end() ||
+           config_.followers.count(id) != 0;
+  }
   // Peers this node ships `origin`'s changes to.
   std::vector<uint64_t> RoutesFor(uint64_t origin) const { return RoutesFrom(config_.self, origin); }
   // Peers `node` ships `origin`'s changes to.
@@ -258,6 +280,8 @@ class Replicator {
   uint64_t incoming_from_ = 0;
   uint64_t incoming_offset_ = 0;
   uint64_t incoming_last_ms_ = 0;
+  bool installing_ = false;  // the last chunk arrived; the driver has yet to merge it
+  clock::VersionVector watermark_;  // see TakeCollection
   ReplicatorOutput out_;
   // Counters.
   uint64_t changes_local_ = 0;
@@ -270,6 +294,7 @@ class Replicator {
   uint64_t clock_skew_rejections_ = 0;
   uint64_t state_transfers_sent_ = 0;
   uint64_t state_transfers_received_ = 0;
+  uint64_t state_transfers_refused_ = 0;
   uint64_t refused_ = 0;
   uint64_t peer_regressions_ = 0;
   uint64_t incarnation_ = 0;

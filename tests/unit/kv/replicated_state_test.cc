@@ -333,6 +333,9 @@ TEST_CASE("tombstone collection: lww and siblings tombstones go once stable and 
   // The delete's context names (3,2): a change this replica may not have everywhere yet.
   CHECK(sib.CollectTombstones(Stable(VV({{1, 1}, {2, 4}}), 10'000), 10'000, 0) ==
         Collected::kNothing);
+  // Everything the context names is everywhere, but the delete itself (2,4) is not yet.
+  CHECK(sib.CollectTombstones(Stable(VV({{1, 1}, {2, 3}, {3, 2}}), 10'000), 10'000, 0) ==
+        Collected::kNothing);
   CHECK(sib.CollectTombstones(Stable(VV({{1, 1}, {2, 4}, {3, 2}}), 10'000), 10'000, 0) ==
         Collected::kRemoveKey);
 }
@@ -344,6 +347,8 @@ TEST_CASE("tombstone collection: a set drops removed elements and keeps the othe
   (void)s.Apply(Make(Resolver::kSet, ChangeOp::kSetRemove, 2, 1, 200, "x", 0, VV({{1, 2}})));
   CHECK(s.HasTombstones());
   CHECK(s.SetMembers() == std::vector<std::string>{"y"});
+  // The remove (2,1) itself must be everywhere, not only the adds it saw.
+  CHECK(s.CollectTombstones(Stable(VV({{1, 2}}), 10'000), 10'000, 0) == Collected::kNothing);
   CHECK(s.CollectTombstones(Stable(VV({{1, 2}, {2, 1}}), 10'000), 10'000, 0) == Collected::kTrimmed);
   CHECK_FALSE(s.HasTombstones());
   CHECK(s.SetMembers() == std::vector<std::string>{"y"});
