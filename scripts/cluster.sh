@@ -94,6 +94,13 @@ node_state() {
   role="$(printf '%s' "$json" | sed -n 's/.*"role":"\([a-z_]*\)".*/\1/p')"
   term="$(printf '%s' "$json" | sed -n 's/.*"term":\([0-9]*\).*/\1/p')"
   leader="$(printf '%s' "$json" | sed -n 's/.*"leader_id":\([0-9]*\).*/\1/p')"
+  if [ "$multi_leader" -eq 1 ]; then
+    # No terms or leader there: the member's progress vector ("{1:3, 2:5}") instead.
+    local progress
+    progress="$(printf '%s' "$json" | sed -n 's/.*"progress":"\([^"]*\)".*/\1/p')"
+    echo "${role:-?} ${progress:-?}"
+    return 0
+  fi
   echo "${role:-?} ${term:-?} ${leader:-?}"
 }
 
@@ -221,7 +228,10 @@ start() {
         exit 1
       fi
       state="$(node_state "$client")"
-      if [ "${state%% *}" = "leader" ]; then leader="$id"; answering=$((answering + 1)); fi
+      case "${state%% *}" in
+        leader) leader="$id"; answering=$((answering + 1)) ;;
+        follower) [ "$multi_leader" -eq 0 ] || answering=$((answering + 1)) ;;  # a read replica
+      esac
     done <<<"$members"
     if [ "$multi_leader" -eq 1 ] && [ "$answering" -lt "$(echo "$members" | wc -l)" ]; then
       leader=""
@@ -280,14 +290,25 @@ status() {
     echo "cluster.sh: $kvctl is missing; run scripts/build.sh" >&2
     exit 1
   fi
+  # The cluster in $dir may come from another template than this invocation's.
+  if grep -q '^ *mode: *multi_leader' "$config"; then multi_leader=1; else multi_leader=0; fi
   local id client pid state running=0
-  printf '%-5s %-8s %-16s %-10s %-6s %s\n' node pid client role term leader
+  if [ "$multi_leader" -eq 1 ]; then
+    printf '%-5s %-8s %-16s %-10s %s\n' node pid client role progress
+  else
+    printf '%-5s %-8s %-16s %-10s %-6s %s\n' node pid client role term leader
+  fi
   while read -r id client; do
     pid="$(pid_of "$id")"
     if is_kvd "$pid"; then
       running=$((running + 1))
       state="$(node_state "$client")"
       [ -n "$state" ] || state="unreachable - -"
+      if [ "$multi_leader" -eq 1 ]; then
+        read -r role progress <<<"$state"
+        printf '%-5s %-8s %-16s %-10s %s\n' "$id" "$pid" "$client" "$role" "$progress"
+        continue
+      fi
       read -r role term leader <<<"$state"
       printf '%-5s %-8s %-16s %-10s %-6s %s\n' "$id" "$pid" "$client" "$role" "$term" "$leader"
     else
