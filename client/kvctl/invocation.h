@@ -29,7 +29,7 @@ enum class ExitCode : int {
   kNotFound = 1,       // get, gets: the key does not exist
   kUsage = 2,          // bad arguments, unreadable --file or stdin
   kConflict = 3,       // a cas condition or batch check failed: nothing was written;
-                       // get: the key has siblings (multi_leader; read them with gets)
+                       // get: the key has siblings (multi_leader; get prints them all)
   kRejected = 4,       // the server refused the request: invalid_argument, unsupported,
                        // protocol_error
   kServerFailure = 5,  // the server failed to serve it: io_error, corruption, unavailable,

@@ -435,6 +435,17 @@ Output FormatOk(const StatusCommand&, OutputFormat format, const wire::Request&,
   return Success(std::move(out));
 }
 
+// The table lines of gets, one per sibling, "WALL_MS.LOGICAL VALUE", each after `indent`; get
+// of a key with siblings shows the same lines.
+std::string SiblingLines(const wire::GetsResponse& body, std::string_view indent) {
+  std::string out;
+  for (const wire::Sibling& sibling : body.siblings) {
+    out += fmt::format("{}{} {}\n", indent, FormatHlcTimestamp(sibling.timestamp),
+                       EscapeBytes(sibling.value));
+  }
+  return out;
+}
+
 Output FormatOk(const GetsCommand& gets, OutputFormat format, const wire::Request&,
                 const wire::Response& response, const FormatContext&) {
   const auto* body = BodyOf<wire::GetsResponse>(response);
@@ -444,11 +455,8 @@ Output FormatOk(const GetsCommand& gets, OutputFormat format, const wire::Reques
   std::string out;
   switch (format) {
     case OutputFormat::kTable:
-      for (const wire::Sibling& sibling : body->siblings) {
-        out += fmt::format("{} {}\n", FormatHlcTimestamp(sibling.timestamp),
-                           EscapeBytes(sibling.value));
-      }
-      return Success(out + fmt::format("context: {}\n", HexEncode(body->context)));
+      return Success(SiblingLines(*body, "") +
+                     fmt::format("context: {}\n", HexEncode(body->context)));
     case OutputFormat::kRaw:
       // The context first: a value may hold newlines, the hex never does.
       out = HexEncode(body->context) + "\n";
@@ -611,6 +619,62 @@ Output FormatResult(const Invocation& invocation, const wire::Request& request,
         return FormatOk(command, invocation.global.output, request, response, context);
       },
       invocation.command);
+}
+
+Output FormatGetSiblings(const Invocation& invocation, const wire::Request& request,
+                         const wire::Response& conflict, const Result<wire::Response>& gets) {
+  const auto* get = std::get_if<GetCommand>(&invocation.command);
+  KVD_ASSERT(get != nullptr);
+  KVD_ASSERT(conflict.status == Code::kConflict);
+  const wire::GetsResponse* body = nullptr;
+  if (gets.ok() && gets->ok()) body = BodyOf<wire::GetsResponse>(*gets);
+  if (body == nullptr) {
+    // Without the siblings, say what the GET answered, how to read them, and why kvctl could
+    // not. The GET's answer decides the exit code: the key does have siblings.
+    std::string why = !gets.ok()    ? DescribeStatus(gets.status())
+                      : !gets->ok() ? DescribeStatus(gets->ToStatus())
+                                    : "malformed answer from the server: GETS answer without "
+                                      "siblings";
+    Output output = ServerError(invocation, conflict);
+    output.err += fmt::format("kvctl: could not read the siblings: {}\n", why);
+    return output;
+  }
+  OutputFormat format = invocation.global.output;
+  GetsCommand as_gets{get->key};
+  if (body->siblings.size() == 1) {
+    // Resolved between the GET and the GETS: a GET now answers that value, with its write's
+    // timestamp as the version (PROTOCOL.md, multi_leader versions).
+    wire::Response single;
+    single.opcode = wire::Opcode::kGet;
+    single.body = wire::GetResponse{.version = body->siblings.front().timestamp,
+                                    .expires_at_ms = 0,
+                                    .value = body->siblings.front().value};
+    return FormatOk(*get, format, request, single, FormatContext{});
+  }
+  // None left (deleted since the GET): not found, as gets reports it.
+  if (body->siblings.empty()) return FormatOk(as_gets, format, request, *gets, FormatContext{});
+  std::string key = EscapeBytes(get->key, /*quoted=*/true);
+  Output output;
+  if (format == OutputFormat::kTable) {
+    output.out =
+        fmt::format("key {} has {} siblings (concurrent writes):\n", key, body->siblings.size()) +
+        SiblingLines(*body, "  ");
+    // A command to copy, as scan's "-- more:" line; without a context there is none.
+    if (!body->context.empty()) {
+      output.out += fmt::format("-- resolve: kvctl put {} VALUE --context {}\n",
+                                ShellQuote(get->key), HexEncode(body->context));
+    }
+  } else {
+    // raw and json: exactly what gets prints, so that one parser reads both; stdout keeps to
+    // that format and the reason for exit 3 goes to stderr.
+    output = FormatOk(as_gets, format, request, *gets, FormatContext{});
+    output.err = fmt::format(
+        "kvctl: conflict: key {} has {} siblings (concurrent writes); they are printed as by "
+        "kvctl gets\n",
+        key, body->siblings.size());
+  }
+  output.exit_code = ExitCode::kConflict;
+  return output;
 }
 
 Output FormatSetOpResults(const SetOpCommand& op, OutputFormat format,

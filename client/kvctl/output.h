@@ -10,9 +10,10 @@
 //   raw    for scripts: get prints the exact value bytes with no newline; other commands
 //          print bare numbers or tab-separated fields (see each command's --help).
 //
-// Errors go to stderr as one line, "kvctl: <what went wrong>", and stdout stays empty; a
-// get of a key with siblings adds a second line naming the command to run instead, and
-// sadd/srem that fail part-way print the elements done and say where they stopped.
+// Errors go to stderr as one line, "kvctl: <what went wrong>", and stdout stays empty;
+// sadd/srem that fail part-way print the elements done and say where they stopped. A get of
+// a key with siblings (multi_leader) is not an error but exits 3: it prints the siblings
+// (see FormatGetSiblings).
 // Transport failures (no answer at all) are told apart from server answers with a non-OK
 // status; see ExitCode in invocation.h.
 //
@@ -71,9 +72,30 @@ Output ServerFailure(const wire::Response& response);
 // all the pages' items merged (Execute does that) and the continuation of the last page.
 // sadd/srem: the answer for the one element in `request` (see FormatSetOpResults).
 // get: a CONFLICT answer (multi_leader siblings) adds a second line,
-// "kvctl: use: kvctl gets KEY". gets: no siblings exits 1, "kvctl: not found: key not found".
+// "kvctl: use: kvctl gets KEY" (ExecuteWith reads the siblings instead; see
+// FormatGetSiblings). gets: no siblings exits 1, "kvctl: not found: key not found".
 Output FormatResult(const Invocation& invocation, const wire::Request& request,
                     const Result<wire::Response>& result, const FormatContext& context);
+
+// A get whose GET (`request`) was answered `conflict` (status kConflict: in multi_leader, the
+// key has several siblings), given `gets`, the outcome of the GETS kvctl then sent for the
+// same key with the same options:
+//   - two or more siblings: exit 3 (ExitCode::kConflict). table, on stdout:
+//       key "KEY" has N siblings (concurrent writes):
+//         WALL_MS.LOGICAL VALUE        (one line per sibling, as gets prints them)
+//       -- resolve: kvctl put KEY VALUE --context HEX      (KEY as a shell word)
+//     raw and json: on stdout exactly what gets prints in that format (json: one document
+//     {"key":...,"siblings":[...],"context":"HEX"}), and one line on stderr,
+//     "kvctl: conflict: key "KEY" has N siblings (concurrent writes); ...".
+//   - one sibling (resolved in between): what get prints for that value, exit 0; its version
+//     is the sibling's timestamp, as a GET answers it.
+//   - none (deleted in between): "kvctl: not found: key not found", exit 1, as gets.
+//   - the GETS failed (transport error, non-OK status, malformed answer): FormatResult's
+//     output for `conflict` (the hint to run gets) plus
+//     "kvctl: could not read the siblings: <code words>: <message>", exit 3.
+// REQUIRES: invocation.command is a GetCommand; conflict.status == Code::kConflict.
+Output FormatGetSiblings(const Invocation& invocation, const wire::Request& request,
+                         const wire::Response& conflict, const Result<wire::Response>& gets);
 
 // One element's answer to sadd or srem: whether `element` was a member before.
 struct SetOpResult {

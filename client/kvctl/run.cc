@@ -104,6 +104,20 @@ Output ExecuteSetOps(const Invocation& invocation, const SetOpCommand& op,
   return FormatSetOpResults(op, invocation.global.output, done);
 }
 
+// A GET answered CONFLICT means the key has several siblings (multi_leader; no other
+// topology answers a GET so). One value cannot be shown, so kvctl reads them all with a GETS
+// under the same options and prints them with the context that resolves them.
+Output ExecuteGet(const Invocation& invocation, const GetCommand& get, const wire::Request& request,
+                  const Backend& backend) {
+  Result<wire::Response> result = backend.call(request);
+  if (!result.ok() || result->status != Code::kConflict) {
+    return FormatResult(invocation, request, result, FormatContext{backend.unix_now_ms(), {}});
+  }
+  wire::Request gets = request;
+  gets.body = wire::GetsRequest{get.key};
+  return FormatGetSiblings(invocation, request, *result, backend.call(std::move(gets)));
+}
+
 // Client::Connect() can wait forever if a server accepts the connection but never answers
 // the HELLO (its connect timeout stops at the TCP connect). Waiting on another thread
 // bounds it. That thread owns a reference to the client, so if it is still stuck when kvctl
@@ -157,6 +171,9 @@ Output ExecuteWith(const Invocation& invocation, const wire::Request& request,
   }
   if (const auto* op = std::get_if<SetOpCommand>(&invocation.command)) {
     return ExecuteSetOps(invocation, *op, request, backend);
+  }
+  if (const auto* get = std::get_if<GetCommand>(&invocation.command)) {
+    return ExecuteGet(invocation, *get, request, backend);
   }
   auto start = backend.steady_now();
   Result<wire::Response> result = backend.call(request);

@@ -36,7 +36,9 @@ struct Backend {
 // A scan requests pages until it has ScanCommand::limit items, or (with --all) until the
 // end, each page at most max_scan_limit items; a failing page fails the whole command. A
 // ping measures the round trip with steady_now. sadd/srem send one request per element,
-// in order, and stop at the first that fails (see FormatSetOpResults).
+// in order, and stop at the first that fails (see FormatSetOpResults). A get answered
+// CONFLICT (multi_leader siblings) sends a GETS for the key, with the same options, and
+// renders both with FormatGetSiblings.
 // REQUIRES: invocation.command is not a HelpCommand or a ClusterCommand (see cluster.h).
 Output ExecuteWith(const Invocation& invocation, const wire::Request& request,
                    const Backend& backend);

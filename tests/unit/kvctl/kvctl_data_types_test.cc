@@ -1,17 +1,18 @@
 // kvctl unit tests for the multi_leader replicated data types: gets, incr, decr, sadd, srem,
-// smembers, the --context option of put and del, and the siblings hint of get.
+// smembers, the --context option of put and del, and get of a key with siblings.
 //
 // Goal: pin down what these commands accept, what they send and what they print: the
 // command lines that parse and the exact usage error of those that do not (missing key,
 // bad AMOUNT, bad --context hex); the wire request each builds (opcode, fields, the context
 // option's bytes, also after an encode/decode round trip); the table, raw and json output
-// for sample answers, the exit codes (no siblings is "not found", a GET of a key with
-// siblings is a conflict with a hint to run gets); and that sadd/srem send one request per
-// element and stop at the first failure. Method: as in kvctl_test.cc, ParseArgs,
-// BuildRequest and FormatResult are called directly, and ExecuteWith runs against a
-// scripted fake Backend that records the requests. A failure means a script or a person
-// would see a different command line, request, output or exit code than documented in the
-// commands' --help.
+// for sample answers, the exit codes (no siblings is "not found"); that a get answered
+// CONFLICT reads the siblings with a GETS under the same options and prints them as gets
+// does, exiting 3 (and falls back to the hint to run gets when that GETS fails); and that
+// sadd/srem send one request per element and stop at the first failure. Method: as in
+// kvctl_test.cc, ParseArgs, BuildRequest and FormatResult are called directly, and
+// ExecuteWith runs against a scripted fake Backend that records the requests. A failure
+// means a script or a person would see a different command line, request, output or exit
+// code than documented in the commands' --help.
 #include <fmt/format.h>
 
 #include <catch2/catch.hpp>
@@ -20,6 +21,7 @@
 #include <limits>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "client/kvctl/args.h"
@@ -256,7 +258,11 @@ TEST_CASE("kvctl data types: help lists the commands and their options", "[unit]
     CHECK_THAT(CommandHelp(name), Catch::Contains("unsupported (exit 4)"));
   }
   CHECK_THAT(general, Catch::Contains("  1  key not found (get, gets)"));
-  CHECK_THAT(general, Catch::Contains("get: the key has\n     siblings"));
+  CHECK_THAT(general, Catch::Contains("get: the key has\n     siblings (multi_leader: get prints "
+                                      "them all, as kvctl gets does)"));
+  CHECK_THAT(CommandHelp("get"), Catch::Contains("and exits 3"));
+  CHECK_THAT(CommandHelp("get"), Catch::Contains("-- resolve: kvctl put KEY VALUE --context HEX"));
+  CHECK_THAT(CommandHelp("gets"), Catch::Contains("kvctl get prints them too, and exits 3"));
   CHECK_THAT(CommandHelp("put"), Catch::Contains("--context HEX"));
   CHECK_THAT(CommandHelp("del"), Catch::Contains("--context HEX"));
   CHECK_THAT(CommandHelp("cas"), !Catch::Contains("--context"));
@@ -388,7 +394,9 @@ TEST_CASE("kvctl data types: gets without siblings is not found, as for get", "[
   }
 }
 
-TEST_CASE("kvctl data types: get of a key with siblings hints at gets", "[unit][kvctl]") {
+// FormatResult alone, for a GET's CONFLICT: what kvctl prints when the GETS that follows it
+// fails (see "get of a key with siblings when reading them fails" below).
+TEST_CASE("kvctl data types: a GET's conflict answer hints at gets", "[unit][kvctl]") {
   const std::string message =
       "key 'cart/42' has 2 siblings (concurrent writes): GETS returns them all, with the "
       "context to write the resolved value";
@@ -587,6 +595,202 @@ TEST_CASE("kvctl data types: execution sends the request and formats the answer"
   CHECK(server.requests.back().opcode() == wire::Opcode::kSmembers);
   CHECK(o.out == "[\"a\"]\n");
   CHECK(server.answers.empty());
+}
+
+// ---- get of a key with siblings ----
+
+constexpr std::string_view kSiblingsMessage =
+    "key 'cart/42' has 2 siblings (concurrent writes): GETS returns them all, with the context "
+    "to write the resolved value";
+
+wire::GetsResponse TwoSiblings() {
+  wire::GetsResponse body;
+  body.context = std::string("\x0a\x01\xff", 3);
+  body.siblings = {{Hlc(1700000000000, 3), "apples"}, {Hlc(1700000000005, 0), "pears\n"}};
+  return body;
+}
+
+// Runs `args` (a get) against a server that answers the GET with kSiblingsMessage and the
+// GETS with `gets`.
+Output RunGetOfSiblings(const Args& args, Result<wire::Response> gets, FakeServer* server) {
+  server->answers.push_back(ErrorResponse(Code::kConflict, std::string(kSiblingsMessage)));
+  server->answers.push_back(std::move(gets));
+  Output o = RunFake(args, server);
+  CHECK(server->requests.size() == 2);
+  CHECK(server->answers.empty());
+  return o;
+}
+
+TEST_CASE("kvctl data types: get of a key with siblings reads them with GETS", "[unit][kvctl]") {
+  FakeServer server;
+  Output o = RunGetOfSiblings({"--consistency", "follower", "--timeout", "2s", "get", "cart/42"},
+                              OkResponse(TwoSiblings()), &server);
+  REQUIRE(server.requests.size() == 2);
+  CHECK(server.requests[0].opcode() == wire::Opcode::kGet);
+  CHECK(server.requests[1].opcode() == wire::Opcode::kGets);
+  CHECK(std::get<wire::GetsRequest>(server.requests[1].body).key == "cart/42");
+  // The GETS reads as the GET did: same consistency, timeout and session.
+  CHECK(server.requests[1].options == server.requests[0].options);
+  CHECK(server.requests[1].options.consistency == wire::Consistency::kFollower);
+  CHECK(server.requests[1].options.timeout_ms == 2000);
+
+  CHECK(o.out ==
+        "key \"cart/42\" has 2 siblings (concurrent writes):\n"
+        "  1700000000000.3 apples\n"
+        "  1700000000005.0 pears\\x0a\n"
+        "-- resolve: kvctl put cart/42 VALUE --context 0a01ff\n");
+  CHECK(o.err.empty());
+  CHECK(o.exit_code == ExitCode::kConflict);
+
+  // The sibling lines are gets' own, indented.
+  std::string gets = Format({"gets", "cart/42"}, OkResponse(TwoSiblings())).out;
+  std::string lines = o.out.substr(o.out.find('\n') + 1);
+  lines = lines.substr(0, lines.find("-- resolve: "));
+  std::string unindented;
+  for (size_t at = 0; at < lines.size();) {
+    size_t end = lines.find('\n', at) + 1;
+    CHECK(lines.substr(at, 2) == "  ");
+    unindented += lines.substr(at + 2, end - at - 2);
+    at = end;
+  }
+  CHECK(gets == unindented + "context: 0a01ff\n");
+}
+
+TEST_CASE("kvctl data types: get of a key with siblings, as raw and json", "[unit][kvctl]") {
+  for (const char* format : {"raw", "json"}) {
+    INFO(format);
+    FakeServer server;
+    Output o =
+        RunGetOfSiblings({"get", "cart/42", "-o", format}, OkResponse(TwoSiblings()), &server);
+    // stdout is exactly what gets prints, so that one parser reads both.
+    Output gets = Format({"gets", "cart/42", "-o", format}, OkResponse(TwoSiblings()));
+    CHECK(o.out == gets.out);
+    CHECK(o.err ==
+          "kvctl: conflict: key \"cart/42\" has 2 siblings (concurrent writes); they are printed "
+          "as by kvctl gets\n");
+    CHECK(o.exit_code == ExitCode::kConflict);
+  }
+  FakeServer server;
+  Output o =
+      RunGetOfSiblings({"get", "cart/42", "--output", "json"}, OkResponse(TwoSiblings()), &server);
+  CHECK(o.out ==
+        "{\"key\":\"cart/42\",\"siblings\":[{\"timestamp\":\"1700000000000.3\",\"value\":"
+        "\"apples\"},{\"timestamp\":\"1700000000005.0\",\"value\":\"pears\\n\"}],\"context\":"
+        "\"0a01ff\"}\n");
+}
+
+TEST_CASE("kvctl data types: get of siblings quotes the key and escapes the values",
+          "[unit][kvctl]") {
+  wire::GetsResponse body;
+  body.context = "c";
+  body.siblings = {{Hlc(1, 65535), std::string("\xff\x00", 2)}, {Hlc(2, 0), "b"}};
+  FakeServer server;
+  Output o = RunGetOfSiblings({"get", "my cart"}, OkResponse(body), &server);
+  CHECK(o.out ==
+        "key \"my cart\" has 2 siblings (concurrent writes):\n"
+        "  1.65535 \\xff\\x00\n"
+        "  2.0 b\n"
+        "-- resolve: kvctl put 'my cart' VALUE --context 63\n");
+  CHECK(o.exit_code == ExitCode::kConflict);
+
+  // Without a context there is no command that resolves them.
+  body.context.clear();
+  FakeServer no_context;
+  o = RunGetOfSiblings({"get", "k"}, OkResponse(body), &no_context);
+  CHECK(o.out ==
+        "key \"k\" has 2 siblings (concurrent writes):\n"
+        "  1.65535 \\xff\\x00\n"
+        "  2.0 b\n");
+  CHECK(o.exit_code == ExitCode::kConflict);
+}
+
+TEST_CASE("kvctl data types: get of siblings resolved or deleted before the GETS",
+          "[unit][kvctl]") {
+  // One sibling left: what a GET now answers, its version the sibling's timestamp.
+  wire::GetsResponse one;
+  one.context = "c";
+  one.siblings = {{Hlc(1700000000000, 3), "apples,pears"}};
+  FakeServer table;
+  Output o = RunGetOfSiblings({"get", "cart/42"}, OkResponse(one), &table);
+  CHECK(o.out == "apples,pears\n");
+  CHECK(o.err.empty());
+  CHECK(o.exit_code == ExitCode::kOk);
+  FakeServer json;
+  o = RunGetOfSiblings({"get", "cart/42", "-o", "json"}, OkResponse(one), &json);
+  CHECK(o.out == fmt::format("{{\"key\":\"cart/42\",\"value\":\"apples,pears\",\"version\":{},"
+                             "\"expires_at_ms\":0}}\n",
+                             Hlc(1700000000000, 3)));
+  CHECK(o.exit_code == ExitCode::kOk);
+
+  // None left: not found, as for gets and get.
+  FakeServer deleted;
+  o = RunGetOfSiblings({"get", "cart/42"}, OkResponse(wire::GetsResponse{"c", {}}), &deleted);
+  CHECK(o.out.empty());
+  CHECK(o.err == "kvctl: not found: key not found\n");
+  CHECK(o.exit_code == ExitCode::kNotFound);
+}
+
+TEST_CASE("kvctl data types: get of a key with siblings when reading them fails", "[unit][kvctl]") {
+  const std::string conflict =
+      fmt::format("kvctl: conflict: {}\nkvctl: use: kvctl gets cart/42\n", kSiblingsMessage);
+  struct Case {
+    Result<wire::Response> gets;
+    std::string why;
+  };
+  const std::vector<Case> cases = {
+      {Status::Unavailable("connection to kvd lost"), "unavailable: connection to kvd lost"},
+      {ErrorResponse(Code::kTimeout, "timed out"), "timeout: timed out"},
+      {ErrorResponse(Code::kInvalidArgument, "key 'cart/42' is too large for one frame"),
+       "invalid argument: key 'cart/42' is too large for one frame"},
+      {OkResponse(wire::GetResponse{1, 0, "v"}),
+       "malformed answer from the server: GETS answer without siblings"},
+  };
+  for (const Case& c : cases) {
+    for (const char* format : {"table", "json", "raw"}) {
+      INFO(c.why << " -o " << format);
+      FakeServer server;
+      Output o = RunGetOfSiblings({"get", "cart/42", "-o", format}, c.gets, &server);
+      CHECK(o.out.empty());
+      CHECK(o.err == conflict + "kvctl: could not read the siblings: " + c.why + "\n");
+      // The GET's answer decides: the key has siblings.
+      CHECK(o.exit_code == ExitCode::kConflict);
+    }
+  }
+}
+
+TEST_CASE("kvctl data types: get sends a GETS only for a CONFLICT answer", "[unit][kvctl]") {
+  FakeServer server;
+  server.answers.push_back(OkResponse(wire::GetResponse{7, 0, "apples"}));
+  Output o = RunFake({"get", "cart/42"}, &server);
+  CHECK(server.requests.size() == 1);
+  CHECK(o.out == "apples\n");
+  CHECK(o.err.empty());
+  CHECK(o.exit_code == ExitCode::kOk);
+
+  server.answers.push_back(ErrorResponse(Code::kNotFound, "key 'cart/42' not found"));
+  o = RunFake({"get", "cart/42"}, &server);
+  CHECK(server.requests.size() == 2);
+  CHECK(o.exit_code == ExitCode::kNotFound);
+
+  server.answers.push_back(Status::Timeout("no answer within 5000 ms"));
+  o = RunFake({"get", "cart/42"}, &server);
+  CHECK(server.requests.size() == 3);
+  CHECK(o.exit_code == ExitCode::kUnreachable);
+
+  server.answers.push_back(ErrorResponse(Code::kInvalidArgument, "read it with SMEMBERS"));
+  o = RunFake({"get", "tags/1"}, &server);
+  CHECK(server.requests.size() == 4);
+  CHECK(o.exit_code == ExitCode::kRejected);
+
+  // gets itself never follows up.
+  server.answers.push_back(ErrorResponse(Code::kConflict, "unexpected"));
+  o = RunFake({"gets", "cart/42"}, &server);
+  CHECK(server.requests.size() == 5);
+  CHECK(o.exit_code == ExitCode::kConflict);
+  CHECK(server.answers.empty());
+  for (size_t i = 0; i + 1 < server.requests.size(); ++i) {
+    CHECK(server.requests[i].opcode() == wire::Opcode::kGet);
+  }
 }
 
 }  // namespace
