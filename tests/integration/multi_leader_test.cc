@@ -60,6 +60,12 @@ std::string Describe(const Result<wire::Response>& r) {
   return r.value().ok() ? "ok" : r.value().ToStatus().ToString();
 }
 
+// Requires an OK answer (the transport error or the status otherwise).
+void ok(const Result<wire::Response>& r) {
+  INFO(Describe(r));
+  REQUIRE((r.ok() && r.value().ok()));
+}
+
 // Waits until every member reports the same progress and nothing left to acknowledge.
 Status WaitConverged(ClusterHarness& c, std::chrono::milliseconds deadline = 30s) {
   const auto until = Clock::now() + deadline;
@@ -263,7 +269,6 @@ TEST_CASE("multi_leader: session reads on another member; requests it cannot hon
   expect(Req(wire::PutRequest{"a", "x", 1000}), Code::kUnsupported, "TTL");
 }
 
-
 TEST_CASE("multi_leader: tombstones are collected on every member once all have them") {
   ClusterOptions o = MultiLeader("ring");
   o.multi_leader_yaml += "  tombstone_grace_ms: 300\n  stability_interval_ms: 100\n";
@@ -271,10 +276,6 @@ TEST_CASE("multi_leader: tombstones are collected on every member once all have 
   REQUIRE(c.Start().ok());
   auto n1 = c.NodeClient(0, 5s);
   auto n2 = c.NodeClient(1, 5s);
-  auto ok = [](const Result<wire::Response>& r) {
-    INFO(Describe(r));
-    REQUIRE((r.ok() && r.value().ok()));
-  };
   // 10 lww keys deleted and 10 kept, a siblings key deleted, a set element removed: 12
   // tombstones (11 keys and one set element) for every member to collect.
   // The writes go to node 1 and, once node 2 has them (a delete or remove takes away only
@@ -333,7 +334,6 @@ TEST_CASE("multi_leader: tombstones are collected on every member once all have 
   }
 }
 
-
 TEST_CASE("multi_leader: a member behind the retained log is brought up to date by a state transfer") {
   for (const std::string propagation : {"all_to_all", "ring"}) {
     INFO("propagation " << propagation);
@@ -343,10 +343,6 @@ TEST_CASE("multi_leader: a member behind the retained log is brought up to date 
     REQUIRE(c.Start().ok());
     auto n1 = c.NodeClient(0, 5s);
     auto n2 = c.NodeClient(1, 5s);
-    auto ok = [](const Result<wire::Response>& r) {
-      INFO(Describe(r));
-      REQUIRE((r.ok() && r.value().ok()));
-    };
     ok(n1->Call(Req(wire::PutRequest{"st/before", "1", 0})));
     REQUIRE(WaitConverged(c).ok());
     // Node 3 misses far more than the 10 changes per origin the others keep.
@@ -388,7 +384,6 @@ TEST_CASE("multi_leader: a member behind the retained log is brought up to date 
   }
 }
 
-
 TEST_CASE("multi_leader: a read-only follower replicates everything from its leader") {
   ClusterOptions o = MultiLeader("all_to_all");
   o.multi_leader_yaml += "  followers:\n    - {id: 3, leader: 1}\n";
@@ -397,10 +392,6 @@ TEST_CASE("multi_leader: a read-only follower replicates everything from its lea
   auto n1 = c.NodeClient(0, 5s);
   auto n2 = c.NodeClient(1, 5s);
   auto n3 = c.NodeClient(2, 5s);
-  auto ok = [](const Result<wire::Response>& r) {
-    INFO(Describe(r));
-    REQUIRE((r.ok() && r.value().ok()));
-  };
   // Writes to both leaders reach the follower (node 2's through node 1).
   wire::Response last;
   for (int i = 0; i < 20; ++i) {

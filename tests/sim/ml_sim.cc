@@ -111,6 +111,8 @@ class MlSimulation {
   void Crash(size_t n);
   void Restart(size_t n);
   void Collect(size_t n);
+  // Queues batch b on node n's disk: durable, in order, after a random latency.
+  void PushBatch(size_t n, Batch b);
   void SendState(size_t n, uint64_t peer);
   void InstallState(size_t n, const topology::SnapshotChunkIn& chunk);
   std::string Canonical(const kv::KeyState& st) const;
@@ -156,6 +158,19 @@ void MlSimulation::Send(size_t from, topology::Envelope e) {
   }
 }
 
+void MlSimulation::PushBatch(size_t n, Batch b) {
+  SimNode& node = nodes_[n];
+  const uint64_t latency = 50 + rng_.Uniform(2 * kMs);
+  b.done_at = std::max(node.pending.empty() ? 0 : node.pending.back().done_at, now_ + latency);
+  Event ev;
+  ev.at = b.done_at;
+  ev.type = EventType::kDiskDone;
+  ev.node = n;
+  ev.epoch = node.epoch;
+  node.pending.push_back(std::move(b));
+  Schedule(std::move(ev));
+}
+
 void MlSimulation::Flush(size_t n) {
   SimNode& node = nodes_[n];
   if (!node.up) return;
@@ -199,15 +214,7 @@ void MlSimulation::Flush(size_t n) {
     if (wi != SIZE_MAX) b.acks.push_back(wi);
   }
   b.sends = std::move(out.send);
-  const uint64_t latency = 50 + rng_.Uniform(2 * kMs);
-  b.done_at = std::max(node.pending.empty() ? 0 : node.pending.back().done_at, now_ + latency);
-  Event ev;
-  ev.at = b.done_at;
-  ev.type = EventType::kDiskDone;
-  ev.node = n;
-  ev.epoch = node.epoch;
-  node.pending.push_back(std::move(b));
-  Schedule(std::move(ev));
+  PushBatch(n, std::move(b));
   for (uint64_t peer : out.transfers) SendState(n, peer);
   for (const topology::SnapshotChunkIn& chunk : out.state_chunks) InstallState(n, chunk);
 }
@@ -257,15 +264,7 @@ void MlSimulation::InstallState(size_t n, const topology::SnapshotChunkIn& chunk
   }
   Trace(fmt::format("node {}: merged the state of node {} ({} keys changed)", node.id,
                     chunk.index, b.data.size()));
-  const uint64_t latency = 50 + rng_.Uniform(2 * kMs);
-  b.done_at = std::max(node.pending.empty() ? 0 : node.pending.back().done_at, now_ + latency);
-  Event ev;
-  ev.at = b.done_at;
-  ev.type = EventType::kDiskDone;
-  ev.node = n;
-  ev.epoch = node.epoch;
-  node.pending.push_back(std::move(b));
-  Schedule(std::move(ev));
+  PushBatch(n, std::move(b));
   node.core->OnStateInstalled(chunk.index, chunk.membership);
   Flush(n);
 }
@@ -295,15 +294,7 @@ void MlSimulation::Collect(size_t n) {
     }
   }
   if (b.data.empty()) return;
-  const uint64_t latency = 50 + rng_.Uniform(2 * kMs);
-  b.done_at = std::max(node.pending.empty() ? 0 : node.pending.back().done_at, now_ + latency);
-  Event ev;
-  ev.at = b.done_at;
-  ev.type = EventType::kDiskDone;
-  ev.node = n;
-  ev.epoch = node.epoch;
-  node.pending.push_back(std::move(b));
-  Schedule(std::move(ev));
+  PushBatch(n, std::move(b));
 }
 
 std::string MlSimulation::Canonical(const kv::KeyState& st) const {
