@@ -31,7 +31,7 @@ if [ "$dir" = build-asan ] && [ "${2:-}" != "--all" ]; then
   # CI runs the unit and simulator tests under ASan; building the integration tests,
   # benchmarks and servers there too would double the build time on a 2-core machine.
   mapfile -t targets < <(cmake --build "$dir" --target help | sed -n 's/^\.\.\. \(unit_[a-z_]*\).*/\1/p; s/^\(unit_[a-z_]*\): .*/\1/p')
-  cmake --build "$dir" --parallel "$(nproc)" --target "${targets[@]}" kvd_sim kvd_ml_sim
+  cmake --build "$dir" --parallel "$(nproc)" --target "${targets[@]}" kvd_sim kvd_ml_sim kvd_dynamo_sim
 else
   cmake --build "$dir" --parallel "$(nproc)"
 fi

@@ -1,0 +1,478 @@
+#include "server/topology/dynamo/coordinator.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "common/bytes.h"
+
+namespace kvd::topology::dynamo {
+
+namespace {
+
+// Peer messages.
+constexpr uint8_t kRead = 1;          // u64 rid, bytes key
+constexpr uint8_t kReadReply = 2;     // u64 rid, u8 has, bytes state
+constexpr uint8_t kWrite = 3;         // u64 rid (0: no acknowledgement wanted), bytes key,
+                                      // bytes state: merge it
+constexpr uint8_t kWriteAck = 4;      // u64 rid
+constexpr uint8_t kForward = 5;       // u64 rid, u8 kind, u8 resolver, bytes key, bytes value,
+                                      // u8 has context, vv context, u64 w
+constexpr uint8_t kForwardReply = 6;  // u64 rid, u8 code, bytes message, u64 answered,
+                                      // bytes change
+
+std::string Encode(const kv::KeyState& st) { return st.Encode(); }
+
+}  // namespace
+
+Coordinator::Coordinator(uint64_t self, ring::Ring ring, QuorumConfig config, LocalStore* store,
+                         clock::HlcTimestamp clock_floor)
+    : self_(self),
+      ring_(std::move(ring)),
+      config_(config),
+      store_(store),
+      clock_(config.max_clock_offset_ms) {
+  clock_.Restore(clock_floor);
+}
+
+void Coordinator::SetAlive(uint64_t node, bool alive) {
+  if (alive) {
+    down_.erase(node);
+  } else {
+    down_.insert(node);
+  }
+}
+
+std::optional<kv::KeyState> Coordinator::Decode(const std::string& key, std::string_view bytes) {
+  auto st = kv::KeyState::Decode(key, bytes, config_.limits);
+  if (!st.ok()) {
+    ++malformed_;
+    return std::nullopt;
+  }
+  return std::move(st).value();
+}
+
+void Coordinator::MergeLocal(const std::string& key, const kv::KeyState& state) {
+  std::optional<kv::KeyState> current;
+  if (auto it = written_.find(key); it != written_.end()) {
+    current = Decode(key, it->second);
+  } else {
+    current = store_->Load(key);
+  }
+  if (current) {
+    const kv::Outcome o = current->Merge(state);
+    if (!o.changed) return;
+  } else {
+    current = state;
+  }
+  if (!state.latest().zero()) (void)clock_.Update(state.latest(), now_ms_);
+  std::string bytes = Encode(*current);
+  written_[key] = bytes;
+  out_.writes.push_back(StateWrite{key, std::move(bytes)});
+}
+
+void Coordinator::Client(ClientOp op, uint64_t now_ms) {
+  now_ms_ = std::max(now_ms_, now_ms);
+  const uint64_t rid = next_rid_++;
+  Pending p;
+  p.op = std::move(op);
+  p.deadline_ms = now_ms_ + config_.request_timeout_ms;
+  p.replicas = ring_.Replicas(p.op.key, config_.n);
+  if (p.op.kind == OpKind::kGet) {
+    StartRead(rid, std::move(p));
+    return;
+  }
+  if (std::find(p.replicas.begin(), p.replicas.end(), self_) != p.replicas.end()) {
+    StartWrite(rid, std::move(p));
+    return;
+  }
+  // Not a replica: forward to the first replica believed up.
+  uint64_t target = 0;
+  for (uint64_t r : p.replicas) {
+    if (down_.count(r) == 0) {
+      target = r;
+      break;
+    }
+  }
+  if (target == 0) {
+    ClientResult res;
+    res.id = p.op.id;
+    res.status = Status::Unavailable(fmt::format(
+        "no replica of key '{}' is up (replicas {}): the write was not attempted", p.op.key,
+        fmt::join(p.replicas, ", ")));
+    out_.results.push_back(std::move(res));
+    return;
+  }
+  ++forwards_;
+  std::string msg;
+  ByteWriter w(&msg);
+  w.U8(kForward);
+  w.U64(rid);
+  w.U8(static_cast<uint8_t>(p.op.kind));
+  w.U8(static_cast<uint8_t>(p.op.resolver));
+  w.Bytes(p.op.key);
+  w.Bytes(p.op.value);
+  w.U8(p.op.context ? 1 : 0);
+  (p.op.context ? *p.op.context : clock::VersionVector{}).Encode(&w);
+  w.U64(p.op.w);
+  out_.send.push_back(Envelope{target, std::move(msg)});
+  p.needed = 1;
+  p.replicas = {target};
+  pending_.emplace(rid, std::move(p));
+}
+
+void Coordinator::StartRead(uint64_t rid, Pending p) {
+  ++reads_;
+  p.needed = std::min(p.op.r != 0 ? p.op.r : config_.r, p.replicas.size());
+  for (uint64_t r : p.replicas) {
+    if (r == self_) {
+      std::optional<kv::KeyState> mine;
+      if (auto it = written_.find(p.op.key); it != written_.end()) {
+        mine = Decode(p.op.key, it->second);
+      } else {
+        mine = store_->Load(p.op.key);
+      }
+      p.states[self_] = mine ? Encode(*mine) : std::string();
+      p.answered.insert(self_);
+      continue;
+    }
+    std::string msg;
+    ByteWriter w(&msg);
+    w.U8(kRead);
+    w.U64(rid);
+    w.Bytes(p.op.key);
+    out_.send.push_back(Envelope{r, std::move(msg)});
+  }
+  auto [it, inserted] = pending_.emplace(rid, std::move(p));
+  (void)inserted;
+  if (it->second.answered.size() >= it->second.needed) FinishRead(rid, it->second);
+}
+
+void Coordinator::FinishRead(uint64_t rid, Pending& p) {
+  // Merge every answer so far.
+  std::optional<kv::KeyState> merged;
+  for (const auto& [node, bytes] : p.states) {
+    if (bytes.empty()) continue;
+    std::optional<kv::KeyState> st = Decode(p.op.key, bytes);
+    if (!st) continue;
+    if (!merged) {
+      merged = std::move(st);
+    } else {
+      (void)merged->Merge(*st);  // a state of another resolver is ignored
+    }
+  }
+  p.merged = merged ? Encode(*merged) : std::string();
+  // Read repair: every answer that lacks something the merged state has.
+  std::set<uint64_t> stale;
+  if (merged) {
+    for (const auto& [node, bytes] : p.states) {
+      if (bytes == p.merged) continue;
+      ++repairs_;
+      if (node == self_) {
+        MergeLocal(p.op.key, *merged);
+        continue;
+      }
+      std::string msg;
+      ByteWriter w(&msg);
+      w.U8(kWrite);
+      w.U64(config_.repair_before_reply ? rid : 0);
+      w.Bytes(p.op.key);
+      w.Bytes(p.merged);
+      out_.send.push_back(Envelope{node, std::move(msg)});
+      stale.insert(node);
+    }
+  }
+  if (p.replied) return;  // a late answer: repaired above, already answered
+  if (config_.repair_before_reply && !stale.empty()) {
+    p.repairing = std::move(stale);
+    return;
+  }
+  ClientResult res;
+  res.id = p.op.id;
+  res.state = std::move(merged);
+  res.answered = p.answered.size();
+  Finish(rid, p, std::move(res));
+}
+
+void Coordinator::StartWrite(uint64_t rid, Pending p) {
+  ++writes_;
+  std::optional<kv::KeyState> local;
+  if (auto it = written_.find(p.op.key); it != written_.end()) {
+    local = Decode(p.op.key, it->second);
+  } else {
+    local = store_->Load(p.op.key);
+  }
+  kv::KeyState state = local ? *local : kv::KeyState(p.op.resolver);
+  kv::Change c;
+  c.hlc = clock_.Now(now_ms_);
+  c.resolver = p.op.resolver;
+  c.op = p.op.kind == OpKind::kPut ? kv::ChangeOp::kPut : kv::ChangeOp::kDelete;
+  c.key = p.op.key;
+  c.value = p.op.value;
+  const clock::VersionVector seen =
+      state.resolver() == kv::Resolver::kSiblings ? kv::DecodeContext(state.Context()).value()
+                                                  : clock::VersionVector{};
+  if (p.op.resolver == kv::Resolver::kSiblings) {
+    // The new dot is one past every dot of this node the key has seen, here or in the
+    // presented context (which may come from a replica ahead of this one).
+    uint64_t counter = seen.Get(self_);
+    if (p.op.context) counter = std::max(counter, p.op.context->Get(self_));
+    c.dot = clock::Dot{self_, counter + 1};
+    if (p.op.context) {
+      c.context = *p.op.context;
+    } else if (c.op == kv::ChangeOp::kDelete) {
+      c.context = seen;  // a delete without a context removes what this replica has seen
+    }
+  } else {
+    // Last write wins: the hybrid timestamp names the write (unique per node).
+    c.dot = clock::Dot{self_, c.hlc.packed()};
+  }
+  const kv::Outcome o = state.Apply(c);
+  if (o.wrong_resolver) {
+    ClientResult res;
+    res.id = p.op.id;
+    res.status = Status::InvalidArgument(fmt::format(
+        "key '{}' holds a {} value; this write was for a {} key", p.op.key,
+        kv::ResolverName(state.resolver()), kv::ResolverName(p.op.resolver)));
+    Finish(rid, p, std::move(res));
+    return;
+  }
+  MergeLocal(p.op.key, state);
+  p.change = c;
+  p.answered.insert(self_);
+  p.needed = std::min(p.op.w != 0 ? p.op.w : config_.w, p.replicas.size());
+  const std::string bytes = Encode(state);
+  for (uint64_t r : p.replicas) {
+    if (r == self_) continue;
+    std::string msg;
+    ByteWriter w(&msg);
+    w.U8(kWrite);
+    w.U64(rid);
+    w.Bytes(p.op.key);
+    w.Bytes(bytes);
+    out_.send.push_back(Envelope{r, std::move(msg)});
+  }
+  auto [it, inserted] = pending_.emplace(rid, std::move(p));
+  (void)inserted;
+  if (it->second.answered.size() >= it->second.needed) {
+    ClientResult res;
+    res.id = it->second.op.id;
+    res.change = it->second.change;
+    res.answered = it->second.answered.size();
+    Finish(rid, it->second, std::move(res));
+  }
+}
+
+void Coordinator::Finish(uint64_t rid, Pending& p, ClientResult result) {
+  (void)rid;
+  p.replied = true;
+  if (p.from_peer != 0) {
+    std::string msg;
+    ByteWriter w(&msg);
+    w.U8(kForwardReply);
+    w.U64(p.peer_request);
+    w.U8(static_cast<uint8_t>(result.status.code()));
+    w.Bytes(result.status.message());
+    w.U64(result.answered);
+    w.Bytes(kv::EncodeChange(result.change));
+    out_.send.push_back(Envelope{p.from_peer, std::move(msg)});
+    return;
+  }
+  out_.results.push_back(std::move(result));
+}
+
+void Coordinator::OnMessage(uint64_t from, std::string_view bytes, uint64_t now_ms) {
+  now_ms_ = std::max(now_ms_, now_ms);
+  ByteReader r(bytes);
+  uint8_t type = 0;
+  uint64_t rid = 0;
+  if (!r.U8(&type) || !r.U64(&rid)) {
+    ++malformed_;
+    return;
+  }
+  switch (type) {
+    case kRead: {
+      std::string_view key;
+      if (!r.Bytes(&key, config_.limits.max_key_bytes) || !r.done()) break;
+      const std::string k(key);
+      std::optional<kv::KeyState> mine;
+      if (auto it = written_.find(k); it != written_.end()) {
+        mine = Decode(k, it->second);
+      } else {
+        mine = store_->Load(k);
+      }
+      std::string msg;
+      ByteWriter w(&msg);
+      w.U8(kReadReply);
+      w.U64(rid);
+      w.U8(mine ? 1 : 0);
+      w.Bytes(mine ? Encode(*mine) : std::string());
+      out_.send.push_back(Envelope{from, std::move(msg)});
+      return;
+    }
+    case kReadReply: {
+      uint8_t has = 0;
+      std::string_view state;
+      if (!r.U8(&has) || has > 1 || !r.Bytes(&state) || !r.done()) break;
+      auto it = pending_.find(rid);
+      if (it == pending_.end() || it->second.op.kind != OpKind::kGet) return;
+      Pending& p = it->second;
+      if (std::find(p.replicas.begin(), p.replicas.end(), from) == p.replicas.end()) return;
+      if (p.states.count(from) != 0) return;  // a duplicate
+      if (has == 1 && !Decode(p.op.key, state)) return;
+      p.states[from] = has == 1 ? std::string(state) : std::string();
+      p.answered.insert(from);
+      if (p.replied || p.answered.size() >= p.needed) FinishRead(rid, p);
+      if (p.replied && p.answered.size() == p.replicas.size()) pending_.erase(it);
+      return;
+    }
+    case kWrite: {
+      std::string_view key, state;
+      if (!r.Bytes(&key, config_.limits.max_key_bytes) || !r.Bytes(&state) || !r.done()) break;
+      const std::string k(key);
+      std::optional<kv::KeyState> st = Decode(k, state);
+      if (!st) return;
+      MergeLocal(k, *st);
+      if (rid != 0) {
+        std::string msg;
+        ByteWriter w(&msg);
+        w.U8(kWriteAck);
+        w.U64(rid);
+        out_.send.push_back(Envelope{from, std::move(msg)});
+      }
+      return;
+    }
+    case kWriteAck: {
+      if (!r.done()) break;
+      auto it = pending_.find(rid);
+      if (it == pending_.end()) return;
+      Pending& p = it->second;
+      if (p.replied && p.repairing.empty()) return;
+      if (p.op.kind == OpKind::kGet) {
+        if (p.repairing.erase(from) == 0 || !p.repairing.empty()) return;
+        ClientResult res;
+        res.id = p.op.id;
+        res.state = p.merged.empty() ? std::nullopt : Decode(p.op.key, p.merged);
+        res.answered = p.answered.size();
+        Finish(rid, p, std::move(res));
+        return;
+      }
+      if (std::find(p.replicas.begin(), p.replicas.end(), from) == p.replicas.end()) return;
+      p.answered.insert(from);
+      if (p.answered.size() >= p.needed) {
+        ClientResult res;
+        res.id = p.op.id;
+        res.change = p.change;
+        res.answered = p.answered.size();
+        Finish(rid, p, std::move(res));
+        pending_.erase(it);
+      }
+      return;
+    }
+    case kForward: {
+      uint8_t kind = 0, resolver = 0, has_ctx = 0;
+      std::string_view key, value;
+      clock::VersionVector ctx;
+      uint64_t w = 0;
+      if (!r.U8(&kind) || (kind != 2 && kind != 3) || !r.U8(&resolver) || resolver < 1 ||
+          resolver > 4 || !r.Bytes(&key, config_.limits.max_key_bytes) ||
+          !r.Bytes(&value, config_.limits.max_value_bytes) || !r.U8(&has_ctx) || has_ctx > 1 ||
+          !clock::VersionVector::Decode(&r, &ctx).ok() || !r.U64(&w) || !r.done()) {
+        break;
+      }
+      Pending p;
+      p.op.kind = static_cast<OpKind>(kind);
+      p.op.resolver = static_cast<kv::Resolver>(resolver);
+      p.op.key = std::string(key);
+      p.op.value = std::string(value);
+      if (has_ctx == 1) p.op.context = std::move(ctx);
+      p.op.w = static_cast<size_t>(w);
+      p.from_peer = from;
+      p.peer_request = rid;
+      p.deadline_ms = now_ms_ + config_.request_timeout_ms;
+      p.replicas = ring_.Replicas(p.op.key, config_.n);
+      if (std::find(p.replicas.begin(), p.replicas.end(), self_) == p.replicas.end()) {
+        // The forwarder's ring differs from ours: refuse rather than coordinate.
+        ClientResult res;
+        res.status = Status::Unavailable(fmt::format(
+            "node {} is not a replica of key '{}' in its ring view; retry", self_, p.op.key));
+        Finish(next_rid_++, p, std::move(res));
+        return;
+      }
+      StartWrite(next_rid_++, std::move(p));
+      return;
+    }
+    case kForwardReply: {
+      uint8_t code = 0;
+      std::string_view message, change_bytes;
+      uint64_t answered = 0;
+      if (!r.U8(&code) || !r.Bytes(&message) || !r.U64(&answered) || !r.Bytes(&change_bytes) ||
+          !r.done()) {
+        break;
+      }
+      auto it = pending_.find(rid);
+      if (it == pending_.end() || it->second.replied) return;
+      ClientResult res;
+      res.id = it->second.op.id;
+      res.status = Status(static_cast<Code>(code), std::string(message));
+      res.answered = static_cast<size_t>(answered);
+      ByteReader cr(change_bytes);
+      if (!kv::DecodeChange(&cr, config_.limits, &res.change).ok()) res.change = kv::Change{};
+      Finish(rid, it->second, std::move(res));
+      pending_.erase(it);
+      return;
+    }
+    default: break;
+  }
+  ++malformed_;
+}
+
+void Coordinator::Tick(uint64_t now_ms) {
+  now_ms_ = std::max(now_ms_, now_ms);
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    Pending& p = it->second;
+    if (now_ms_ < p.deadline_ms) {
+      ++it;
+      continue;
+    }
+    if (!p.replied) {
+      ++timeouts_;
+      ClientResult res;
+      res.id = p.op.id;
+      res.answered = p.answered.size();
+      const bool forwarded = p.op.kind != OpKind::kGet && p.from_peer == 0 &&
+                             std::find(p.replicas.begin(), p.replicas.end(), self_) ==
+                                 p.replicas.end();
+      res.status = Status::Unavailable(
+          forwarded
+              ? fmt::format("the replica coordinating the write of key '{}' did not answer "
+                            "within {} ms; the write may or may not have happened",
+                            p.op.key, config_.request_timeout_ms)
+              : fmt::format("{} of the {} replicas needed answered within {} ms ({} of {} "
+                            "replicas of key '{}'){}",
+                            p.answered.size(), p.needed, config_.request_timeout_ms,
+                            p.answered.size(), p.replicas.size(), p.op.key,
+                            p.op.kind == OpKind::kGet
+                                ? ""
+                                : "; the write may have reached some replicas"));
+      Finish(it->first, p, std::move(res));
+    }
+    it = pending_.erase(it);
+  }
+}
+
+CoordinatorOutput Coordinator::TakeOutput() {
+  written_.clear();
+  CoordinatorOutput out = std::move(out_);
+  out_ = CoordinatorOutput{};
+  return out;
+}
+
+std::map<std::string, uint64_t> Coordinator::Counters() const {
+  return {{"reads_total", reads_},     {"writes_total", writes_},
+          {"forwards_total", forwards_}, {"timeouts_total", timeouts_},
+          {"read_repairs_total", repairs_}, {"malformed_messages_total", malformed_},
+          {"requests_pending", pending_.size()}};
+}
+
+}  // namespace kvd::topology::dynamo

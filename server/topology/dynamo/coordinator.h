@@ -1,0 +1,161 @@
+// Coordinator: the request path of the dynamo topology's deterministic core (Dynamo
+// paper §4.5, Riak's get/put FSMs), for one node.
+//
+// Every key lives on the N replicas its ring (common/ring) names. Any node takes any
+// request:
+//   * a read is sent to the key's N replicas; once R have answered, their states are
+//     merged (kv::KeyState::Merge: siblings with dotted version vectors, or last write
+//     wins by HLC, per key prefix as in multi_leader) and returned, with the causal
+//     context a later write presents. Read repair: a replica whose answer differs from the
+//     merged state is sent the merged state, in the background (answers that come after
+//     the reply are repaired too, until the request's deadline), or, with
+//     `repair_before_reply`, before the reply: the read is answered once every stale
+//     replica that answered has acknowledged the repair;
+//   * a write is coordinated by a replica of the key, since the new version's dot must be
+//     one that replica has never issued for the key: a node that is not one forwards the
+//     write to the first replica it believes up (kForward) and relays the answer. The
+//     coordinating replica applies the write to its own state (the new dot is one past
+//     every dot of its own it has seen for the key, in its state or in the presented
+//     context), writes the result durably, and sends the resulting state to the other N-1
+//     replicas, which merge it into theirs; it answers once W replicas (itself included)
+//     hold it.
+// A request that does not reach its quorum within `request_timeout_ms` fails with
+// kUnavailable naming how many replicas answered; a write that failed may still have
+// reached some replicas (its outcome is unknown, as in every Dynamo-style store).
+//
+// Because replicas exchange whole key states and merge them (a join), messages may be
+// lost, repeated or reordered freely; a replica that missed writes converges when a read
+// repairs it (hinted handoff and Merkle anti-entropy come in their own pieces).
+//
+// The core reads the node's own key states through LocalStore (synchronously, including
+// writes not yet durable) and emits the states to store; the driver writes them durably
+// before anything of the same output is sent or answered.
+//
+// Deterministic; no I/O. Thread-safety: none; one owner.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/clock/hlc.h"
+#include "common/clock/version_vector.h"
+#include "common/ring/ring.h"
+#include "common/status.h"
+#include "server/kv/replicated_state.h"
+#include "server/topology/output.h"
+
+namespace kvd::topology::dynamo {
+
+struct QuorumConfig {
+  size_t n = 3;
+  size_t r = 2;
+  size_t w = 2;
+  uint64_t request_timeout_ms = 1000;
+  bool repair_before_reply = false;
+  uint64_t max_clock_offset_ms = 500;
+  kv::ReplicatedLimits limits;
+};
+
+// The node's own key states, as the driver holds them (writes not yet durable included).
+class LocalStore {
+ public:
+  virtual ~LocalStore() = default;
+  virtual std::optional<kv::KeyState> Load(const std::string& key) = 0;
+};
+
+enum class OpKind : uint8_t { kGet = 1, kPut = 2, kDelete = 3 };
+
+struct ClientOp {
+  uint64_t id = 0;  // the driver's handle for the answer
+  OpKind kind = OpKind::kGet;
+  std::string key;
+  std::string value;  // kPut
+  kv::Resolver resolver = kv::Resolver::kLww;
+  std::optional<clock::VersionVector> context;  // siblings: the context of a read
+  size_t r = 0;  // 0: the configured R (reads) or W (writes)
+  size_t w = 0;
+};
+
+struct ClientResult {
+  uint64_t id = 0;
+  Status status;
+  std::optional<kv::KeyState> state;  // kGet: the merged state (nullopt: no replica had it)
+  kv::Change change;                  // kPut/kDelete: the write as coordinated
+  size_t answered = 0;                // replicas that answered (acks or reads)
+};
+
+struct StateWrite {
+  std::string key;
+  std::string state;  // an encoded KeyState
+};
+
+struct CoordinatorOutput {
+  std::vector<StateWrite> writes;  // durable before the sends and results below
+  std::vector<Envelope> send;
+  std::vector<ClientResult> results;
+};
+
+class Coordinator {
+ public:
+  // REQUIRES: self is a node of ring; store outlives the coordinator.
+  Coordinator(uint64_t self, ring::Ring ring, QuorumConfig config, LocalStore* store,
+              clock::HlcTimestamp clock_floor = {});
+
+  // Liveness as the failure detector sees it (writes are forwarded to a live replica).
+  void SetAlive(uint64_t node, bool alive);
+  void Client(ClientOp op, uint64_t now_ms);
+  void OnMessage(uint64_t from, std::string_view bytes, uint64_t now_ms);
+  void Tick(uint64_t now_ms);
+  CoordinatorOutput TakeOutput();
+
+  const ring::Ring& ring() const { return ring_; }
+  clock::HlcTimestamp clock_last() const { return clock_.last(); }
+  std::map<std::string, uint64_t> Counters() const;
+
+ private:
+  struct Pending {
+    ClientOp op;
+    uint64_t from_peer = 0;     // forwarded by this peer (0: a local client)
+    uint64_t peer_request = 0;  // the forwarder's request id
+    uint64_t deadline_ms = 0;
+    std::vector<uint64_t> replicas;
+    size_t needed = 0;
+    std::set<uint64_t> answered;
+    // reads: each replica's answer (encoded state, "" = none)
+    std::map<uint64_t, std::string> states;
+    kv::Change change;    // writes: the change applied
+    std::string merged;   // reads with repair before reply: the merged state
+    std::set<uint64_t> repairing;  // replicas a repair-before-reply waits on
+    bool replied = false;
+  };
+
+  void StartRead(uint64_t rid, Pending p);
+  void StartWrite(uint64_t rid, Pending p);
+  void FinishRead(uint64_t rid, Pending& p);
+  void Finish(uint64_t rid, Pending& p, ClientResult result);
+  // Merges `state` into this node's copy of `key`; records the write if it changed.
+  void MergeLocal(const std::string& key, const kv::KeyState& state);
+  std::optional<kv::KeyState> Decode(const std::string& key, std::string_view bytes);
+
+  uint64_t self_;
+  ring::Ring ring_;
+  QuorumConfig config_;
+  LocalStore* store_;
+  clock::HybridClock clock_;
+  std::set<uint64_t> down_;
+  uint64_t now_ms_ = 0;
+  uint64_t next_rid_ = 1;
+  std::map<uint64_t, Pending> pending_;
+  std::map<std::string, std::string> written_;  // this output's state writes, by key
+  CoordinatorOutput out_;
+  // Counters.
+  uint64_t reads_ = 0, writes_ = 0, forwards_ = 0, timeouts_ = 0, repairs_ = 0,
+           malformed_ = 0;
+};
+
+}  // namespace kvd::topology::dynamo

@@ -1,0 +1,537 @@
+#include "tests/sim/dynamo_sim.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "common/rng.h"
+#include "server/topology/dynamo/coordinator.h"
+
+namespace kvd::sim {
+
+namespace dy = topology::dynamo;
+
+namespace {
+
+constexpr uint64_t kMs = 1000;  // simulated time is in microseconds
+constexpr uint64_t kTickUs = 10 * kMs;
+constexpr uint64_t kMaxEvents = 5'000'000;
+const std::vector<std::string> kKeys = {"l0", "l1", "l2", "s0", "s1", "s2"};
+
+kv::Resolver ResolverOf(const std::string& key) {
+  return key[0] == 's' ? kv::Resolver::kSiblings : kv::Resolver::kLww;
+}
+
+struct Batch {
+  std::map<std::string, std::string> data;
+  std::vector<topology::Envelope> sends;
+  std::vector<dy::ClientResult> results;
+  uint64_t done_at = 0;
+};
+
+struct SimStore final : dy::LocalStore {
+  std::map<std::string, std::string> live;
+  std::optional<kv::KeyState> Load(const std::string& key) override {
+    auto it = live.find(key);
+    if (it == live.end()) return std::nullopt;
+    auto st = kv::KeyState::Decode(key, it->second, kv::ReplicatedLimits{});
+    if (!st.ok()) return std::nullopt;
+    return std::move(st).value();
+  }
+};
+
+struct SimNode {
+  uint64_t id = 0;
+  bool up = true;
+  uint64_t epoch = 0;
+  SimStore store;
+  std::map<std::string, std::string> durable;
+  std::unique_ptr<dy::Coordinator> core;
+  std::deque<Batch> pending;
+};
+
+struct Op {
+  dy::ClientOp op;
+  size_t node = 0;
+  uint64_t start_us = 0;
+  uint64_t end_us = 0;
+  bool done = false;
+  bool ok = false;
+  std::optional<kv::KeyState> state;  // reads
+  kv::Change change;                  // writes
+};
+
+enum class EventType { kTick, kDeliver, kDiskDone, kClient, kCrash, kRestart, kHeal, kPartition };
+
+struct Event {
+  uint64_t at = 0;
+  uint64_t seq = 0;
+  EventType type = EventType::kTick;
+  size_t node = 0;
+  size_t from = 0;
+  uint64_t epoch = 0;
+  std::string bytes;
+  bool operator>(const Event& o) const { return std::tie(at, seq) > std::tie(o.at, o.seq); }
+};
+
+class DynamoSimulation {
+ public:
+  explicit DynamoSimulation(const DynamoSimOptions& o) : o_(o), rng_(o.seed) {}
+  DynamoSimResult Run();
+
+ private:
+  uint64_t NowMs() const { return now_ / kMs + 1'700'000'000'000; }
+  void Schedule(Event e) {
+    e.seq = ++event_seq_;
+    queue_.push_back(std::move(e));
+    std::push_heap(queue_.begin(), queue_.end(), std::greater<>());
+  }
+  void Trace(const std::string& line) {
+    if (o_.trace) std::printf("%10.3f ms  %s\n", static_cast<double>(now_) / kMs, line.c_str());
+  }
+  void Fail(std::string why) {
+    if (result_.ok) {
+      result_.ok = false;
+      result_.failure = std::move(why);
+    }
+  }
+  void Flush(size_t n);
+  void Send(size_t from, topology::Envelope e);
+  void Issue(size_t n, dy::ClientOp op);
+  void RandomOp(size_t n);
+  void Crash(size_t n);
+  void Restart(size_t n);
+  void OnEvent(const Event& e);
+  void Check();
+
+  DynamoSimOptions o_;
+  Rng rng_;
+  ring::Ring ring_;
+  dy::QuorumConfig quorum_;
+  std::vector<SimNode> nodes_;
+  std::vector<Op> ops_;
+  std::vector<Event> queue_;
+  uint64_t event_seq_ = 0;
+  uint64_t now_ = 0;
+  bool safety_ = true;
+  std::vector<std::vector<int>> cut_;
+  double drop_ = 0, dup_ = 0, crash_rate_ = 0, partition_rate_ = 0;
+  uint64_t max_delay_us_ = 0;
+  DynamoSimResult result_;
+};
+
+void DynamoSimulation::Send(size_t from, topology::Envelope e) {
+  size_t to = 0;
+  while (nodes_[to].id != e.to) ++to;
+  ++result_.messages;
+  if (cut_[from][to] > 0 || rng_.Chance(drop_)) {
+    ++result_.dropped;
+    return;
+  }
+  const int copies = rng_.Chance(dup_) ? 2 : 1;
+  for (int c = 0; c < copies; ++c) {
+    Event ev;
+    ev.at = now_ + 100 + rng_.Uniform(max_delay_us_);
+    ev.type = EventType::kDeliver;
+    ev.node = to;
+    ev.from = from;
+    ev.bytes = e.bytes;
+    Schedule(std::move(ev));
+  }
+}
+
+void DynamoSimulation::Flush(size_t n) {
+  SimNode& node = nodes_[n];
+  if (!node.up) return;
+  dy::CoordinatorOutput out = node.core->TakeOutput();
+  if (out.writes.empty() && out.send.empty() && out.results.empty()) return;
+  Batch b;
+  for (dy::StateWrite& w : out.writes) {
+    node.store.live[w.key] = w.state;
+    b.data[w.key] = std::move(w.state);
+  }
+  b.sends = std::move(out.send);
+  b.results = std::move(out.results);
+  const uint64_t latency = 50 + rng_.Uniform(2 * kMs);
+  b.done_at = std::max(node.pending.empty() ? 0 : node.pending.back().done_at, now_ + latency);
+  Event ev;
+  ev.at = b.done_at;
+  ev.type = EventType::kDiskDone;
+  ev.node = n;
+  ev.epoch = node.epoch;
+  node.pending.push_back(std::move(b));
+  Schedule(std::move(ev));
+}
+
+void DynamoSimulation::Issue(size_t n, dy::ClientOp op) {
+  op.id = ops_.size();
+  Op rec;
+  rec.op = op;
+  rec.node = n;
+  rec.start_us = now_;
+  ops_.push_back(std::move(rec));
+  Trace(fmt::format("node {}: client op {} {} {}", nodes_[n].id, op.id,
+                    op.kind == dy::OpKind::kGet ? "get" : op.kind == dy::OpKind::kPut ? "put" : "del",
+                    op.key));
+  nodes_[n].core->Client(std::move(op), NowMs());
+  Flush(n);
+}
+
+void DynamoSimulation::RandomOp(size_t n) {
+  dy::ClientOp op;
+  op.key = kKeys[rng_.Uniform(kKeys.size())];
+  op.resolver = ResolverOf(op.key);
+  const double x = rng_.Real();
+  op.kind = x < 0.45 ? dy::OpKind::kGet : x < 0.9 ? dy::OpKind::kPut : dy::OpKind::kDelete;
+  if (op.kind == dy::OpKind::kPut) op.value = fmt::format("v{}", ops_.size());
+  if (op.resolver == kv::Resolver::kSiblings && op.kind != dy::OpKind::kGet && rng_.Chance(0.7)) {
+    // The context of the latest successful read of this key, as an application would.
+    for (size_t k = ops_.size(); k-- > 0;) {
+      const Op& prev = ops_[k];
+      if (prev.done && prev.ok && prev.op.kind == dy::OpKind::kGet && prev.op.key == op.key) {
+        op.context = prev.state ? kv::DecodeContext(prev.state->Context()).value()
+                                : clock::VersionVector{};
+        break;
+      }
+    }
+  }
+  Issue(n, std::move(op));
+}
+
+void DynamoSimulation::Crash(size_t n) {
+  SimNode& node = nodes_[n];
+  if (!node.up) return;
+  ++result_.crashes;
+  Trace(fmt::format("node {}: crash ({} batches not durable)", node.id, node.pending.size()));
+  node.pending.clear();
+  node.up = false;
+  ++node.epoch;
+  node.core.reset();
+  node.store.live = node.durable;
+  // Requests this node was coordinating never get an answer: their outcome is unknown.
+  Event ev;
+  ev.at = now_ + 50 * kMs + rng_.Uniform(1500 * kMs);
+  ev.type = EventType::kRestart;
+  ev.node = n;
+  Schedule(std::move(ev));
+}
+
+void DynamoSimulation::Restart(size_t n) {
+  SimNode& node = nodes_[n];
+  if (node.up) return;
+  // The clock restarts above every timestamp the node stored (the shell persists it).
+  clock::HlcTimestamp floor;
+  for (const auto& [key, bytes] : node.durable) {
+    auto st = kv::KeyState::Decode(key, bytes, kv::ReplicatedLimits{});
+    if (st.ok()) floor = std::max(floor, st.value().latest());
+  }
+  node.core = std::make_unique<dy::Coordinator>(node.id, ring_, quorum_, &node.store, floor);
+  for (const SimNode& other : nodes_) node.core->SetAlive(other.id, other.up || &other == &node);
+  node.up = true;
+  for (SimNode& other : nodes_) {
+    if (other.up) other.core->SetAlive(node.id, true);
+  }
+  Trace(fmt::format("node {}: restart", node.id));
+}
+
+void DynamoSimulation::OnEvent(const Event& e) {
+  SimNode& node = nodes_[e.node];
+  switch (e.type) {
+    case EventType::kTick: {
+      if (node.up) {
+        node.core->Tick(NowMs());
+        Flush(e.node);
+      }
+      Event next = e;
+      next.at = now_ + kTickUs;
+      Schedule(std::move(next));
+      break;
+    }
+    case EventType::kDeliver:
+      if (!node.up) {
+        ++result_.dropped;
+        break;
+      }
+      node.core->OnMessage(nodes_[e.from].id, e.bytes, NowMs());
+      Flush(e.node);
+      break;
+    case EventType::kDiskDone: {
+      if (e.epoch != node.epoch || node.pending.empty()) break;
+      Batch b = std::move(node.pending.front());
+      node.pending.pop_front();
+      for (auto& [key, bytes] : b.data) node.durable[key] = bytes;
+      for (auto& env : b.sends) Send(e.node, std::move(env));
+      for (dy::ClientResult& r : b.results) {
+        Op& op = ops_[r.id];
+        if (op.done) Fail(fmt::format("client op {} answered twice", r.id));
+        op.done = true;
+        op.ok = r.status.ok();
+        op.end_us = now_;
+        op.state = std::move(r.state);
+        op.change = std::move(r.change);
+        Trace(fmt::format("node {}: op {} -> {} ({} answered)", node.id, r.id,
+                          r.status.ok() ? "ok" : r.status.ToString(), r.answered));
+      }
+      break;
+    }
+    case EventType::kClient:
+      if (safety_) {
+        if (node.up) RandomOp(e.node);
+        Event next = e;
+        next.at = now_ + 1 * kMs + rng_.Uniform(40 * kMs);
+        Schedule(std::move(next));
+      }
+      break;
+    case EventType::kCrash:
+      if (safety_) {
+        if (o_.crashes && rng_.Chance(crash_rate_)) {
+          Crash(e.node);
+          for (SimNode& other : nodes_) {
+            if (other.up) other.core->SetAlive(node.id, false);
+          }
+        }
+        Event next = e;
+        next.at = now_ + 200 * kMs + rng_.Uniform(800 * kMs);
+        Schedule(std::move(next));
+      }
+      break;
+    case EventType::kRestart: Restart(e.node); break;
+    case EventType::kPartition: {
+      if (!safety_) break;
+      if (rng_.Chance(partition_rate_)) {
+        ++result_.partitions;
+        const size_t n = nodes_.size();
+        const size_t a = rng_.Uniform(n);
+        const bool one_way = rng_.Chance(0.3);
+        std::vector<std::pair<size_t, size_t>> links;
+        for (size_t b = 0; b < n; ++b) {
+          if (b == a || !rng_.Chance(0.6)) continue;
+          links.emplace_back(a, b);
+          if (!one_way) links.emplace_back(b, a);
+        }
+        for (auto [x, y] : links) ++cut_[x][y];
+        Event heal;
+        heal.at = now_ + 100 * kMs + rng_.Uniform(1500 * kMs);
+        heal.type = EventType::kHeal;
+        for (auto [x, y] : links) heal.bytes += fmt::format("{} {};", x, y);
+        Schedule(std::move(heal));
+      }
+      Event next = e;
+      next.at = now_ + 100 * kMs + rng_.Uniform(600 * kMs);
+      Schedule(std::move(next));
+      break;
+    }
+    case EventType::kHeal: {
+      size_t pos = 0;
+      while (pos < e.bytes.size()) {
+        const size_t semi = e.bytes.find(';', pos);
+        const std::string pair = e.bytes.substr(pos, semi - pos);
+        const size_t sp = pair.find(' ');
+        const size_t x = std::stoul(pair.substr(0, sp)), y = std::stoul(pair.substr(sp + 1));
+        if (cut_[x][y] > 0) --cut_[x][y];
+        pos = semi + 1;
+      }
+      break;
+    }
+  }
+}
+
+void DynamoSimulation::Check() {
+  // Reads against earlier acknowledged writes.
+  for (const Op& read : ops_) {
+    if (read.op.kind != dy::OpKind::kGet || !read.done || !read.ok) continue;
+    for (const Op& write : ops_) {
+      if (write.op.kind != dy::OpKind::kPut || !write.done || !write.ok ||
+          write.op.key != read.op.key || write.end_us >= read.start_us) {
+        continue;
+      }
+      ++result_.checks;
+      bool covered = false;
+      if (read.state) {
+        if (read.op.resolver == kv::Resolver::kSiblings) {
+          covered = kv::DecodeContext(read.state->Context()).value().Covers(write.change.dot);
+        } else {
+          covered = !(read.state->latest() < write.change.hlc);
+        }
+      }
+      if (!covered) {
+        Fail(fmt::format("read op {} of {} (started {:.3f} ms) missed write op {} {} "
+                         "(acknowledged {:.3f} ms)",
+                         read.op.id, read.op.key, static_cast<double>(read.start_us) / kMs,
+                         write.op.id, write.change.dot.ToString(),
+                         static_cast<double>(write.end_us) / kMs));
+        return;
+      }
+    }
+  }
+  // Replicas of every key converged.
+  for (const std::string& key : kKeys) {
+    const std::vector<uint64_t> replicas = ring_.Replicas(key, quorum_.n);
+    std::optional<std::string> first;
+    for (uint64_t id : replicas) {
+      const SimNode& node = nodes_[id - 1];
+      auto it = node.durable.find(key);
+      const std::string bytes = it == node.durable.end() ? std::string() : it->second;
+      if (!first) {
+        first = bytes;
+      } else if (*first != bytes) {
+        Fail(fmt::format("replicas of key {} differ after repair (replicas {})", key,
+                         fmt::join(replicas, ", ")));
+        return;
+      }
+    }
+  }
+}
+
+DynamoSimResult DynamoSimulation::Run() {
+  const size_t n = 4 + rng_.Uniform(3);
+  std::vector<ring::NodeSpec> specs;
+  for (size_t k = 1; k <= n; ++k) specs.push_back(ring::NodeSpec{k, 16, ""});
+  ring_ = ring::Ring::Make(specs).value();
+  quorum_.n = 3;
+  const size_t combo = rng_.Uniform(3);  // R + W > N
+  quorum_.r = combo == 0 ? 2 : combo == 1 ? 1 : 3;
+  quorum_.w = combo == 0 ? 2 : combo == 1 ? 3 : 1;
+  quorum_.request_timeout_ms = 200 + rng_.Uniform(800);
+  quorum_.repair_before_reply = rng_.Chance(0.5);
+  if (o_.faults) {
+    drop_ = rng_.Real() * 0.15;
+    dup_ = rng_.Real() * 0.1;
+    crash_rate_ = rng_.Real() * 0.3;
+    partition_rate_ = rng_.Real() * 0.6;
+    max_delay_us_ = (1 + rng_.Uniform(30)) * kMs;
+  } else {
+    max_delay_us_ = 2 * kMs;
+  }
+  cut_.assign(n, std::vector<int>(n, 0));
+  nodes_.resize(n);
+  for (size_t k = 0; k < n; ++k) {
+    SimNode& node = nodes_[k];
+    node.id = k + 1;
+    node.core = std::make_unique<dy::Coordinator>(node.id, ring_, quorum_, &node.store);
+    Schedule(Event{rng_.Uniform(kTickUs), 0, EventType::kTick, k, 0, 0, {}});
+    Schedule(Event{rng_.Uniform(20 * kMs), 0, EventType::kClient, k, 0, 0, {}});
+    Schedule(Event{200 * kMs + rng_.Uniform(800 * kMs), 0, EventType::kCrash, k, 0, 0, {}});
+  }
+  if (o_.faults) Schedule(Event{rng_.Uniform(300 * kMs), 0, EventType::kPartition, 0, 0, 0, {}});
+  Trace(fmt::format("{} nodes, N=3 R={} W={}, timeout {} ms, repair {}", n, quorum_.r, quorum_.w,
+                    quorum_.request_timeout_ms,
+                    quorum_.repair_before_reply ? "before reply" : "in the background"));
+
+  const uint64_t safety_end = o_.safety_ms * kMs;
+  const uint64_t deadline = safety_end + o_.convergence_ms * kMs;
+  bool healed = false;
+  std::vector<size_t> repair_ops;  // one read per key, R = N, after the heal
+  while (!queue_.empty() && result_.ok) {
+    std::pop_heap(queue_.begin(), queue_.end(), std::greater<>());
+    Event e = std::move(queue_.back());
+    queue_.pop_back();
+    if (!healed && e.at >= safety_end) {
+      now_ = safety_end;
+      safety_ = false;
+      healed = true;
+      for (auto& row : cut_) std::fill(row.begin(), row.end(), 0);
+      drop_ = 0;
+      dup_ = 0;
+      for (size_t k = 0; k < nodes_.size(); ++k) Restart(k);
+      Trace("heal");
+    }
+    now_ = std::max(now_, e.at);
+    if (++result_.events > kMaxEvents) {
+      Fail("runaway: too many events");
+      break;
+    }
+    OnEvent(e);
+    if (healed && e.type == EventType::kTick && now_ >= safety_end + 1500 * kMs) {
+      // Once the old requests have timed out: read every key from every replica (R = N),
+      // which repairs them; done when those reads succeeded and nothing is in flight.
+      auto repair_read = [&](const std::string& key) {
+        dy::ClientOp op;
+        op.kind = dy::OpKind::kGet;
+        op.key = key;
+        op.resolver = ResolverOf(key);
+        op.r = quorum_.n;
+        const size_t index = ops_.size();
+        Issue(rng_.Uniform(nodes_.size()), std::move(op));
+        return index;
+      };
+      if (repair_ops.empty()) {
+        for (const std::string& key : kKeys) repair_ops.push_back(repair_read(key));
+      } else {
+        bool settled = true;
+        for (size_t& k : repair_ops) {
+          if (ops_[k].done && !ops_[k].ok) k = repair_read(ops_[k].op.key);  // again
+          settled = settled && ops_[k].done && ops_[k].ok;
+        }
+        for (const SimNode& node : nodes_) {
+          settled = settled && node.pending.empty() &&
+                    node.core->Counters().at("requests_pending") == 0;
+        }
+        bool quiet = true;
+        for (const Event& q : queue_) quiet = quiet && q.type != EventType::kDeliver;
+        if (settled && quiet) break;
+      }
+    }
+    if (now_ > deadline) {
+      Fail("the repair reads did not finish within the convergence phase");
+      break;
+    }
+  }
+  if (result_.ok) Check();
+  uint64_t h = 1469598103934665603ULL;
+  auto mix = [&h](std::string_view bytes) {
+    for (char ch : bytes) {
+      h ^= static_cast<unsigned char>(ch);
+      h *= 1099511628211ULL;
+    }
+  };
+  for (const SimNode& node : nodes_) {
+    for (const auto& [key, bytes] : node.durable) {
+      mix(key);
+      mix(bytes);
+    }
+  }
+  for (const Op& op : ops_) {
+    mix(fmt::format("{} {} {}", op.op.id, op.done, op.ok));
+    const bool write = op.op.kind != dy::OpKind::kGet;
+    if (op.done && op.ok) {
+      if (write) {
+        ++result_.writes_acked;
+      } else {
+        ++result_.reads_ok;
+      }
+    } else if (op.done) {
+      if (write) {
+        ++result_.writes_failed;
+      } else {
+        ++result_.reads_failed;
+      }
+    }
+  }
+  result_.state_digest = h;
+  return result_;
+}
+
+}  // namespace
+
+std::string DynamoSimResult::Summary(const DynamoSimOptions& options) const {
+  return fmt::format(
+      "seed={:#x} {} events={} reads ok={} failed={} writes acked={} failed={} checks={} "
+      "messages={} dropped={} crashes={} partitions={}",
+      options.seed, ok ? "ok" : "FAILED", events, reads_ok, reads_failed, writes_acked,
+      writes_failed, checks, messages, dropped, crashes, partitions);
+}
+
+DynamoSimResult RunDynamoSimulation(const DynamoSimOptions& options) {
+  DynamoSimulation sim(options);
+  return sim.Run();
+}
+
+}  // namespace kvd::sim
