@@ -31,6 +31,7 @@ kv::Resolver ResolverOf(const std::string& key) {
 
 struct Batch {
   std::map<std::string, std::string> data;
+  std::vector<dy::HintWrite> hints;
   std::vector<topology::Envelope> sends;
   std::vector<dy::ClientResult> results;
   uint64_t done_at = 0;
@@ -53,6 +54,7 @@ struct SimNode {
   uint64_t epoch = 0;
   SimStore store;
   std::map<std::string, std::string> durable;
+  dy::Hints durable_hints;
   std::unique_ptr<dy::Coordinator> core;
   std::deque<Batch> pending;
 };
@@ -66,6 +68,7 @@ struct Op {
   bool ok = false;
   std::optional<kv::KeyState> state;  // reads
   kv::Change change;                  // writes
+  bool sloppy = false;                // a write a fallback's hint helped acknowledge
 };
 
 enum class EventType { kTick, kDeliver, kDiskDone, kClient, kCrash, kRestart, kHeal, kPartition };
@@ -151,8 +154,9 @@ void DynamoSimulation::Flush(size_t n) {
   SimNode& node = nodes_[n];
   if (!node.up) return;
   dy::CoordinatorOutput out = node.core->TakeOutput();
-  if (out.writes.empty() && out.send.empty() && out.results.empty()) return;
+  if (out.writes.empty() && out.send.empty() && out.results.empty() && out.hints.empty()) return;
   Batch b;
+  b.hints = std::move(out.hints);
   for (dy::StateWrite& w : out.writes) {
     node.store.live[w.key] = w.state;
     b.data[w.key] = std::move(w.state);
@@ -232,7 +236,8 @@ void DynamoSimulation::Restart(size_t n) {
     auto st = kv::KeyState::Decode(key, bytes, kv::ReplicatedLimits{});
     if (st.ok()) floor = std::max(floor, st.value().latest());
   }
-  node.core = std::make_unique<dy::Coordinator>(node.id, ring_, quorum_, &node.store, floor);
+  node.core = std::make_unique<dy::Coordinator>(node.id, ring_, quorum_, &node.store, floor,
+                                                node.durable_hints);
   for (const SimNode& other : nodes_) node.core->SetAlive(other.id, other.up || &other == &node);
   node.up = true;
   for (SimNode& other : nodes_) {
@@ -267,6 +272,14 @@ void DynamoSimulation::OnEvent(const Event& e) {
       Batch b = std::move(node.pending.front());
       node.pending.pop_front();
       for (auto& [key, bytes] : b.data) node.durable[key] = bytes;
+      for (dy::HintWrite& h : b.hints) {
+        if (h.state.empty()) {
+          node.durable_hints[h.target].erase(h.key);
+          if (node.durable_hints[h.target].empty()) node.durable_hints.erase(h.target);
+        } else {
+          node.durable_hints[h.target][h.key] = std::move(h.state);
+        }
+      }
       for (auto& env : b.sends) Send(e.node, std::move(env));
       for (dy::ClientResult& r : b.results) {
         Op& op = ops_[r.id];
@@ -276,6 +289,8 @@ void DynamoSimulation::OnEvent(const Event& e) {
         op.end_us = now_;
         op.state = std::move(r.state);
         op.change = std::move(r.change);
+        op.sloppy = r.sloppy;
+        if (r.sloppy && r.status.ok()) ++result_.sloppy_writes;
         Trace(fmt::format("node {}: op {} -> {} ({} answered)", node.id, r.id,
                           r.status.ok() ? "ok" : r.status.ToString(), r.answered));
       }
@@ -348,7 +363,8 @@ void DynamoSimulation::Check() {
   for (const Op& read : ops_) {
     if (read.op.kind != dy::OpKind::kGet || !read.done || !read.ok) continue;
     for (const Op& write : ops_) {
-      if (write.op.kind != dy::OpKind::kPut || !write.done || !write.ok ||
+      // (A sloppy write is promised to reads only once its hint is delivered.)
+      if (write.op.kind != dy::OpKind::kPut || !write.done || !write.ok || write.sloppy ||
           write.op.key != read.op.key || write.end_us >= read.start_us) {
         continue;
       }
@@ -401,6 +417,9 @@ DynamoSimResult DynamoSimulation::Run() {
   quorum_.w = combo == 0 ? 2 : combo == 1 ? 3 : 1;
   quorum_.request_timeout_ms = 200 + rng_.Uniform(800);
   quorum_.repair_before_reply = rng_.Chance(0.5);
+  quorum_.sloppy_quorum = rng_.Chance(0.5);
+  quorum_.max_hints_per_target = 2 + rng_.Uniform(6);
+  quorum_.hint_replay_per_tick = 1 + rng_.Uniform(4);
   if (o_.faults) {
     drop_ = rng_.Real() * 0.15;
     dup_ = rng_.Real() * 0.1;
@@ -421,9 +440,10 @@ DynamoSimResult DynamoSimulation::Run() {
     Schedule(Event{200 * kMs + rng_.Uniform(800 * kMs), 0, EventType::kCrash, k, 0, 0, {}});
   }
   if (o_.faults) Schedule(Event{rng_.Uniform(300 * kMs), 0, EventType::kPartition, 0, 0, 0, {}});
-  Trace(fmt::format("{} nodes, N=3 R={} W={}, timeout {} ms, repair {}", n, quorum_.r, quorum_.w,
-                    quorum_.request_timeout_ms,
-                    quorum_.repair_before_reply ? "before reply" : "in the background"));
+  Trace(fmt::format("{} nodes, N=3 R={} W={}, timeout {} ms, repair {}, sloppy quorum {}", n,
+                    quorum_.r, quorum_.w, quorum_.request_timeout_ms,
+                    quorum_.repair_before_reply ? "before reply" : "in the background",
+                    quorum_.sloppy_quorum ? "on" : "off"));
 
   const uint64_t safety_end = o_.safety_ms * kMs;
   const uint64_t deadline = safety_end + o_.convergence_ms * kMs;
@@ -471,8 +491,10 @@ DynamoSimResult DynamoSimulation::Run() {
           settled = settled && ops_[k].done && ops_[k].ok;
         }
         for (const SimNode& node : nodes_) {
+          // ... and every hint delivered and dropped.
           settled = settled && node.pending.empty() &&
-                    node.core->Counters().at("requests_pending") == 0;
+                    node.core->Counters().at("requests_pending") == 0 &&
+                    node.core->hints_pending() == 0 && node.durable_hints.empty();
         }
         bool quiet = true;
         for (const Event& q : queue_) quiet = quiet && q.type != EventType::kDeliver;
@@ -480,7 +502,18 @@ DynamoSimResult DynamoSimulation::Run() {
       }
     }
     if (now_ > deadline) {
-      Fail("the repair reads did not finish within the convergence phase");
+      std::string why = "did not settle within the convergence phase:";
+      for (size_t k : repair_ops) {
+        if (!ops_[k].done || !ops_[k].ok) why += fmt::format(" repair read of {} pending;", ops_[k].op.key);
+      }
+      for (const SimNode& node : nodes_) {
+        size_t durable_hints = 0;
+        for (const auto& [target, keys] : node.durable_hints) durable_hints += keys.size();
+        why += fmt::format(" node {}: {} requests, {} hints ({} durable);", node.id,
+                           node.core->Counters().at("requests_pending"), node.core->hints_pending(),
+                           durable_hints);
+      }
+      Fail(why);
       break;
     }
   }
@@ -516,6 +549,9 @@ DynamoSimResult DynamoSimulation::Run() {
     }
   }
   result_.state_digest = h;
+  for (const SimNode& node : nodes_) {
+    if (node.core) result_.hints_delivered += node.core->Counters().at("hints_delivered_total");
+  }
   return result_;
 }
 
@@ -523,10 +559,11 @@ DynamoSimResult DynamoSimulation::Run() {
 
 std::string DynamoSimResult::Summary(const DynamoSimOptions& options) const {
   return fmt::format(
-      "seed={:#x} {} events={} reads ok={} failed={} writes acked={} failed={} checks={} "
-      "messages={} dropped={} crashes={} partitions={}",
+      "seed={:#x} {} events={} reads ok={} failed={} writes acked={} failed={} sloppy={} "
+      "checks={} hints_delivered={} messages={} dropped={} crashes={} partitions={}",
       options.seed, ok ? "ok" : "FAILED", events, reads_ok, reads_failed, writes_acked,
-      writes_failed, checks, messages, dropped, crashes, partitions);
+      writes_failed, sloppy_writes, checks, hints_delivered, messages, dropped, crashes,
+      partitions);
 }
 
 DynamoSimResult RunDynamoSimulation(const DynamoSimOptions& options) {

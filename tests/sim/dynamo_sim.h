@@ -10,16 +10,20 @@
 //     random latency, in order; the sends and client answers of that output leave only
 //     then; a crash loses the batches not yet durable and the requests in flight, and the
 //     node restarts from what is durable;
+//   * sloppy quorum and hinted handoff in half of the runs: writes for a crashed home
+//     replica go to a fallback, which keeps a bounded, durable hint and replays it once
+//     the home replica is back;
 //   * clients: random reads and writes (puts, deletes) of a few lww and siblings keys, sent
 //     to random nodes (which forward writes to a replica when they are not one), siblings
 //     puts often presenting the context of an earlier read.
 // Then every fault heals, every key is read once with R = N (read repair), and the run
-// goes on until nothing is in flight.
+// goes on until nothing is in flight and every hint has been delivered and dropped.
 //
 // Checks: every read that started after a write was acknowledged sees that write or a
 // later one (siblings: the read's causal context covers the write's dot; lww: the read's
-// latest timestamp is at least the write's) — the promise of R + W > N without sloppy
-// quorum; and once repaired, the N replicas of every key hold byte-identical states.
+// latest timestamp is at least the write's) — the promise of R + W > N for every write
+// acknowledged without a fallback's help; once repaired, the N replicas of every key hold
+// byte-identical states; and no hint is left anywhere.
 //
 // Thread-safety: none; one run per call.
 #pragma once
@@ -47,6 +51,8 @@ struct DynamoSimResult {
   uint64_t writes_acked = 0;
   uint64_t writes_failed = 0;  // timed out or refused: their outcome is unknown
   uint64_t checks = 0;         // (write, later read) pairs checked
+  uint64_t sloppy_writes = 0;  // acknowledged with a fallback's help (not checked against reads)
+  uint64_t hints_delivered = 0;  // by the nodes up at the end (restarts reset the count)
   uint64_t messages = 0;
   uint64_t dropped = 0;
   uint64_t crashes = 0;

@@ -19,20 +19,30 @@ constexpr uint8_t kWriteAck = 4;      // u64 rid
 constexpr uint8_t kForward = 5;       // u64 rid, u8 kind, u8 resolver, bytes key, bytes value,
                                       // u8 has context, vv context, u64 w
 constexpr uint8_t kForwardReply = 6;  // u64 rid, u8 code, bytes message, u64 answered,
-                                      // bytes change
+                                      // bytes change, u8 sloppy
+constexpr uint8_t kHintedWrite = 7;   // u64 rid, u64 home replica, bytes key, bytes state
+constexpr uint8_t kHintReplay = 8;    // u64 0, bytes key, bytes state: merge and acknowledge
+constexpr uint8_t kHintAck = 9;       // u64 0, bytes key, bytes state (as received)
 
 std::string Encode(const kv::KeyState& st) { return st.Encode(); }
 
 }  // namespace
 
 Coordinator::Coordinator(uint64_t self, ring::Ring ring, QuorumConfig config, LocalStore* store,
-                         clock::HlcTimestamp clock_floor)
+                         clock::HlcTimestamp clock_floor, Hints hints)
     : self_(self),
       ring_(std::move(ring)),
       config_(config),
       store_(store),
-      clock_(config.max_clock_offset_ms) {
+      clock_(config.max_clock_offset_ms),
+      hints_(std::move(hints)) {
   clock_.Restore(clock_floor);
+}
+
+size_t Coordinator::hints_pending() const {
+  size_t n = 0;
+  for (const auto& [target, keys] : hints_) n += keys.size();
+  return n;
 }
 
 void Coordinator::SetAlive(uint64_t node, bool alive) {
@@ -242,10 +252,34 @@ void Coordinator::StartWrite(uint64_t rid, Pending p) {
   p.answered.insert(self_);
   p.needed = std::min(p.op.w != 0 ? p.op.w : config_.w, p.replicas.size());
   const std::string bytes = Encode(state);
+  // Sloppy quorum: the nodes after the home replicas, in preference order, stand in for
+  // the home replicas believed down.
+  std::vector<uint64_t> spare;
+  if (config_.sloppy_quorum) {
+    const std::vector<uint64_t> extended = ring_.Replicas(p.op.key, ring_.size());
+    for (uint64_t node : extended) {
+      if (std::find(p.replicas.begin(), p.replicas.end(), node) == p.replicas.end() &&
+          down_.count(node) == 0) {
+        spare.push_back(node);
+      }
+    }
+  }
+  size_t next_spare = 0;
   for (uint64_t r : p.replicas) {
     if (r == self_) continue;
     std::string msg;
     ByteWriter w(&msg);
+    if (down_.count(r) != 0 && next_spare < spare.size()) {
+      const uint64_t fallback = spare[next_spare++];
+      p.fallbacks[fallback] = r;
+      w.U8(kHintedWrite);
+      w.U64(rid);
+      w.U64(r);
+      w.Bytes(p.op.key);
+      w.Bytes(bytes);
+      out_.send.push_back(Envelope{fallback, std::move(msg)});
+      continue;
+    }
     w.U8(kWrite);
     w.U64(rid);
     w.Bytes(p.op.key);
@@ -275,6 +309,7 @@ void Coordinator::Finish(uint64_t rid, Pending& p, ClientResult result) {
     w.Bytes(result.status.message());
     w.U64(result.answered);
     w.Bytes(kv::EncodeChange(result.change));
+    w.U8(result.sloppy ? 1 : 0);
     out_.send.push_back(Envelope{p.from_peer, std::move(msg)});
     return;
   }
@@ -357,16 +392,80 @@ void Coordinator::OnMessage(uint64_t from, std::string_view bytes, uint64_t now_
         Finish(rid, p, std::move(res));
         return;
       }
-      if (std::find(p.replicas.begin(), p.replicas.end(), from) == p.replicas.end()) return;
+      const bool home = std::find(p.replicas.begin(), p.replicas.end(), from) != p.replicas.end();
+      if (!home && p.fallbacks.count(from) == 0) return;
       p.answered.insert(from);
       if (p.answered.size() >= p.needed) {
         ClientResult res;
         res.id = p.op.id;
         res.change = p.change;
         res.answered = p.answered.size();
+        for (uint64_t a : p.answered) res.sloppy = res.sloppy || p.fallbacks.count(a) != 0;
         Finish(rid, p, std::move(res));
         pending_.erase(it);
       }
+      return;
+    }
+    case kHintedWrite: {
+      uint64_t target = 0;
+      std::string_view key, state;
+      if (!r.U64(&target) || !r.Bytes(&key, config_.limits.max_key_bytes) || !r.Bytes(&state) ||
+          !r.done()) {
+        break;
+      }
+      const std::string k(key);
+      std::optional<kv::KeyState> st = Decode(k, state);
+      if (!st || target == self_) return;
+      auto& held = hints_[target];
+      auto hit = held.find(k);
+      if (hit == held.end() && held.size() >= config_.max_hints_per_target) {
+        ++hints_refused_;  // full: no acknowledgement, the write may miss its quorum
+        return;
+      }
+      if (hit != held.end()) {
+        if (std::optional<kv::KeyState> old = Decode(k, hit->second)) (void)st->Merge(*old);
+      }
+      ++hints_stored_;
+      std::string encoded = Encode(*st);
+      held[k] = encoded;
+      out_.hints.push_back(HintWrite{target, k, std::move(encoded)});
+      std::string msg;
+      ByteWriter w(&msg);
+      w.U8(kWriteAck);
+      w.U64(rid);
+      out_.send.push_back(Envelope{from, std::move(msg)});
+      return;
+    }
+    case kHintReplay: {
+      std::string_view key, state;
+      if (!r.Bytes(&key, config_.limits.max_key_bytes) || !r.Bytes(&state) || !r.done()) break;
+      const std::string k(key);
+      std::optional<kv::KeyState> st = Decode(k, state);
+      if (!st) return;
+      MergeLocal(k, *st);
+      std::string msg;
+      ByteWriter w(&msg);
+      w.U8(kHintAck);
+      w.U64(0);
+      w.Bytes(key);
+      w.Bytes(state);
+      out_.send.push_back(Envelope{from, std::move(msg)});
+      return;
+    }
+    case kHintAck: {
+      std::string_view key, state;
+      if (!r.Bytes(&key, config_.limits.max_key_bytes) || !r.Bytes(&state) || !r.done()) break;
+      const std::string k(key);
+      replaying_.erase({from, k});
+      auto tit = hints_.find(from);
+      if (tit == hints_.end()) return;
+      auto hit = tit->second.find(k);
+      // Dropped only if no newer version arrived while the replay was in flight.
+      if (hit == tit->second.end() || hit->second != state) return;
+      tit->second.erase(hit);
+      if (tit->second.empty()) hints_.erase(tit);
+      ++hints_delivered_;
+      out_.hints.push_back(HintWrite{from, k, std::string()});
       return;
     }
     case kForward: {
@@ -403,11 +502,11 @@ void Coordinator::OnMessage(uint64_t from, std::string_view bytes, uint64_t now_
       return;
     }
     case kForwardReply: {
-      uint8_t code = 0;
+      uint8_t code = 0, sloppy = 0;
       std::string_view message, change_bytes;
       uint64_t answered = 0;
       if (!r.U8(&code) || !r.Bytes(&message) || !r.U64(&answered) || !r.Bytes(&change_bytes) ||
-          !r.done()) {
+          !r.U8(&sloppy) || sloppy > 1 || !r.done()) {
         break;
       }
       auto it = pending_.find(rid);
@@ -416,6 +515,7 @@ void Coordinator::OnMessage(uint64_t from, std::string_view bytes, uint64_t now_
       res.id = it->second.op.id;
       res.status = Status(static_cast<Code>(code), std::string(message));
       res.answered = static_cast<size_t>(answered);
+      res.sloppy = sloppy == 1;
       ByteReader cr(change_bytes);
       if (!kv::DecodeChange(&cr, config_.limits, &res.change).ok()) res.change = kv::Change{};
       Finish(rid, it->second, std::move(res));
@@ -429,6 +529,26 @@ void Coordinator::OnMessage(uint64_t from, std::string_view bytes, uint64_t now_
 
 void Coordinator::Tick(uint64_t now_ms) {
   now_ms_ = std::max(now_ms_, now_ms);
+  // Hint replay: a bounded number of keys per tick, to home replicas believed up. A replay
+  // whose acknowledgement was lost is sent again on a later tick.
+  size_t budget = config_.hint_replay_per_tick;
+  for (const auto& [target, keys] : hints_) {
+    if (down_.count(target) != 0) continue;
+    for (const auto& [key, state] : keys) {
+      if (budget == 0) break;
+      auto [rit, fresh] = replaying_.try_emplace({target, key}, now_ms_);
+      if (!fresh && now_ms_ < rit->second + config_.request_timeout_ms) continue;  // in flight
+      rit->second = now_ms_;
+      --budget;
+      std::string msg;
+      ByteWriter w(&msg);
+      w.U8(kHintReplay);
+      w.U64(0);
+      w.Bytes(key);
+      w.Bytes(state);
+      out_.send.push_back(Envelope{target, std::move(msg)});
+    }
+  }
   for (auto it = pending_.begin(); it != pending_.end();) {
     Pending& p = it->second;
     if (now_ms_ < p.deadline_ms) {
@@ -472,7 +592,9 @@ std::map<std::string, uint64_t> Coordinator::Counters() const {
   return {{"reads_total", reads_},     {"writes_total", writes_},
           {"forwards_total", forwards_}, {"timeouts_total", timeouts_},
           {"read_repairs_total", repairs_}, {"malformed_messages_total", malformed_},
-          {"requests_pending", pending_.size()}};
+          {"requests_pending", pending_.size()}, {"hints_stored_total", hints_stored_},
+          {"hints_refused_total", hints_refused_}, {"hints_delivered_total", hints_delivered_},
+          {"hints_pending", hints_pending()}};
 }
 
 }  // namespace kvd::topology::dynamo

@@ -23,9 +23,22 @@
 // kUnavailable naming how many replicas answered; a write that failed may still have
 // reached some replicas (its outcome is unknown, as in every Dynamo-style store).
 //
+// Hinted handoff (`sloppy_quorum`). A write whose home replica is believed down is sent
+// instead to the next node of the ring's preference list that is up and not a home
+// replica (Dynamo §4.6), with a hint naming the home replica; the fallback keeps it in
+// its hint store, durably and apart from its own data (at most `max_hints_per_target`
+// keys per home replica; beyond, it refuses the hint and the write may miss its quorum),
+// and its acknowledgement counts toward W. Once the home replica is up again, the
+// fallback replays its hints to it, at most `hint_replay_per_tick` keys per Tick, and
+// drops each one when it is acknowledged (unless a newer version arrived meanwhile).
+// A write acknowledged with the help of a fallback is marked sloppy: reads from the home
+// replicas need not see it until its hint is delivered, so R + W > N no longer promises
+// read-your-writes for it. Hints never replace anti-entropy: a fallback that dies takes
+// its hints with it.
+//
 // Because replicas exchange whole key states and merge them (a join), messages may be
 // lost, repeated or reordered freely; a replica that missed writes converges when a read
-// repairs it (hinted handoff and Merkle anti-entropy come in their own pieces).
+// repairs it or a hint reaches it (Merkle anti-entropy comes in its own piece).
 //
 // The core reads the node's own key states through LocalStore (synchronously, including
 // writes not yet durable) and emits the states to store; the driver writes them durably
@@ -57,6 +70,9 @@ struct QuorumConfig {
   size_t w = 2;
   uint64_t request_timeout_ms = 1000;
   bool repair_before_reply = false;
+  bool sloppy_quorum = false;
+  size_t max_hints_per_target = 10000;
+  size_t hint_replay_per_tick = 16;
   uint64_t max_clock_offset_ms = 500;
   kv::ReplicatedLimits limits;
 };
@@ -87,6 +103,7 @@ struct ClientResult {
   std::optional<kv::KeyState> state;  // kGet: the merged state (nullopt: no replica had it)
   kv::Change change;                  // kPut/kDelete: the write as coordinated
   size_t answered = 0;                // replicas that answered (acks or reads)
+  bool sloppy = false;                // a write a fallback's hint helped acknowledge
 };
 
 struct StateWrite {
@@ -94,8 +111,19 @@ struct StateWrite {
   std::string state;  // an encoded KeyState
 };
 
+// The hint store's changes: hold `state` of `key` for node `target` ("" = drop it).
+struct HintWrite {
+  uint64_t target = 0;
+  std::string key;
+  std::string state;
+};
+
+// Hints as stored: target -> key -> encoded state.
+using Hints = std::map<uint64_t, std::map<std::string, std::string>>;
+
 struct CoordinatorOutput {
   std::vector<StateWrite> writes;  // durable before the sends and results below
+  std::vector<HintWrite> hints;    // likewise
   std::vector<Envelope> send;
   std::vector<ClientResult> results;
 };
@@ -104,7 +132,7 @@ class Coordinator {
  public:
   // REQUIRES: self is a node of ring; store outlives the coordinator.
   Coordinator(uint64_t self, ring::Ring ring, QuorumConfig config, LocalStore* store,
-              clock::HlcTimestamp clock_floor = {});
+              clock::HlcTimestamp clock_floor = {}, Hints hints = {});
 
   // Liveness as the failure detector sees it (writes are forwarded to a live replica).
   void SetAlive(uint64_t node, bool alive);
@@ -116,6 +144,7 @@ class Coordinator {
   const ring::Ring& ring() const { return ring_; }
   clock::HlcTimestamp clock_last() const { return clock_.last(); }
   std::map<std::string, uint64_t> Counters() const;
+  size_t hints_pending() const;
 
  private:
   struct Pending {
@@ -131,6 +160,7 @@ class Coordinator {
     kv::Change change;    // writes: the change applied
     std::string merged;   // reads with repair before reply: the merged state
     std::set<uint64_t> repairing;  // replicas a repair-before-reply waits on
+    std::map<uint64_t, uint64_t> fallbacks;  // fallback node -> the home replica it stands in for
     bool replied = false;
   };
 
@@ -152,10 +182,13 @@ class Coordinator {
   uint64_t next_rid_ = 1;
   std::map<uint64_t, Pending> pending_;
   std::map<std::string, std::string> written_;  // this output's state writes, by key
+  Hints hints_;                                   // held for other nodes (fallback role)
+  // Hints sent for replay and not yet acknowledged: (target, key) -> when (ms).
+  std::map<std::pair<uint64_t, std::string>, uint64_t> replaying_;
   CoordinatorOutput out_;
   // Counters.
   uint64_t reads_ = 0, writes_ = 0, forwards_ = 0, timeouts_ = 0, repairs_ = 0,
-           malformed_ = 0;
+           malformed_ = 0, hints_stored_ = 0, hints_refused_ = 0, hints_delivered_ = 0;
 };
 
 }  // namespace kvd::topology::dynamo
