@@ -1,0 +1,238 @@
+// Unit tests for server/topology/dynamo/coordinator.h: the dynamo request path, on small
+// hand-driven clusters (the simulator, tests/sim/dynamo_sim.h, covers random faults).
+//
+// Goal: exact behaviour of the cases a user meets: a write reaches W replicas and is
+// answered; a quorum that cannot be met fails with a message saying how many replicas
+// answered; a node that is not a replica forwards a write to one; concurrent writes on a
+// siblings key come back as siblings with a context that resolves them; a stale replica
+// is repaired by a read; with sloppy quorum a fallback holds a hint for a down replica
+// and hands it over when the replica returns. Method: a Cluster that routes every message
+// at once (or drops those to nodes marked unreachable) and makes every write "durable"
+// immediately.
+#include "server/topology/dynamo/coordinator.h"
+
+#include <catch2/catch.hpp>
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <set>
+
+namespace kvd::topology::dynamo {
+namespace {
+
+struct Store final : LocalStore {
+  std::map<std::string, std::string> data;
+  std::optional<kv::KeyState> Load(const std::string& key) override {
+    auto it = data.find(key);
+    if (it == data.end()) return std::nullopt;
+    return kv::KeyState::Decode(key, it->second, kv::ReplicatedLimits{}).value();
+  }
+};
+
+class Cluster {
+ public:
+  Cluster(size_t n, QuorumConfig q) {
+    std::vector<ring::NodeSpec> specs;
+    for (uint64_t id = 1; id <= n; ++id) specs.push_back({id, 8, ""});
+    ring_ = ring::Ring::Make(specs).value();
+    for (uint64_t id = 1; id <= n; ++id) {
+      stores_[id] = std::make_unique<Store>();
+      nodes_[id] = std::make_unique<Coordinator>(id, ring_, q, stores_[id].get());
+    }
+  }
+  Coordinator& node(uint64_t id) { return *nodes_.at(id); }
+  Store& store(uint64_t id) { return *stores_.at(id); }
+  const ring::Ring& ring() const { return ring_; }
+  std::set<uint64_t> unreachable;
+
+  // Delivers every message until none is left; returns the client results, by node.
+  std::map<uint64_t, std::vector<ClientResult>> Run(uint64_t now_ms = 1000) {
+    std::map<uint64_t, std::vector<ClientResult>> results;
+    bool progress = true;
+    while (progress) {
+      progress = false;
+      for (auto& [id, core] : nodes_) {
+        CoordinatorOutput out = core->TakeOutput();
+        for (StateWrite& w : out.writes) stores_[id]->data[w.key] = w.state;
+        for (ClientResult& r : out.results) results[id].push_back(std::move(r));
+        for (Envelope& e : out.send) {
+          if (unreachable.count(e.to) != 0 || unreachable.count(id) != 0) continue;
+          queue_.push_back({id, std::move(e)});
+        }
+      }
+      while (!queue_.empty()) {
+        auto [from, e] = std::move(queue_.front());
+        queue_.pop_front();
+        nodes_.at(e.to)->OnMessage(from, e.bytes, now_ms);
+        progress = true;
+      }
+    }
+    return results;
+  }
+
+ private:
+  ring::Ring ring_;
+  std::map<uint64_t, std::unique_ptr<Store>> stores_;
+  std::map<uint64_t, std::unique_ptr<Coordinator>> nodes_;
+  std::deque<std::pair<uint64_t, Envelope>> queue_;
+};
+
+ClientOp Put(uint64_t id, std::string key, std::string value, kv::Resolver r = kv::Resolver::kLww) {
+  ClientOp op;
+  op.id = id;
+  op.kind = OpKind::kPut;
+  op.key = std::move(key);
+  op.value = std::move(value);
+  op.resolver = r;
+  return op;
+}
+
+ClientOp Get(uint64_t id, std::string key, kv::Resolver r = kv::Resolver::kLww) {
+  ClientOp op;
+  op.id = id;
+  op.kind = OpKind::kGet;
+  op.key = std::move(key);
+  op.resolver = r;
+  return op;
+}
+
+// A key and its three replicas (first one first).
+std::vector<uint64_t> ReplicasOf(const Cluster& c, const std::string& key) {
+  return c.ring().Replicas(key, 3);
+}
+
+TEST_CASE("dynamo coordinator: a write reaches every replica and a read returns it") {
+  Cluster c(5, QuorumConfig{});
+  const auto replicas = ReplicasOf(c, "k");
+  c.node(replicas[0]).Client(Put(1, "k", "v"), 1000);
+  auto results = c.Run();
+  REQUIRE(results[replicas[0]].size() == 1);
+  const ClientResult& put = results[replicas[0]][0];
+  CHECK(put.status.ok());
+  CHECK(put.answered >= 2);
+  CHECK_FALSE(put.sloppy);
+  for (uint64_t r : replicas) CHECK(c.store(r).data.count("k") == 1);
+  // Any node reads it, replica or not.
+  for (uint64_t id = 1; id <= 5; ++id) {
+    c.node(id).Client(Get(2, "k"), 1000);
+    auto got = c.Run();
+    REQUIRE(got[id].size() == 1);
+    REQUIRE(got[id][0].state.has_value());
+    CHECK(got[id][0].state->LwwValue() == "v");
+  }
+}
+
+TEST_CASE("dynamo coordinator: a node that is not a replica forwards the write") {
+  Cluster c(5, QuorumConfig{});
+  const auto replicas = ReplicasOf(c, "k");
+  uint64_t outsider = 0;
+  for (uint64_t id = 1; id <= 5; ++id) {
+    if (std::find(replicas.begin(), replicas.end(), id) == replicas.end()) outsider = id;
+  }
+  REQUIRE(outsider != 0);
+  c.node(outsider).Client(Put(7, "k", "v"), 1000);
+  auto results = c.Run();
+  REQUIRE(results[outsider].size() == 1);
+  CHECK(results[outsider][0].status.ok());
+  CHECK(results[outsider][0].change.dot.node == replicas[0]);  // the first replica coordinated
+  CHECK(c.store(outsider).data.count("k") == 0);
+  CHECK(c.node(outsider).Counters().at("forwards_total") == 1);
+}
+
+TEST_CASE("dynamo coordinator: a quorum that cannot be met fails and says how many answered") {
+  QuorumConfig q;
+  q.request_timeout_ms = 500;
+  Cluster c(5, q);
+  const auto replicas = ReplicasOf(c, "k");
+  c.unreachable = {replicas[1], replicas[2]};
+  c.node(replicas[0]).Client(Put(1, "k", "v"), 1000);
+  CHECK(c.Run()[replicas[0]].empty());  // waiting for a second replica
+  c.node(replicas[0]).Tick(1600);
+  auto results = c.Run(1600);
+  REQUIRE(results[replicas[0]].size() == 1);
+  const ClientResult& r = results[replicas[0]][0];
+  CHECK(r.status.code() == Code::kUnavailable);
+  CHECK(r.status.message() ==
+        "1 of the 2 replicas needed answered within 500 ms (1 of 3 replicas of key 'k'); the "
+        "write may have reached some replicas");
+  // W = 1 succeeds on the coordinator alone.
+  ClientOp one = Put(2, "k", "w");
+  one.w = 1;
+  c.node(replicas[0]).Client(one, 2000);
+  auto ok = c.Run(2000);
+  REQUIRE(ok[replicas[0]].size() == 1);
+  CHECK(ok[replicas[0]][0].status.ok());
+}
+
+TEST_CASE("dynamo coordinator: concurrent siblings, resolved with the context of a read") {
+  Cluster c(3, QuorumConfig{});
+  const auto replicas = ReplicasOf(c, "s");
+  // Two coordinators write without a context while cut off from each other.
+  c.unreachable = {replicas[1]};
+  c.node(replicas[0]).Client(Put(1, "s", "a", kv::Resolver::kSiblings), 1000);
+  c.Run();
+  c.unreachable = {replicas[0]};
+  c.node(replicas[1]).Client(Put(2, "s", "b", kv::Resolver::kSiblings), 1000);
+  c.Run();
+  c.unreachable.clear();
+  ClientOp all = Get(3, "s", kv::Resolver::kSiblings);
+  all.r = 3;
+  c.node(replicas[2]).Client(all, 1000);
+  auto got = c.Run();
+  REQUIRE(got[replicas[2]].size() == 1);
+  REQUIRE(got[replicas[2]][0].state.has_value());
+  const kv::KeyState& st = *got[replicas[2]][0].state;
+  REQUIRE(st.Siblings().size() == 2);
+  // The read repaired every replica to hold both.
+  for (uint64_t r : replicas) {
+    CHECK(kv::KeyState::Decode("s", c.store(r).data.at("s"), {}).value().Siblings().size() == 2);
+  }
+  // A write with that context replaces both.
+  ClientOp resolve = Put(4, "s", "a+b", kv::Resolver::kSiblings);
+  resolve.context = kv::DecodeContext(st.Context()).value();
+  c.node(replicas[0]).Client(resolve, 1000);
+  c.Run();
+  c.node(replicas[1]).Client(Get(5, "s", kv::Resolver::kSiblings), 1000);
+  auto after = c.Run();
+  REQUIRE(after[replicas[1]].size() == 1);
+  REQUIRE(after[replicas[1]][0].state->Siblings().size() == 1);
+  CHECK(after[replicas[1]][0].state->Siblings()[0].value.value == "a+b");
+}
+
+TEST_CASE("dynamo coordinator: with sloppy quorum a fallback holds a hint and hands it over") {
+  QuorumConfig q;
+  q.sloppy_quorum = true;
+  q.w = 3;
+  Cluster c(5, q);
+  const auto replicas = ReplicasOf(c, "k");
+  const uint64_t down = replicas[2];
+  for (uint64_t id = 1; id <= 5; ++id) c.node(id).SetAlive(down, false);
+  c.unreachable = {down};
+  c.node(replicas[0]).Client(Put(1, "k", "v"), 1000);
+  auto results = c.Run();
+  REQUIRE(results[replicas[0]].size() == 1);
+  CHECK(results[replicas[0]][0].status.ok());
+  CHECK(results[replicas[0]][0].sloppy);
+  CHECK(c.store(down).data.count("k") == 0);
+  size_t hints = 0;
+  uint64_t holder = 0;
+  for (uint64_t id = 1; id <= 5; ++id) {
+    if (c.node(id).hints_pending() > 0) holder = id;
+    hints += c.node(id).hints_pending();
+  }
+  REQUIRE(hints == 1);
+  CHECK(std::find(replicas.begin(), replicas.end(), holder) == replicas.end());
+  CHECK(c.store(holder).data.count("k") == 0);  // a hint, not the fallback's own data
+  // The home replica returns: the hint is replayed, stored there, and dropped.
+  c.unreachable.clear();
+  for (uint64_t id = 1; id <= 5; ++id) c.node(id).SetAlive(down, true);
+  c.node(holder).Tick(2000);
+  c.Run(2000);
+  CHECK(c.store(down).data.count("k") == 1);
+  CHECK(c.node(holder).hints_pending() == 0);
+  CHECK(c.node(holder).Counters().at("hints_delivered_total") == 1);
+}
+
+}  // namespace
+}  // namespace kvd::topology::dynamo
