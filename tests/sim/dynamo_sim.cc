@@ -46,6 +46,9 @@ struct SimStore final : dy::LocalStore {
     if (!st.ok()) return std::nullopt;
     return std::move(st).value();
   }
+  void ForEach(const std::function<void(const std::string&, const std::string&)>& fn) override {
+    for (const auto& [key, state] : live) fn(key, state);
+  }
 };
 
 struct SimNode {
@@ -71,7 +74,9 @@ struct Op {
   bool sloppy = false;                // a write a fallback's hint helped acknowledge
 };
 
-enum class EventType { kTick, kDeliver, kDiskDone, kClient, kCrash, kRestart, kHeal, kPartition };
+enum class EventType {
+  kTick, kDeliver, kDiskDone, kClient, kCrash, kRestart, kHeal, kPartition, kWipe
+};
 
 struct Event {
   uint64_t at = 0;
@@ -110,6 +115,8 @@ class DynamoSimulation {
   void Issue(size_t n, dy::ClientOp op);
   void RandomOp(size_t n);
   void Crash(size_t n);
+  void Wipe(size_t n);
+  bool ReplicasAgree() const;
   void Restart(size_t n);
   void OnEvent(const Event& e);
   void Check();
@@ -126,6 +133,8 @@ class DynamoSimulation {
   bool safety_ = true;
   std::vector<std::vector<int>> cut_;
   double drop_ = 0, dup_ = 0, crash_rate_ = 0, partition_rate_ = 0;
+  bool wipe_ = false;     // one node loses its disk during the run (anti-entropy rebuilds it)
+  bool wiped_ = false;
   uint64_t max_delay_us_ = 0;
   DynamoSimResult result_;
 };
@@ -227,6 +236,35 @@ void DynamoSimulation::Crash(size_t n) {
   Schedule(std::move(ev));
 }
 
+void DynamoSimulation::Wipe(size_t n) {
+  SimNode& node = nodes_[n];
+  if (!node.up) return;
+  Crash(n);
+  for (SimNode& other : nodes_) {
+    if (other.up) other.core->SetAlive(node.id, false);
+  }
+  node.durable.clear();
+  node.durable_hints.clear();
+  node.store.live.clear();
+  wiped_ = true;
+  Trace(fmt::format("node {}: its disk is lost", node.id));
+}
+
+bool DynamoSimulation::ReplicasAgree() const {
+  for (const std::string& key : kKeys) {
+    const std::vector<uint64_t> replicas = ring_.Replicas(key, quorum_.n);
+    auto bytes_of = [&](uint64_t id) {
+      const auto& durable = nodes_[id - 1].durable;
+      auto it = durable.find(key);
+      return it == durable.end() ? std::string() : it->second;
+    };
+    for (uint64_t id : replicas) {
+      if (bytes_of(id) != bytes_of(replicas.front())) return false;
+    }
+  }
+  return true;
+}
+
 void DynamoSimulation::Restart(size_t n) {
   SimNode& node = nodes_[n];
   if (node.up) return;
@@ -318,6 +356,9 @@ void DynamoSimulation::OnEvent(const Event& e) {
       }
       break;
     case EventType::kRestart: Restart(e.node); break;
+    case EventType::kWipe:
+      if (safety_) Wipe(e.node);
+      break;
     case EventType::kPartition: {
       if (!safety_) break;
       if (rng_.Chance(partition_rate_)) {
@@ -359,8 +400,10 @@ void DynamoSimulation::OnEvent(const Event& e) {
 }
 
 void DynamoSimulation::Check() {
-  // Reads against earlier acknowledged writes.
+  // Reads against earlier acknowledged writes (not in a run where a disk was lost: a read
+  // may then meet the wiped replica and one the write had not reached).
   for (const Op& read : ops_) {
+    if (wiped_) break;
     if (read.op.kind != dy::OpKind::kGet || !read.done || !read.ok) continue;
     for (const Op& write : ops_) {
       // (A sloppy write is promised to reads only once its hint is delivered.)
@@ -385,6 +428,25 @@ void DynamoSimulation::Check() {
                          static_cast<double>(write.end_us) / kMs));
         return;
       }
+    }
+  }
+  // No acknowledged write is lost: the final state of its key covers it.
+  for (const Op& write : ops_) {
+    if (write.op.kind != dy::OpKind::kPut || !write.done || !write.ok || write.sloppy) continue;
+    const SimNode& home = nodes_[ring_.Replicas(write.op.key, 1).front() - 1];
+    auto it = home.durable.find(write.op.key);
+    bool covered = false;
+    if (it != home.durable.end()) {
+      const kv::KeyState st = kv::KeyState::Decode(write.op.key, it->second, {}).value();
+      covered = write.op.resolver == kv::Resolver::kSiblings
+                    ? kv::DecodeContext(st.Context()).value().Covers(write.change.dot)
+                    : !(st.latest() < write.change.hlc);
+    }
+    if (!covered) {
+      Fail(fmt::format("acknowledged write op {} ({} {}) is lost: the final state of {} does "
+                       "not cover it",
+                       write.op.id, write.op.key, write.change.dot.ToString(), write.op.key));
+      return;
     }
   }
   // Replicas of every key converged.
@@ -420,6 +482,15 @@ DynamoSimResult DynamoSimulation::Run() {
   quorum_.sloppy_quorum = rng_.Chance(0.5);
   quorum_.max_hints_per_target = 2 + rng_.Uniform(6);
   quorum_.hint_replay_per_tick = 1 + rng_.Uniform(4);
+  if (rng_.Chance(0.5)) {
+    quorum_.anti_entropy_interval_ms = 20 + rng_.Uniform(80);
+    quorum_.merkle_depth = static_cast<uint32_t>(2 + rng_.Uniform(4));
+    wipe_ = rng_.Chance(0.5);
+    if (wipe_ && quorum_.w < 2) {  // with W = 1 a lost disk may take a write with it
+      quorum_.r = 2;
+      quorum_.w = 2;
+    }
+  }
   if (o_.faults) {
     drop_ = rng_.Real() * 0.15;
     dup_ = rng_.Real() * 0.1;
@@ -440,10 +511,20 @@ DynamoSimResult DynamoSimulation::Run() {
     Schedule(Event{200 * kMs + rng_.Uniform(800 * kMs), 0, EventType::kCrash, k, 0, 0, {}});
   }
   if (o_.faults) Schedule(Event{rng_.Uniform(300 * kMs), 0, EventType::kPartition, 0, 0, 0, {}});
+  if (wipe_) {
+    Schedule(Event{500 * kMs + rng_.Uniform(o_.safety_ms * kMs / 2), 0, EventType::kWipe,
+                   static_cast<size_t>(rng_.Uniform(n)), 0, 0, {}});
+  }
   Trace(fmt::format("{} nodes, N=3 R={} W={}, timeout {} ms, repair {}, sloppy quorum {}", n,
                     quorum_.r, quorum_.w, quorum_.request_timeout_ms,
                     quorum_.repair_before_reply ? "before reply" : "in the background",
                     quorum_.sloppy_quorum ? "on" : "off"));
+  Trace(fmt::format("anti-entropy {}, a disk lost: {}",
+                    quorum_.anti_entropy_interval_ms > 0
+                        ? fmt::format("every {} ms, depth {}", quorum_.anti_entropy_interval_ms,
+                                      quorum_.merkle_depth)
+                        : std::string("off"),
+                    wipe_ ? "yes" : "no"));
 
   const uint64_t safety_end = o_.safety_ms * kMs;
   const uint64_t deadline = safety_end + o_.convergence_ms * kMs;
@@ -482,7 +563,16 @@ DynamoSimResult DynamoSimulation::Run() {
         Issue(rng_.Uniform(nodes_.size()), std::move(op));
         return index;
       };
-      if (repair_ops.empty()) {
+      if (quorum_.anti_entropy_interval_ms > 0) {
+        // Anti-entropy alone must bring every replica in line (no repair reads).
+        bool settled = ReplicasAgree();
+        for (const SimNode& node : nodes_) {
+          settled = settled && node.pending.empty() &&
+                    node.core->Counters().at("requests_pending") == 0 &&
+                    node.core->hints_pending() == 0 && node.durable_hints.empty();
+        }
+        if (settled) break;
+      } else if (repair_ops.empty()) {
         for (const std::string& key : kKeys) repair_ops.push_back(repair_read(key));
       } else {
         bool settled = true;
@@ -503,6 +593,7 @@ DynamoSimResult DynamoSimulation::Run() {
     }
     if (now_ > deadline) {
       std::string why = "did not settle within the convergence phase:";
+      if (!ReplicasAgree()) why += " the replicas of some key still differ;";
       for (size_t k : repair_ops) {
         if (!ops_[k].done || !ops_[k].ok) why += fmt::format(" repair read of {} pending;", ops_[k].op.key);
       }

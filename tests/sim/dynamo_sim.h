@@ -16,14 +16,19 @@
 //   * clients: random reads and writes (puts, deletes) of a few lww and siblings keys, sent
 //     to random nodes (which forward writes to a replica when they are not one), siblings
 //     puts often presenting the context of an earlier read.
-// Then every fault heals, every key is read once with R = N (read repair), and the run
-// goes on until nothing is in flight and every hint has been delivered and dropped.
+//   * anti-entropy in half of the runs (Merkle trees of 4 to 32 buckets per range,
+//     exchanges every 20 to 100 ms), and in half of those one node loses its disk.
+// Then every fault heals and, without anti-entropy, every key is read once with R = N
+// (read repair); the run goes on until nothing is in flight, every hint has been
+// delivered and dropped and (with anti-entropy, which must do it alone) the replicas of
+// every key agree.
 //
 // Checks: every read that started after a write was acknowledged sees that write or a
 // later one (siblings: the read's causal context covers the write's dot; lww: the read's
 // latest timestamp is at least the write's) — the promise of R + W > N for every write
-// acknowledged without a fallback's help; once repaired, the N replicas of every key hold
-// byte-identical states; and no hint is left anywhere.
+// acknowledged without a fallback's help (skipped when a disk was lost); no acknowledged
+// write is missing from the final state of its key; once repaired, the N replicas of
+// every key hold byte-identical states; and no hint is left anywhere.
 //
 // Thread-safety: none; one run per call.
 #pragma once

@@ -23,6 +23,10 @@ constexpr uint8_t kForwardReply = 6;  // u64 rid, u8 code, bytes message, u64 an
 constexpr uint8_t kHintedWrite = 7;   // u64 rid, u64 home replica, bytes key, bytes state
 constexpr uint8_t kHintReplay = 8;    // u64 0, bytes key, bytes state: merge and acknowledge
 constexpr uint8_t kHintAck = 9;       // u64 0, bytes key, bytes state (as received)
+constexpr uint8_t kAeHashes = 10;     // u64 range end, u32 level, u32 n, n x (u64 index,
+                                      // u64 hash): my hashes of these nodes
+constexpr uint8_t kAeEntries = 11;    // u64 range end, u8 reply, u32 n, n x u64 bucket,
+                                      // u32 m, m x (bytes key, bytes state)
 
 std::string Encode(const kv::KeyState& st) { return st.Encode(); }
 
@@ -37,6 +41,46 @@ Coordinator::Coordinator(uint64_t self, ring::Ring ring, QuorumConfig config, Lo
       clock_(config.max_clock_offset_ms),
       hints_(std::move(hints)) {
   clock_.Restore(clock_floor);
+  if (config_.anti_entropy_interval_ms > 0) {
+    for (const ring::TokenRange& range : ring_.Ranges(config_.n)) {
+      if (std::find(range.replicas.begin(), range.replicas.end(), self_) == range.replicas.end()) {
+        continue;
+      }
+      trees_.emplace(range.end, MerkleTree(range.start, range.end, config_.merkle_depth));
+    }
+    store_->ForEach([this](const std::string& key, const std::string& state) {
+      Track(key, nullptr, state);
+    });
+  }
+}
+
+MerkleTree* Coordinator::TreeFor(uint64_t token) {
+  if (trees_.empty()) return nullptr;
+  // Ranges are (previous end, end]: the one holding the token is the first ending at or
+  // after it (wrapping), if this node replicates it.
+  auto it = trees_.lower_bound(token);
+  if (it == trees_.end()) it = trees_.begin();
+  return it->second.Contains(token) ? &it->second : nullptr;
+}
+
+void Coordinator::Track(const std::string& key, const std::string* old_bytes,
+                        const std::string& new_bytes) {
+  if (trees_.empty()) return;
+  const uint64_t token = ring::Hash64(key);
+  MerkleTree* tree = TreeFor(token);
+  if (tree == nullptr) return;
+  if (old_bytes != nullptr) {
+    tree->Toggle(token, EntryDigest(key, *old_bytes));
+  } else {
+    tokens_.emplace(token, key);
+  }
+  tree->Toggle(token, EntryDigest(key, new_bytes));
+}
+
+std::string Coordinator::LocalBytes(const std::string& key) {
+  if (auto it = written_.find(key); it != written_.end()) return it->second;
+  std::optional<kv::KeyState> st = store_->Load(key);
+  return st ? Encode(*st) : std::string();
 }
 
 size_t Coordinator::hints_pending() const {
@@ -69,7 +113,9 @@ void Coordinator::MergeLocal(const std::string& key, const kv::KeyState& state) 
   } else {
     current = store_->Load(key);
   }
+  std::optional<std::string> old_bytes;
   if (current) {
+    old_bytes = Encode(*current);
     const kv::Outcome o = current->Merge(state);
     if (!o.changed) return;
   } else {
@@ -77,6 +123,7 @@ void Coordinator::MergeLocal(const std::string& key, const kv::KeyState& state) 
   }
   if (!state.latest().zero()) (void)clock_.Update(state.latest(), now_ms_);
   std::string bytes = Encode(*current);
+  Track(key, old_bytes ? &*old_bytes : nullptr, bytes);
   written_[key] = bytes;
   out_.writes.push_back(StateWrite{key, std::move(bytes)});
 }
@@ -522,13 +569,162 @@ void Coordinator::OnMessage(uint64_t from, std::string_view bytes, uint64_t now_
       pending_.erase(it);
       return;
     }
+    case kAeHashes: {
+      const uint64_t range_end = rid;  // the first u64 of every message
+      uint32_t level = 0, n = 0;
+      if (!r.U32(&level) || !r.U32(&n) || n > (uint32_t{2} << MerkleTree::kMaxDepth)) break;
+      std::vector<std::pair<uint64_t, uint64_t>> theirs;
+      bool bad = false;
+      for (uint32_t k = 0; k < n && !bad; ++k) {
+        uint64_t index = 0, hash = 0;
+        bad = !r.U64(&index) || !r.U64(&hash);
+        theirs.emplace_back(index, hash);
+      }
+      if (bad || !r.done()) break;
+      auto tit = trees_.find(range_end);
+      if (tit == trees_.end() || level > tit->second.depth()) return;  // another ring view
+      MerkleTree& tree = tit->second;
+      std::vector<uint64_t> differing;
+      for (const auto& [index, hash] : theirs) {
+        if (index >= (uint64_t{1} << level)) return;
+        if (tree.Node(level, index) != hash) differing.push_back(index);
+      }
+      if (differing.empty()) return;  // in sync below what was compared
+      if (level == tree.depth()) {
+        // Differing buckets: send what this node holds there; the peer merges it and
+        // answers with what it holds.
+        SendEntries(from, range_end, false, differing, EntriesIn(tree, differing));
+        return;
+      }
+      std::vector<uint64_t> children;
+      for (uint64_t i : differing) {
+        children.push_back(2 * i);
+        children.push_back(2 * i + 1);
+      }
+      SendHashes(from, range_end, level + 1, children, tree);
+      return;
+    }
+    case kAeEntries: {
+      const uint64_t range_end = rid;
+      uint8_t reply = 0;
+      uint32_t n = 0, m = 0;
+      if (!r.U8(&reply) || reply > 1 || !r.U32(&n) || n > (uint32_t{1} << MerkleTree::kMaxDepth)) {
+        break;
+      }
+      std::vector<uint64_t> buckets(n);
+      bool bad = false;
+      for (uint64_t& b : buckets) bad = bad || !r.U64(&b);
+      if (bad || !r.U32(&m)) break;
+      std::vector<std::pair<std::string, kv::KeyState>> entries;
+      for (uint32_t k = 0; k < m && !bad; ++k) {
+        std::string_view key, state;
+        bad = !r.Bytes(&key, config_.limits.max_key_bytes) || !r.Bytes(&state);
+        if (bad) break;
+        std::optional<kv::KeyState> st = Decode(std::string(key), state);
+        if (st) entries.emplace_back(std::string(key), std::move(*st));
+      }
+      if (bad || !r.done()) break;
+      auto tit = trees_.find(range_end);
+      if (tit == trees_.end()) return;
+      for (uint64_t b : buckets) {
+        if (b >= tit->second.buckets()) return;
+      }
+      // What this node holds there, before merging, goes back to the peer.
+      std::vector<std::pair<std::string, std::string>> mine;
+      if (reply == 0) mine = EntriesIn(tit->second, buckets);
+      for (const auto& [key, st] : entries) {
+        if (!tit->second.Contains(ring::Hash64(key))) continue;  // not of this range
+        ++ae_keys_received_;
+        MergeLocal(key, st);
+      }
+      if (reply == 0) SendEntries(from, range_end, true, buckets, mine);
+      return;
+    }
     default: break;
   }
   ++malformed_;
 }
 
+void Coordinator::StartExchange() {
+  if (trees_.empty()) return;
+  // The next range in turn, with the next other replica of it that is believed up.
+  auto it = trees_.begin();
+  std::advance(it, static_cast<std::ptrdiff_t>(exchange_cursor_ % trees_.size()));
+  const uint64_t round = exchange_cursor_ / trees_.size();
+  ++exchange_cursor_;
+  std::vector<uint64_t> peers;
+  for (uint64_t r : ring_.ReplicasForToken(it->first, config_.n)) {
+    if (r != self_ && down_.count(r) == 0) peers.push_back(r);
+  }
+  if (peers.empty()) return;
+  ++ae_exchanges_;
+  SendHashes(peers[round % peers.size()], it->first, 0, {0}, it->second);
+}
+
+void Coordinator::SendHashes(uint64_t to, uint64_t range_end, uint32_t level,
+                             const std::vector<uint64_t>& indices, MerkleTree& tree) {
+  std::string msg;
+  ByteWriter w(&msg);
+  w.U8(kAeHashes);
+  w.U64(range_end);
+  w.U32(level);
+  w.U32(static_cast<uint32_t>(indices.size()));
+  for (uint64_t i : indices) {
+    w.U64(i);
+    w.U64(tree.Node(level, i));
+  }
+  ae_hashes_sent_ += indices.size();
+  out_.send.push_back(Envelope{to, std::move(msg)});
+}
+
+std::vector<std::pair<std::string, std::string>> Coordinator::EntriesIn(
+    MerkleTree& tree, const std::vector<uint64_t>& buckets) {
+  std::vector<std::pair<std::string, std::string>> entries;
+  auto add_span = [&](uint64_t first, uint64_t last) {
+    for (auto it = tokens_.lower_bound(first); it != tokens_.end() && it->first <= last; ++it) {
+      if (entries.size() >= config_.max_entries_per_message) return;
+      std::string bytes = LocalBytes(it->second);
+      if (!bytes.empty()) entries.emplace_back(it->second, std::move(bytes));
+    }
+  };
+  for (uint64_t b : buckets) {
+    const MerkleTree::Span span = tree.BucketSpan(b);
+    if (span.last + 1 == span.first) continue;  // an empty bucket
+    if (span.first <= span.last) {
+      add_span(span.first, span.last);
+    } else {  // wraps around 2^64
+      add_span(span.first, ~uint64_t{0});
+      add_span(0, span.last);
+    }
+  }
+  return entries;
+}
+
+void Coordinator::SendEntries(uint64_t to, uint64_t range_end, bool reply,
+                              const std::vector<uint64_t>& buckets,
+                              const std::vector<std::pair<std::string, std::string>>& entries) {
+  std::string msg;
+  ByteWriter w(&msg);
+  w.U8(kAeEntries);
+  w.U64(range_end);
+  w.U8(reply ? 1 : 0);
+  w.U32(static_cast<uint32_t>(buckets.size()));
+  for (uint64_t b : buckets) w.U64(b);
+  w.U32(static_cast<uint32_t>(entries.size()));
+  for (const auto& [key, state] : entries) {
+    w.Bytes(key);
+    w.Bytes(state);
+  }
+  ae_keys_sent_ += entries.size();
+  out_.send.push_back(Envelope{to, std::move(msg)});
+}
+
 void Coordinator::Tick(uint64_t now_ms) {
   now_ms_ = std::max(now_ms_, now_ms);
+  if (config_.anti_entropy_interval_ms > 0 && now_ms_ >= next_exchange_ms_) {
+    next_exchange_ms_ = now_ms_ + config_.anti_entropy_interval_ms;
+    StartExchange();
+  }
   // Hint replay: a bounded number of keys per tick, to home replicas believed up. A replay
   // whose acknowledgement was lost is sent again on a later tick.
   size_t budget = config_.hint_replay_per_tick;
@@ -594,7 +790,9 @@ std::map<std::string, uint64_t> Coordinator::Counters() const {
           {"read_repairs_total", repairs_}, {"malformed_messages_total", malformed_},
           {"requests_pending", pending_.size()}, {"hints_stored_total", hints_stored_},
           {"hints_refused_total", hints_refused_}, {"hints_delivered_total", hints_delivered_},
-          {"hints_pending", hints_pending()}};
+          {"hints_pending", hints_pending()}, {"ae_exchanges_total", ae_exchanges_},
+          {"ae_hashes_sent_total", ae_hashes_sent_}, {"ae_keys_sent_total", ae_keys_sent_},
+          {"ae_keys_received_total", ae_keys_received_}};
 }
 
 }  // namespace kvd::topology::dynamo

@@ -36,9 +36,16 @@
 // read-your-writes for it. Hints never replace anti-entropy: a fallback that dies takes
 // its hints with it.
 //
+// Anti-entropy (`anti_entropy_interval_ms` > 0). The node keeps a Merkle tree
+// (merkle.h) for every token range it replicates, built once from its store at start and
+// then updated by every write it stores. Every interval it compares one range with one
+// other replica of it, in turn: the two exchange hashes top down, one level per message,
+// only below the nodes that differ; for the buckets that differ they send each other the
+// key states in them and merge what they receive. Equal ranges cost one hash each way.
+//
 // Because replicas exchange whole key states and merge them (a join), messages may be
-// lost, repeated or reordered freely; a replica that missed writes converges when a read
-// repairs it or a hint reaches it (Merkle anti-entropy comes in its own piece).
+// lost, repeated or reordered freely; a replica that missed writes, or lost its disk,
+// converges through read repair, hints and anti-entropy.
 //
 // The core reads the node's own key states through LocalStore (synchronously, including
 // writes not yet durable) and emits the states to store; the driver writes them durably
@@ -48,6 +55,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -60,6 +68,7 @@
 #include "common/ring/ring.h"
 #include "common/status.h"
 #include "server/kv/replicated_state.h"
+#include "server/topology/dynamo/merkle.h"
 #include "server/topology/output.h"
 
 namespace kvd::topology::dynamo {
@@ -73,6 +82,9 @@ struct QuorumConfig {
   bool sloppy_quorum = false;
   size_t max_hints_per_target = 10000;
   size_t hint_replay_per_tick = 16;
+  uint64_t anti_entropy_interval_ms = 0;  // 0: off
+  uint32_t merkle_depth = 10;
+  size_t max_entries_per_message = 1000;
   uint64_t max_clock_offset_ms = 500;
   kv::ReplicatedLimits limits;
 };
@@ -82,6 +94,8 @@ class LocalStore {
  public:
   virtual ~LocalStore() = default;
   virtual std::optional<kv::KeyState> Load(const std::string& key) = 0;
+  // Every key and its encoded state (anti-entropy builds its trees from it once, at start).
+  virtual void ForEach(const std::function<void(const std::string&, const std::string&)>& fn) = 0;
 };
 
 enum class OpKind : uint8_t { kGet = 1, kPut = 2, kDelete = 3 };
@@ -171,6 +185,19 @@ class Coordinator {
   // Merges `state` into this node's copy of `key`; records the write if it changed.
   void MergeLocal(const std::string& key, const kv::KeyState& state);
   std::optional<kv::KeyState> Decode(const std::string& key, std::string_view bytes);
+  // The encoded local state of key, this output's writes included ("" = none).
+  std::string LocalBytes(const std::string& key);
+  // Anti-entropy.
+  MerkleTree* TreeFor(uint64_t token);
+  void Track(const std::string& key, const std::string* old_bytes, const std::string& new_bytes);
+  void StartExchange();
+  void SendHashes(uint64_t to, uint64_t range_end, uint32_t level,
+                  const std::vector<uint64_t>& indices, MerkleTree& tree);
+  // Encoded (key, state) pairs of the local keys in the given buckets.
+  std::vector<std::pair<std::string, std::string>> EntriesIn(MerkleTree& tree,
+                                                             const std::vector<uint64_t>& buckets);
+  void SendEntries(uint64_t to, uint64_t range_end, bool reply, const std::vector<uint64_t>& buckets,
+                   const std::vector<std::pair<std::string, std::string>>& entries);
 
   uint64_t self_;
   ring::Ring ring_;
@@ -183,12 +210,19 @@ class Coordinator {
   std::map<uint64_t, Pending> pending_;
   std::map<std::string, std::string> written_;  // this output's state writes, by key
   Hints hints_;                                   // held for other nodes (fallback role)
+  // Anti-entropy: a tree per replicated range, by the range's end token; every local key
+  // by token; the next exchange.
+  std::map<uint64_t, MerkleTree> trees_;
+  std::multimap<uint64_t, std::string> tokens_;
+  uint64_t next_exchange_ms_ = 0;
+  size_t exchange_cursor_ = 0;
   // Hints sent for replay and not yet acknowledged: (target, key) -> when (ms).
   std::map<std::pair<uint64_t, std::string>, uint64_t> replaying_;
   CoordinatorOutput out_;
   // Counters.
   uint64_t reads_ = 0, writes_ = 0, forwards_ = 0, timeouts_ = 0, repairs_ = 0,
-           malformed_ = 0, hints_stored_ = 0, hints_refused_ = 0, hints_delivered_ = 0;
+           malformed_ = 0, hints_stored_ = 0, hints_refused_ = 0, hints_delivered_ = 0,
+           ae_exchanges_ = 0, ae_hashes_sent_ = 0, ae_keys_sent_ = 0, ae_keys_received_ = 0;
 };
 
 }  // namespace kvd::topology::dynamo

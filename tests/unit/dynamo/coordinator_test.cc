@@ -28,6 +28,9 @@ struct Store final : LocalStore {
     if (it == data.end()) return std::nullopt;
     return kv::KeyState::Decode(key, it->second, kv::ReplicatedLimits{}).value();
   }
+  void ForEach(const std::function<void(const std::string&, const std::string&)>& fn) override {
+    for (const auto& [key, state] : data) fn(key, state);
+  }
 };
 
 class Cluster {
