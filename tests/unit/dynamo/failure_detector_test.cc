@@ -45,7 +45,7 @@ TEST_CASE("phi accrual: irregular heartbeats earn more patience") {
   uint64_t a = 0, b = 0;
   for (int i = 0; i < 60; ++i) {
     regular.Heartbeat(a += 1000);
-    jittery.Heartbeat(b += (i % 2 == 0 ? 400 : 1600));  // mean 1000, stddev 600
+    jittery.Heartbeat(b += (i % 2 == 0 ? uint64_t{400} : uint64_t{1600}));  // mean 1000, sd 600
   }
   CHECK_FALSE(regular.Available(a + 3000));
   CHECK(jittery.Available(b + 3000));
