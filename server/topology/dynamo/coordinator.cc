@@ -77,6 +77,11 @@ void Coordinator::Track(const std::string& key, const std::string* old_bytes,
   tree->Toggle(token, EntryDigest(key, new_bytes));
 }
 
+std::optional<kv::KeyState> Coordinator::LocalState(const std::string& key) {
+  if (auto it = written_.find(key); it != written_.end()) return Decode(key, it->second);
+  return store_->Load(key);
+}
+
 std::string Coordinator::LocalBytes(const std::string& key) {
   if (auto it = written_.find(key); it != written_.end()) return it->second;
   std::optional<kv::KeyState> st = store_->Load(key);
@@ -107,12 +112,7 @@ std::optional<kv::KeyState> Coordinator::Decode(const std::string& key, std::str
 }
 
 void Coordinator::MergeLocal(const std::string& key, const kv::KeyState& state) {
-  std::optional<kv::KeyState> current;
-  if (auto it = written_.find(key); it != written_.end()) {
-    current = Decode(key, it->second);
-  } else {
-    current = store_->Load(key);
-  }
+  std::optional<kv::KeyState> current = LocalState(key);
   std::optional<std::string> old_bytes;
   if (current) {
     old_bytes = Encode(*current);
@@ -183,13 +183,7 @@ void Coordinator::StartRead(uint64_t rid, Pending p) {
   p.needed = std::min(p.op.r != 0 ? p.op.r : config_.r, p.replicas.size());
   for (uint64_t r : p.replicas) {
     if (r == self_) {
-      std::optional<kv::KeyState> mine;
-      if (auto it = written_.find(p.op.key); it != written_.end()) {
-        mine = Decode(p.op.key, it->second);
-      } else {
-        mine = store_->Load(p.op.key);
-      }
-      p.states[self_] = mine ? Encode(*mine) : std::string();
+      p.states[self_] = LocalBytes(p.op.key);
       p.answered.insert(self_);
       continue;
     }
@@ -253,12 +247,7 @@ void Coordinator::FinishRead(uint64_t rid, Pending& p) {
 
 void Coordinator::StartWrite(uint64_t rid, Pending p) {
   ++writes_;
-  std::optional<kv::KeyState> local;
-  if (auto it = written_.find(p.op.key); it != written_.end()) {
-    local = Decode(p.op.key, it->second);
-  } else {
-    local = store_->Load(p.op.key);
-  }
+  std::optional<kv::KeyState> local = LocalState(p.op.key);
   kv::KeyState state = local ? *local : kv::KeyState(p.op.resolver);
   kv::Change c;
   c.hlc = clock_.Now(now_ms_);
@@ -377,18 +366,13 @@ void Coordinator::OnMessage(uint64_t from, std::string_view bytes, uint64_t now_
       std::string_view key;
       if (!r.Bytes(&key, config_.limits.max_key_bytes) || !r.done()) break;
       const std::string k(key);
-      std::optional<kv::KeyState> mine;
-      if (auto it = written_.find(k); it != written_.end()) {
-        mine = Decode(k, it->second);
-      } else {
-        mine = store_->Load(k);
-      }
+      const std::string mine = LocalBytes(k);
       std::string msg;
       ByteWriter w(&msg);
       w.U8(kReadReply);
       w.U64(rid);
-      w.U8(mine ? 1 : 0);
-      w.Bytes(mine ? Encode(*mine) : std::string());
+      w.U8(mine.empty() ? 0 : 1);
+      w.Bytes(mine);
       out_.send.push_back(Envelope{from, std::move(msg)});
       return;
     }

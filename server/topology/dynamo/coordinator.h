@@ -185,7 +185,8 @@ class Coordinator {
   // Merges `state` into this node's copy of `key`; records the write if it changed.
   void MergeLocal(const std::string& key, const kv::KeyState& state);
   std::optional<kv::KeyState> Decode(const std::string& key, std::string_view bytes);
-  // The encoded local state of key, this output's writes included ("" = none).
+  // This node's state of key, this output's writes included (nullopt / "" = none).
+  std::optional<kv::KeyState> LocalState(const std::string& key);
   std::string LocalBytes(const std::string& key);
   // Anti-entropy.
   MerkleTree* TreeFor(uint64_t token);
