@@ -13,6 +13,7 @@
 #include "client/kvctl/batch_script.h"
 #include "client/kvctl/output.h"
 #include "client/lib/client.h"
+#include "common/config/config.h"
 #include "common/wire/frame.h"
 
 namespace kvd::kvctl {
@@ -913,13 +914,18 @@ void AddGlobalOptions(po::options_description* d) {
       "consistency", po::value<std::string>()->value_name("LEVEL"),
       "reads: default, linearizable, leader, follower or session")(
       "durability", po::value<std::string>()->value_name("MODE"),
-      "writes: default, none, periodic or always");
+      "writes: default, none, periodic or always")(
+      "read-quorum", po::value<std::string>()->value_name("Q"),
+      "dynamo reads: replicas to wait for: one, quorum, all or 1..16 (default: the server's)")(
+      "write-quorum", po::value<std::string>()->value_name("Q"),
+      "dynamo writes: replicas to wait for: one, quorum, all or 1..16 (default: the server's)");
 }
 
 // The spellings of global options that take their value from the next word.
 bool IsGlobalOptionWithValue(std::string_view word) {
   return word == "--endpoints" || word == "--timeout" || word == "--output" || word == "-o" ||
-         word == "--consistency" || word == "--durability";
+         word == "--consistency" || word == "--durability" || word == "--read-quorum" ||
+         word == "--write-quorum";
 }
 
 template <typename Enum, size_t N>
@@ -977,6 +983,17 @@ Result<GlobalOptions> ParseGlobalOptions(const po::variables_map& vm, const Envi
   }
   if (std::optional<std::string> text = OptionalString(vm, "durability")) {
     KVD_ASSIGN_OR_RETURN(global.durability, ParseEnum("--durability", *text, kDurabilities));
+  }
+  for (auto [name, out] : {std::pair{"read-quorum", &global.read_quorum},
+                           std::pair{"write-quorum", &global.write_quorum}}) {
+    std::optional<std::string> text = OptionalString(vm, name);
+    if (!text) continue;
+    uint32_t q = 0;
+    if (!config::ParseQuorum(*text, &q)) {
+      return Usage(fmt::format("--{} must be one, quorum, all or a number from 1 to 16 (got {})",
+                               name, Quoted(*text)));
+    }
+    *out = static_cast<uint8_t>(q);
   }
   return global;
 }

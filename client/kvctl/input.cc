@@ -150,6 +150,8 @@ Result<wire::Request> BuildRequest(const Invocation& invocation, std::istream& i
   wire::Request request;
   request.options.consistency = invocation.global.consistency;
   request.options.durability = invocation.global.durability;
+  request.options.read_quorum = invocation.global.read_quorum;
+  request.options.write_quorum = invocation.global.write_quorum;
   // Tell the server when kvctl stops waiting, so that it does not work for nobody.
   request.options.timeout_ms = static_cast<uint32_t>(invocation.global.timeout.count());
   KVD_ASSIGN_OR_RETURN(

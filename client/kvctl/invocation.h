@@ -51,6 +51,9 @@ struct GlobalOptions {
   OutputFormat output = OutputFormat::kTable;
   wire::Consistency consistency = wire::Consistency::kDefault;
   wire::Durability durability = wire::Durability::kDefault;
+  // dynamo: replicas a read (--r) or write (--w) waits for; 0: the server's default.
+  uint8_t read_quorum = 0;
+  uint8_t write_quorum = 0;
   bool operator==(const GlobalOptions&) const = default;
 };
 

@@ -6,7 +6,7 @@
 //   field                                allowed                         default
 //   node.id                              1 .. 2^63-1                     1
 //   node.mode                            single, leader_follower,        single
-//                                        multi_leader
+//                                        multi_leader, dynamo
 //   node.data_dir                        non-empty path                  ./data
 //   cluster.name                         1..64 of [A-Za-z0-9._-]         kvd
 //   cluster.members                      sequence of up to 64 entries    (empty)
@@ -14,6 +14,7 @@
 //   cluster.members[i].client            host:port, port not 0 (req.)
 //   cluster.members[i].peer              host:port, port not 0 (req.)
 //   cluster.members[i].admin             host:port, port not 0           (none)
+//   cluster.members[i].zone              0..64 bytes                     "" (none)
 //   cluster.join                         true, false                     false
 //   raft.election_timeout_ms             50 .. 60000                     1000
 //   raft.heartbeat_interval_ms           10 .. 10000                     100
@@ -47,6 +48,22 @@
 //   multi_leader.followers               sequence of up to 256 entries   none
 //   multi_leader.followers[i].id         a member id (required)
 //   multi_leader.followers[i].leader     a member id, not a follower (required)
+//   dynamo.replicas                      1 .. 16                         3
+//   dynamo.read_quorum                   one, quorum, all, 1 .. 16       quorum
+//   dynamo.write_quorum                  one, quorum, all, 1 .. 16       quorum
+//   dynamo.tokens_per_node               1 .. 4096                       256
+//   dynamo.request_timeout_ms            10 .. 600000                    2000
+//   dynamo.read_repair                   background, before_reply        background
+//   dynamo.sloppy_quorum                 true, false                     true
+//   dynamo.max_hints_per_target          0 .. 100000000                  100000
+//   dynamo.hint_replay_per_second        1 .. 1000000                    1000
+//   dynamo.anti_entropy_interval_ms      0 .. 86400000 (0 = off)         1000
+//   dynamo.merkle_depth                  4 .. 16                         10
+//   dynamo.max_clock_offset_ms           1 .. 3600000                    500
+//   dynamo.heartbeat_interval_ms         10 .. 60000                     200
+//   dynamo.phi_threshold                 1 .. 100                        8
+//   dynamo.resolvers                     as multi_leader.resolvers,      one: "" -> lww
+//                                        with lww and siblings only
 //   server.listen                        host:port, [v6]:port, :port     127.0.0.1:7379
 //   server.admin_listen                  as listen                       127.0.0.1:7380
 //   server.admin_enabled                 true, false                     true
@@ -92,7 +109,7 @@
 //     token that repeats its key.
 //   - server.admin_listen must not bind the same address as server.listen while
 //     server.admin_enabled is true (port 0 never clashes: the OS picks two free ports).
-//   - node.mode leader_follower or multi_leader (the clustered modes): cluster.members
+//   - node.mode leader_follower, multi_leader or dynamo (the clustered modes): cluster.members
 //     must not be empty and must contain node.id, unless cluster.join is true (the node
 //     then waits to be added); member ids are unique, and so are member addresses.
 //   - node.mode single: cluster.members must be empty (a member list there is a mistake:
@@ -114,6 +131,10 @@
 //   - multi_leader.followers in multi_leader mode with members: each id and leader is in
 //     cluster.members, an id is listed once, a leader is not itself a follower, and the
 //     star hub is not a follower.
+//   - dynamo.read_quorum and dynamo.write_quorum, when numbers, are at most
+//     dynamo.replicas; in dynamo mode, dynamo.replicas is at most the number of
+//     cluster.members (a key cannot live on more nodes than there are).
+//   - dynamo.resolvers: no two entries have the same prefix; only lww and siblings.
 // Deliberately NOT a rule: max_batch_bytes >= max_value_bytes (or >= max_frame_bytes).
 // Each limit is checked on its own and the smallest one wins; an operator may well want
 // batches smaller than one maximal PUT, and that is a policy, not a contradiction.
@@ -129,6 +150,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <exception>
 #include <iterator>
 #include <limits>
@@ -181,6 +203,16 @@ constexpr Range kWindowChangesRange{1, 1'048'576};
 constexpr Range kLogRetentionChangesRange{1, 1'000'000'000};
 constexpr Range kStabilityIntervalRange{10, 60'000};
 constexpr Range kTombstoneGraceRange{0, 31'536'000'000};
+constexpr Range kReplicasRange{1, 16};
+constexpr Range kTokensPerNodeRange{1, 4'096};
+constexpr Range kRequestTimeoutRange{10, 600'000};
+constexpr Range kMaxHintsRange{0, 100'000'000};
+constexpr Range kHintReplayRange{1, 1'000'000};
+constexpr Range kAntiEntropyIntervalRange{0, 86'400'000};
+constexpr Range kMerkleDepthRange{4, 16};
+constexpr Range kDynamoHeartbeatRange{10, 60'000};
+constexpr Range kPhiThresholdRange{1, 100};
+constexpr size_t kMaxZoneBytes = 64;
 
 // A cluster is at most this many members (cluster.members), and its name this long.
 constexpr size_t kMaxMembers = 64;
@@ -201,11 +233,9 @@ constexpr uint64_t kFrameOverheadBytes = 1024;
 // Values echoed in messages are cut here, so a megabyte of garbage stays one short line.
 constexpr size_t kMaxShownBytes = 64;
 
-// Values that exist in the design but not in this build (docs/OPERATIONS.md): they get
-// their own message, because the name is right and only the build is not.
-constexpr std::string_view kFutureModes[] = {"dynamo"};
-
-constexpr Mode kModes[] = {Mode::kSingle, Mode::kLeaderFollower, Mode::kMultiLeader};
+constexpr Mode kModes[] = {Mode::kSingle, Mode::kLeaderFollower, Mode::kMultiLeader,
+                           Mode::kDynamo};
+constexpr ReadRepair kReadRepairs[] = {ReadRepair::kBackground, ReadRepair::kBeforeReply};
 constexpr Replication kReplications[] = {Replication::kQuorum, Replication::kSync,
                                          Replication::kSemiSync, Replication::kAsync};
 constexpr Failover kFailovers[] = {Failover::kAuto, Failover::kManual};
@@ -417,13 +447,6 @@ void ReadBool(const YAML::Node& value, std::string_view path, bool* out, Errors*
 }
 
 template <typename E, size_t N>
-std::string FutureValueMessage(std::string_view shown, const E (&values)[N],
-                               std::string_view (*name)(E)) {
-  return fmt::format("{} is not available in this build yet; expected {}", Quote(shown),
-                     OneOfText(values, name));
-}
-
-template <typename E, size_t N>
 void ReadEnum(const YAML::Node& value, std::string_view path, const E (&values)[N],
               std::string_view (*name)(E), E* out, Errors* errors) {
   std::string expected = OneOfText(values, name);
@@ -436,23 +459,6 @@ void ReadEnum(const YAML::Node& value, std::string_view path, const E (&values)[
     }
   }
   errors->Add(path, fmt::format("{} is not allowed; expected {}", Quote(*text), expected));
-}
-
-// ReadEnum for a field some of whose values are designed but not built yet (`future`):
-// those get their own message, since the name is right and only the build is not.
-template <typename E, size_t N, size_t F>
-void ReadEnumOrFuture(const YAML::Node& value, std::string_view path, const E (&values)[N],
-                      const std::string_view (&future)[F], std::string_view (*name)(E), E* out,
-                      Errors* errors) {
-  if (value.IsScalar()) {
-    for (std::string_view candidate : future) {
-      if (value.Scalar() == candidate) {
-        errors->Add(path, FutureValueMessage(candidate, values, name));
-        return;
-      }
-    }
-  }
-  ReadEnum(value, path, values, name, out, errors);
 }
 
 // Why `text` is not an acceptable path, or nullopt if it is.
@@ -641,6 +647,10 @@ void CheckMember(const MemberConfig& member, std::string_view path, Errors* erro
   if (member.has_admin && member.admin.port == 0) {
     errors->Add(Join(path, "admin"), MemberPortZeroMessage(member.admin));
   }
+  if (member.zone.size() > kMaxZoneBytes) {
+    errors->Add(Join(path, "zone"), fmt::format("{} is too long; expected at most {} bytes",
+                                                Quote(member.zone), kMaxZoneBytes));
+  }
 }
 
 std::string TooManyMembersMessage(size_t count) {
@@ -695,7 +705,7 @@ constexpr FieldSpec kNodeFields[] = {
     UintField<&Config::node, &NodeConfig::id, kNodeIdRange>("id"),
     FieldSpec{"mode",
               [](const YAML::Node& v, std::string_view p, Config* c, Errors* e) {
-                ReadEnumOrFuture(v, p, kModes, kFutureModes, ModeName, &c->node.mode, e);
+                ReadEnum(v, p, kModes, ModeName, &c->node.mode, e);
               },
               nullptr},
     PathField<&Config::node, &NodeConfig::data_dir, false>("data_dir"),
@@ -776,6 +786,73 @@ constexpr FieldSpec kMultiLeaderFields[] = {
               nullptr},  // the ids are checked against cluster.members in CheckFollowers
 };
 
+// dynamo.read_quorum / write_quorum: one, quorum, all or a number. Numbers above
+// dynamo.replicas are a cross-field rule (CheckDynamo).
+template <auto kMember>
+constexpr FieldSpec QuorumField(std::string_view key) {
+  return {key,
+          [](const YAML::Node& v, std::string_view p, Config* c, Errors* e) {
+            const std::string* text =
+                ScalarOrReport(v, p, "one, quorum, all or a number from 1 to 16", e);
+            if (text == nullptr) return;
+            if (!ParseQuorum(*text, &(c->dynamo.*kMember))) {
+              e->Add(p, fmt::format("{} is not allowed; expected one, quorum, all or a number "
+                                    "from 1 to 16",
+                                    Quote(*text)));
+            }
+          },
+          [](const Config& c, std::string_view p, Errors* e) {
+            const uint32_t value = c.dynamo.*kMember;
+            if (value != kQuorumMajority && value != kQuorumAll && (value < 1 || value > 16)) {
+              e->Add(p, fmt::format("{} is out of range; expected one, quorum, all or a number "
+                                    "from 1 to 16",
+                                    value));
+            }
+          }};
+}
+
+void CheckDynamoResolvers(const Config& config, std::string_view path, Errors* errors) {
+  const std::vector<ResolverRule>& rules = config.dynamo.resolvers;
+  if (rules.size() > kMaxResolverRules) {
+    errors->Add(path, TooManyResolversMessage(rules.size()));
+    return;
+  }
+  for (size_t i = 0; i < rules.size(); ++i) {
+    if (auto problem = ResolverPrefixProblem(rules[i].prefix)) {
+      errors->Add(fmt::format("{}[{}].prefix", path, i), *problem);
+    }
+  }
+}
+
+constexpr auto kDynamo = &Config::dynamo;
+constexpr FieldSpec kDynamoFields[] = {
+    UintField<kDynamo, &DynamoConfig::replicas, kReplicasRange>("replicas"),
+    QuorumField<&DynamoConfig::read_quorum>("read_quorum"),
+    QuorumField<&DynamoConfig::write_quorum>("write_quorum"),
+    UintField<kDynamo, &DynamoConfig::tokens_per_node, kTokensPerNodeRange>("tokens_per_node"),
+    UintField<kDynamo, &DynamoConfig::request_timeout_ms, kRequestTimeoutRange>(
+        "request_timeout_ms"),
+    EnumField<kDynamo, &DynamoConfig::read_repair, kReadRepairs, ReadRepairName>("read_repair"),
+    BoolField<kDynamo, &DynamoConfig::sloppy_quorum>("sloppy_quorum"),
+    UintField<kDynamo, &DynamoConfig::max_hints_per_target, kMaxHintsRange>(
+        "max_hints_per_target"),
+    UintField<kDynamo, &DynamoConfig::hint_replay_per_second, kHintReplayRange>(
+        "hint_replay_per_second"),
+    UintField<kDynamo, &DynamoConfig::anti_entropy_interval_ms, kAntiEntropyIntervalRange>(
+        "anti_entropy_interval_ms"),
+    UintField<kDynamo, &DynamoConfig::merkle_depth, kMerkleDepthRange>("merkle_depth"),
+    UintField<kDynamo, &DynamoConfig::max_clock_offset_ms, kMaxClockOffsetRange>(
+        "max_clock_offset_ms"),
+    UintField<kDynamo, &DynamoConfig::heartbeat_interval_ms, kDynamoHeartbeatRange>(
+        "heartbeat_interval_ms"),
+    UintField<kDynamo, &DynamoConfig::phi_threshold, kPhiThresholdRange>("phi_threshold"),
+    FieldSpec{"resolvers",
+              [](const YAML::Node& v, std::string_view p, Config* c, Errors* e) {
+                ReadResolvers(v, p, &c->dynamo.resolvers, e);
+              },
+              CheckDynamoResolvers},
+};
+
 constexpr auto kServer = &Config::server;
 constexpr FieldSpec kServerFields[] = {
     ListenField<kServer, &ServerConfig::listen, &ServerConfig::listen_set>("listen"),
@@ -821,6 +898,7 @@ constexpr FieldSpec kLogFields[] = {
 constexpr SectionSpec kSections[] = {
     {"node", kNodeFields},     {"cluster", kClusterFields},
     {"raft", kRaftFields},     {"multi_leader", kMultiLeaderFields},
+    {"dynamo", kDynamoFields},
     {"server", kServerFields}, {"storage", kStorageFields},
     {"limits", kLimitsFields}, {"log", kLogFields},
 };
@@ -888,11 +966,12 @@ MemberConfig ReadMember(const YAML::Node& node, std::string_view path, Errors* e
   MemberConfig member;
   if (!node.IsMap()) {
     errors->Add(path, fmt::format("expected a mapping with id, client, peer and optionally "
-                                  "admin, got {}",
+                                  "admin and zone, got {}",
                                   TypeName(node)));
     return member;
   }
-  static const std::vector<std::string_view> kAllowed = {"id", "client", "peer", "admin"};
+  static const std::vector<std::string_view> kAllowed = {"id", "client", "peer", "admin",
+                                                         "zone"};
   std::set<std::string, std::less<>> present;
   auto read_address = [&](const YAML::Node& value, const std::string& field_path, Address* out) {
     if (ReadAddress(value, field_path, out, errors) && out->port == 0) {
@@ -908,6 +987,17 @@ MemberConfig ReadMember(const YAML::Node& node, std::string_view path, Errors* e
                    read_address(value, field_path, &member.client);
                  } else if (key == "peer") {
                    read_address(value, field_path, &member.peer);
+                 } else if (key == "zone") {
+                   const std::string* text = ScalarOrReport(value, field_path,
+                                                            "a zone name of at most 64 bytes",
+                                                            errors);
+                   if (text != nullptr && text->size() > kMaxZoneBytes) {
+                     errors->Add(field_path, fmt::format("{} is too long; expected at most {} "
+                                                         "bytes",
+                                                         Quote(*text), kMaxZoneBytes));
+                   } else if (text != nullptr) {
+                     member.zone = *text;
+                   }
                  } else {
                    member.has_admin = true;
                    read_address(value, field_path, &member.admin);
@@ -1117,13 +1207,16 @@ void CheckMembersDistinct(const std::vector<MemberConfig>& members, Errors* erro
   }
 }
 
-// "leader_follower or multi_leader": the modes that use cluster.members.
+// "leader_follower, multi_leader or dynamo": the modes that use cluster.members.
 std::string ClusteredModesText() {
   std::vector<std::string_view> names;
   for (Mode mode : kModes) {
     if (IsClustered(mode)) names.push_back(ModeName(mode));
   }
-  return fmt::format("{}", fmt::join(names, " or "));
+  if (names.size() < 2) return fmt::format("{}", fmt::join(names, ""));
+  std::string_view last = names.back();
+  names.pop_back();
+  return fmt::format("{} or {}", fmt::join(names, ", "), last);
 }
 
 void CheckCluster(const Config& config, Errors* errors) {
@@ -1183,10 +1276,11 @@ void CheckRaft(const RaftConfig& raft, Errors* errors) {
 // No two resolver rules share a prefix: with two, a key's resolver would depend on the
 // order of the list. Entries whose prefix (or entry, or list) has an error are left out;
 // the other entries are still compared.
-void CheckResolverPrefixesDistinct(const std::vector<ResolverRule>& rules, Errors* errors) {
+void CheckResolverPrefixesDistinct(const std::vector<ResolverRule>& rules, std::string_view section,
+                                   Errors* errors) {
   std::map<std::string_view, size_t> first;
   for (size_t i = 0; i < rules.size(); ++i) {
-    std::string path = fmt::format("multi_leader.resolvers[{}].prefix", i);
+    std::string path = fmt::format("{}.resolvers[{}].prefix", section, i);
     if (errors->Failed(path)) continue;
     if (auto [it, inserted] = first.emplace(rules[i].prefix, i); !inserted) {
       errors->Add(path, fmt::format("duplicate prefix {} (also resolvers[{}]); expected each "
@@ -1277,7 +1371,7 @@ void CheckFollowers(const Config& config, Errors* errors) {
 
 void CheckMultiLeader(const Config& config, Errors* errors) {
   const MultiLeaderConfig& multi_leader = config.multi_leader;
-  CheckResolverPrefixesDistinct(multi_leader.resolvers, errors);
+  CheckResolverPrefixesDistinct(multi_leader.resolvers, "multi_leader", errors);
   if (!errors->Failed("multi_leader.window_changes") &&
       !errors->Failed("multi_leader.max_batch_changes") &&
       multi_leader.window_changes < multi_leader.max_batch_changes) {
@@ -1290,6 +1384,40 @@ void CheckMultiLeader(const Config& config, Errors* errors) {
   }
   CheckHub(config, errors);
   CheckFollowers(config, errors);
+}
+
+// dynamo: numeric quorums within N, N within the ring, and the resolvers it supports.
+void CheckDynamo(const Config& config, Errors* errors) {
+  const DynamoConfig& dynamo = config.dynamo;
+  CheckResolverPrefixesDistinct(dynamo.resolvers, "dynamo", errors);
+  for (size_t i = 0; i < dynamo.resolvers.size(); ++i) {
+    const ResolverKind kind = dynamo.resolvers[i].resolver;
+    if (kind != ResolverKind::kLww && kind != ResolverKind::kSiblings) {
+      errors->Add(fmt::format("dynamo.resolvers[{}].resolver", i),
+                  fmt::format("{} is not available in dynamo mode; expected lww or siblings",
+                              Quote(ResolverKindName(kind))));
+    }
+  }
+  if (errors->Failed("dynamo.replicas")) return;
+  for (auto [field, value] : {std::pair{"dynamo.read_quorum", dynamo.read_quorum},
+                              std::pair{"dynamo.write_quorum", dynamo.write_quorum}}) {
+    if (errors->Failed(field)) continue;
+    if (value != kQuorumMajority && value != kQuorumAll && value > dynamo.replicas) {
+      errors->Add(field, fmt::format("{} is more than dynamo.replicas ({}); expected one, quorum, "
+                                     "all or a number from 1 to {}",
+                                     value, dynamo.replicas, dynamo.replicas));
+    }
+  }
+  if (config.node.mode != Mode::kDynamo || errors->Failed("cluster.members") ||
+      config.cluster.members.empty()) {
+    return;
+  }
+  if (dynamo.replicas > config.cluster.members.size()) {
+    errors->Add("dynamo.replicas",
+                fmt::format("{} is more than the {} nodes of cluster.members; a key cannot have "
+                            "more replicas than there are nodes",
+                            dynamo.replicas, config.cluster.members.size()));
+  }
 }
 
 void CheckCrossFields(const Config& config, Errors* errors) {
@@ -1310,6 +1438,7 @@ void CheckCrossFields(const Config& config, Errors* errors) {
   CheckCluster(config, errors);
   CheckRaft(config.raft, errors);
   CheckMultiLeader(config, errors);
+  CheckDynamo(config, errors);
   const ServerConfig& server = config.server;
   if (server.admin_enabled && !errors->Failed("server.listen") &&
       !errors->Failed("server.admin_listen") && !errors->Failed("server.admin_enabled") &&
@@ -1368,6 +1497,7 @@ std::string_view ModeName(Mode m) {
     case Mode::kSingle: return "single";
     case Mode::kLeaderFollower: return "leader_follower";
     case Mode::kMultiLeader: return "multi_leader";
+    case Mode::kDynamo: return "dynamo";
   }
   KVD_PANIC("unknown Mode");
 }
@@ -1377,6 +1507,7 @@ bool IsClustered(Mode m) {
     case Mode::kSingle: return false;
     case Mode::kLeaderFollower: return true;
     case Mode::kMultiLeader: return true;
+    case Mode::kDynamo: return true;
   }
   KVD_PANIC("unknown Mode");
 }
@@ -1444,13 +1575,55 @@ uint64_t LeaderOf(const MultiLeaderConfig& config, uint64_t id) {
 }
 
 ResolverKind ResolverFor(const MultiLeaderConfig& config, std::string_view key) {
+  return ResolverFor(config.resolvers, key);
+}
+
+ResolverKind ResolverFor(const std::vector<ResolverRule>& rules, std::string_view key) {
   // A linear scan: at most kMaxResolverRules rules, and no allocation per lookup.
   const ResolverRule* best = nullptr;
-  for (const ResolverRule& rule : config.resolvers) {
+  for (const ResolverRule& rule : rules) {
     if (!key.starts_with(rule.prefix)) continue;
     if (best == nullptr || rule.prefix.size() > best->prefix.size()) best = &rule;
   }
   return best == nullptr ? ResolverKind::kLww : best->resolver;
+}
+
+uint32_t QuorumCount(uint32_t setting, uint32_t replicas) {
+  replicas = std::max<uint32_t>(replicas, 1);
+  if (setting == kQuorumMajority) return replicas / 2 + 1;
+  if (setting == kQuorumAll) return replicas;
+  return std::clamp<uint32_t>(setting, 1, replicas);
+}
+
+std::string QuorumName(uint32_t setting) {
+  if (setting == kQuorumMajority) return "quorum";
+  if (setting == kQuorumAll) return "all";
+  if (setting == 1) return "one";
+  return std::to_string(setting);
+}
+
+bool ParseQuorum(std::string_view text, uint32_t* out) {
+  if (text == "quorum") {
+    *out = kQuorumMajority;
+  } else if (text == "all") {
+    *out = kQuorumAll;
+  } else if (text == "one") {
+    *out = 1;
+  } else {
+    uint32_t n = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+    if (ec != std::errc() || end != text.data() + text.size() || n < 1 || n > 16) return false;
+    *out = n;
+  }
+  return true;
+}
+
+std::string_view ReadRepairName(ReadRepair r) {
+  switch (r) {
+    case ReadRepair::kBackground: return "background";
+    case ReadRepair::kBeforeReply: return "before_reply";
+  }
+  KVD_PANIC("unknown ReadRepair");
 }
 
 std::string_view EngineName(Engine e) {

@@ -23,13 +23,13 @@
 
 namespace kvd::config {
 
-enum class Mode { kSingle, kLeaderFollower, kMultiLeader };
+enum class Mode { kSingle, kLeaderFollower, kMultiLeader, kDynamo };
 enum class Engine { kLevelDb, kMemory };
 enum class Durability { kAlways, kPeriodic, kNone };
 enum class LogLevel { kDebug, kInfo, kWarn, kError };
 
 std::string_view ModeName(Mode m);
-// True for topologies made of several nodes (leader_follower, multi_leader): they need
+// True for topologies made of several nodes (leader_follower, multi_leader, dynamo): they need
 // the cluster section, and a node listens where its cluster.members entry says.
 bool IsClustered(Mode m);
 std::string_view EngineName(Engine e);
@@ -106,6 +106,9 @@ struct MemberConfig {
   Address peer;         // cluster.members[].peer: where other nodes reach it
   Address admin;        // cluster.members[].admin: its HTTP endpoint (optional)
   bool has_admin = false;
+  // cluster.members[].zone: 0..64 bytes, the rack or availability zone (dynamo places a
+  // key's replicas in distinct zones first); "" when unlabelled.
+  std::string zone;
   bool operator==(const MemberConfig&) const = default;
 };
 
@@ -227,15 +230,59 @@ struct MultiLeaderConfig {
 // starts with, or lww if none does. With duplicate prefixes (which ParseConfig and
 // ValidateConfig reject) the first of them wins.
 ResolverKind ResolverFor(const MultiLeaderConfig& config, std::string_view key);
+ResolverKind ResolverFor(const std::vector<ResolverRule>& rules, std::string_view key);
 
 // The leader member `id` follows (multi_leader.followers), or 0 when it is a leader.
 uint64_t LeaderOf(const MultiLeaderConfig& config, uint64_t id);
+
+// dynamo: how many replicas a read or write waits for (dynamo.read_quorum, write_quorum and
+// the per-request options): a number 1..16 ("one" is 1), or one of these.
+inline constexpr uint32_t kQuorumMajority = 254;  // "quorum": replicas / 2 + 1
+inline constexpr uint32_t kQuorumAll = 255;       // "all": every replica
+// The replica count a quorum setting means with `replicas` (N) replicas: at least 1, at
+// most N.
+uint32_t QuorumCount(uint32_t setting, uint32_t replicas);
+// "quorum", "all", "one" or the number.
+std::string QuorumName(uint32_t setting);
+// Parses what QuorumName prints (and any number 1..16). False if not one of them.
+[[nodiscard]] bool ParseQuorum(std::string_view text, uint32_t* out);
+
+enum class ReadRepair { kBackground, kBeforeReply };
+std::string_view ReadRepairName(ReadRepair r);
+
+// The dynamo topology (a leaderless consistent-hash ring, as in Amazon's Dynamo paper).
+// Allowed and checked in every mode, used only when node.mode is dynamo.
+// docs/OPERATIONS.md explains each field.
+struct DynamoConfig {
+  uint32_t replicas = 3;               // dynamo.replicas (N): 1..16
+  uint32_t read_quorum = kQuorumMajority;   // dynamo.read_quorum (R)
+  uint32_t write_quorum = kQuorumMajority;  // dynamo.write_quorum (W)
+  uint32_t tokens_per_node = 256;      // dynamo.tokens_per_node: 1..4096 virtual nodes
+  uint32_t request_timeout_ms = 2000;  // dynamo.request_timeout_ms: 10..600000
+  ReadRepair read_repair = ReadRepair::kBackground;  // dynamo.read_repair
+  bool sloppy_quorum = true;           // dynamo.sloppy_quorum: hinted handoff
+  // dynamo.max_hints_per_target: 0..100000000 keys held for one node that is down.
+  uint32_t max_hints_per_target = 100000;
+  // dynamo.hint_replay_per_second: 1..1000000 hints delivered per second per node.
+  uint32_t hint_replay_per_second = 1000;
+  // dynamo.anti_entropy_interval_ms: 0..86400000 (0 = off), the pause between two
+  // Merkle tree exchanges (one range with one replica each).
+  uint32_t anti_entropy_interval_ms = 1000;
+  uint32_t merkle_depth = 10;          // dynamo.merkle_depth: 4..16 levels per range's tree
+  uint32_t max_clock_offset_ms = 500;  // dynamo.max_clock_offset_ms: 1..3600000
+  uint32_t heartbeat_interval_ms = 200;  // dynamo.heartbeat_interval_ms: 10..60000
+  uint32_t phi_threshold = 8;          // dynamo.phi_threshold: 1..100 (failure detector)
+  // dynamo.resolvers: as multi_leader.resolvers, with lww and siblings only.
+  std::vector<ResolverRule> resolvers = {ResolverRule{"", ResolverKind::kLww}};
+  bool operator==(const DynamoConfig&) const = default;
+};
 
 struct Config {
   NodeConfig node;
   ClusterConfig cluster;
   RaftConfig raft;
   MultiLeaderConfig multi_leader;
+  DynamoConfig dynamo;
   ServerConfig server;
   StorageConfig storage;
   LimitsConfig limits;

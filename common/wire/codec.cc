@@ -17,6 +17,12 @@ constexpr uint8_t kOptClientId = 5;
 constexpr uint8_t kOptSequence = 6;
 constexpr uint8_t kOptMaxStalenessMs = 7;
 constexpr uint8_t kOptContext = 8;
+constexpr uint8_t kOptReadQuorum = 9;
+constexpr uint8_t kOptWriteQuorum = 10;
+
+bool ValidQuorumOption(uint8_t v) {
+  return (v >= 1 && v <= 16) || v == kQuorumOptionMajority || v == kQuorumOptionAll;
+}
 
 void EncodeOptions(const RequestOptions& o, ByteWriter& w) {
   uint8_t count = 0;
@@ -28,6 +34,8 @@ void EncodeOptions(const RequestOptions& o, ByteWriter& w) {
   if (o.sequence != 0) ++count;
   if (o.max_staleness_ms != 0) ++count;
   if (!o.context.empty()) ++count;
+  if (o.read_quorum != 0) ++count;
+  if (o.write_quorum != 0) ++count;
   w.U8(count);
   // Tags are written in ascending order so that encodings are canonical.
   if (o.consistency != Consistency::kDefault) {
@@ -71,6 +79,16 @@ void EncodeOptions(const RequestOptions& o, ByteWriter& w) {
     w.U8(kOptContext);
     w.U16(static_cast<uint16_t>(o.context.size()));
     w.Raw(o.context);
+  }
+  if (o.read_quorum != 0) {
+    w.U8(kOptReadQuorum);
+    w.U16(1);
+    w.U8(o.read_quorum);
+  }
+  if (o.write_quorum != 0) {
+    w.U8(kOptWriteQuorum);
+    w.U16(1);
+    w.U8(o.write_quorum);
   }
 }
 
@@ -321,6 +339,17 @@ bool DecodeOptions(FieldReader& f, RequestOptions* o) {
         }
         o->context.assign(value.data(), value.size());
         break;
+      case kOptReadQuorum:
+      case kOptWriteQuorum: {
+        const char* name = tag == kOptReadQuorum ? "read_quorum" : "write_quorum";
+        if (len != 1 || !v.U8(&b)) return f.Fail(fmt::format("option {} must be 1 byte", name));
+        if (b != 0 && !ValidQuorumOption(b)) {
+          return f.Fail(fmt::format("option {} is {}; expected 1..16, 254 (quorum) or 255 (all)",
+                                    name, b));
+        }
+        (tag == kOptReadQuorum ? o->read_quorum : o->write_quorum) = b;
+        break;
+      }
       default:
         return f.Fail(fmt::format("unknown option tag {}", tag));
     }

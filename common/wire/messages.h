@@ -38,6 +38,11 @@ enum class Durability : uint8_t {
 inline constexpr uint8_t kMaxDurability = 3;
 
 // Options carried by every data request (tag-length-value on the wire).
+// The symbolic values of the read_quorum and write_quorum options (the numbers 1..16 are
+// replica counts). Equal to config::kQuorumMajority and config::kQuorumAll.
+inline constexpr uint8_t kQuorumOptionMajority = 254;
+inline constexpr uint8_t kQuorumOptionAll = 255;
+
 struct RequestOptions {
   Consistency consistency = Consistency::kDefault;
   Durability durability = Durability::kDefault;
@@ -52,6 +57,10 @@ struct RequestOptions {
   // multi_leader siblings keys: the causal context a GETS returned, presented by a PUT or
   // DELETE to replace (resolve) the siblings that read saw. Empty: none.
   std::string context;
+  // dynamo: how many replicas this read (read_quorum) or write (write_quorum) waits for:
+  // 1..16, kQuorumOptionMajority or kQuorumOptionAll; 0: the node's configured default.
+  uint8_t read_quorum = 0;
+  uint8_t write_quorum = 0;
 
   bool operator==(const RequestOptions&) const = default;
 };

@@ -174,7 +174,27 @@ std::string Metrics::RenderPrometheus(const std::map<std::string, uint64_t>& sto
   }
   {
     std::lock_guard lock(topology_mu_);
-    if (has_topology_ && multi_leader_) {
+    if (has_topology_ && dynamo_) {
+      for (const auto& [name, value] : topology_gauges_) {
+        std::string metric = fmt::format("kvd_dynamo_{}", name);
+        Header(&out, metric, name.ends_with("_total") ? "counter" : "gauge",
+               fmt::format("dynamo: {}.", name));
+        Sample(&out, metric, value);
+      }
+      Header(&out, "kvd_dynamo_peer_up", "gauge",
+             "1 while this node's failure detector believes the peer up.");
+      for (const PeerGauge& p : peer_gauges_) {
+        fmt::format_to(std::back_inserter(out), "kvd_dynamo_peer_up{{peer=\"{}\"}} {}\n", p.id,
+                       p.lag_entries);
+      }
+      Header(&out, "kvd_dynamo_peer_last_heard_seconds", "gauge",
+             "Seconds since this node last heard from the peer.");
+      for (const PeerGauge& p : peer_gauges_) {
+        fmt::format_to(std::back_inserter(out),
+                       "kvd_dynamo_peer_last_heard_seconds{{peer=\"{}\"}} {:.3f}\n", p.id,
+                       p.seconds_since_contact);
+      }
+    } else if (has_topology_ && multi_leader_) {
       for (const auto& [name, value] : topology_gauges_) {
         std::string metric = fmt::format("kvd_multi_leader_{}", name);
         Header(&out, metric, name.ends_with("_total") ? "counter" : "gauge",

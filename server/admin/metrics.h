@@ -92,6 +92,9 @@ class Metrics {
   // as kvd_multi_leader_peer_lag_changes / _peer_ack_age_seconds. Call once, before
   // SetTopology.
   void SetTopologyMultiLeader() { multi_leader_ = true; }
+  // dynamo: its gauges are rendered as kvd_dynamo_<name>, and each peer's silence as
+  // kvd_dynamo_peer_last_heard_seconds and kvd_dynamo_peer_up. Call once, before SetTopology.
+  void SetTopologyDynamo() { dynamo_ = true; }
   // A replicated write committed and was applied `nanos` after it arrived.
   void RecordCommit(uint64_t nanos) { commit_latency_.Observe(nanos); }
 
@@ -128,6 +131,7 @@ class Metrics {
   std::map<std::string, uint64_t> topology_gauges_;  // guarded by topology_mu_
   std::vector<PeerGauge> peer_gauges_;               // guarded by topology_mu_
   bool multi_leader_ = false;
+  bool dynamo_ = false;
   bool has_topology_ = false;                        // guarded by topology_mu_
 };
 

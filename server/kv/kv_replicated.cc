@@ -46,6 +46,29 @@ Result<std::optional<KeyState>> KvStore::LookupReplicated(std::string_view key) 
   return std::optional<KeyState>(std::move(st));
 }
 
+void KvStore::StoreReplicated(const std::string& key, std::string state, uint64_t group,
+                              storage::WriteBatch* batch) {
+  auto old_record = Lookup(key);
+  // The overlay and engine lookup fails only on an engine error; the write then goes in
+  // without the old record, which only affects the key count.
+  const std::optional<Record> old = old_record.ok() ? *old_record : std::nullopt;
+  const uint64_t version = NextRevision(group, batch);
+  StageWrite(key, old, Record{version, 0, std::move(state)}, group, batch);
+}
+
+Status KvStore::ForEachReplicated(
+    const std::function<void(const std::string& key, const std::string& state)>& fn) {
+  std::unique_ptr<storage::Iterator> it = engine_->NewIterator();
+  const std::string first(1, kDataColumn);
+  for (it->Seek(first); it->Valid() && !it->key().empty() && it->key()[0] == kDataColumn;
+       it->Next()) {
+    const std::string key(it->key().substr(1));
+    KVD_ASSIGN_OR_RETURN(Record rec, DecodeRecord(key, it->value()));
+    fn(key, rec.value);
+  }
+  return it->status();
+}
+
 KvStore::ChangeResult KvStore::ApplyChange(const wire::Request* request, const Change& change,
                                            uint32_t max_siblings, uint64_t group,
                                            storage::WriteBatch* batch) {
@@ -200,7 +223,12 @@ Status KvStore::MergeReplicated(std::string_view data) {
 
 Status KvStore::FitsFrame(std::string_view key, size_t count, std::string_view what,
                           size_t bytes) const {
-  const size_t limit = options_.limits.max_frame_bytes;
+  return FitsInFrame(options_.limits.max_frame_bytes, key, count, what, bytes);
+}
+
+Status FitsInFrame(uint32_t max_frame_bytes, std::string_view key, size_t count,
+                   std::string_view what, size_t bytes) {
+  const size_t limit = max_frame_bytes;
   if (limit == 0 || bytes + kResponseOverheadBytes <= limit) return Status::Ok();
   return Status::InvalidArgument(fmt::format(
       "key '{}' has {} {} ({} bytes), more than one response can carry "
@@ -209,24 +237,37 @@ Status KvStore::FitsFrame(std::string_view key, size_t count, std::string_view w
 }
 
 wire::Response KvStore::ReadReplicated(const wire::Request& request, Resolver resolver) {
+  auto found = LookupReplicated(ReplicatedReadKey(request));
+  if (!found.ok()) {
+    return wire::Response::Error(request.request_id, request.opcode(), found.status());
+  }
+  return ReplicatedReadResponse(request, resolver, *found, options_.limits.max_frame_bytes,
+                                "multi_leader.resolvers");
+}
+
+const std::string& ReplicatedReadKey(const wire::Request& request) {
+  if (const auto* g = std::get_if<wire::GetRequest>(&request.body)) return g->key;
+  if (const auto* g = std::get_if<wire::GetsRequest>(&request.body)) return g->key;
+  if (const auto* g = std::get_if<wire::SmembersRequest>(&request.body)) return g->key;
+  if (const auto* g = std::get_if<wire::IncrRequest>(&request.body)) return g->key;
+  KVD_PANIC("ReplicatedReadKey: not a GET, GETS, SMEMBERS or INCR 0");
+}
+
+wire::Response ReplicatedReadResponse(const wire::Request& request, Resolver resolver,
+                                      const std::optional<KeyState>& st, uint32_t max_frame_bytes,
+                                      std::string_view resolvers_field) {
   wire::Response resp;
   resp.request_id = request.request_id;
   resp.opcode = request.opcode();
-  std::string key;
-  if (const auto* g = std::get_if<wire::GetRequest>(&request.body)) key = g->key;
-  if (const auto* g = std::get_if<wire::GetsRequest>(&request.body)) key = g->key;
-  if (const auto* g = std::get_if<wire::SmembersRequest>(&request.body)) key = g->key;
-  if (const auto* g = std::get_if<wire::IncrRequest>(&request.body)) key = g->key;
-  KVD_ASSERT_MSG(!key.empty(), "ReadReplicated: not a GET, GETS, SMEMBERS or INCR 0");
-  auto found = LookupReplicated(key);
-  if (!found.ok()) return Fail(std::move(resp), found.status());
-  const std::optional<KeyState>& st = *found;
+  const std::string& key = ReplicatedReadKey(request);
   if (st) resolver = st->resolver();
   auto wrong = [&](std::string_view use) {
     return Fail(std::move(resp),
-                Status::InvalidArgument(fmt::format(
-                    "key '{}' is a {} key (multi_leader.resolvers): {}", key,
-                    ResolverName(resolver), use)));
+                Status::InvalidArgument(fmt::format("key '{}' is a {} key ({}): {}", key,
+                                                    ResolverName(resolver), resolvers_field, use)));
+  };
+  auto fits = [&](size_t count, std::string_view what, size_t bytes) {
+    return FitsInFrame(max_frame_bytes, key, count, what, bytes);
   };
   switch (request.opcode()) {
     case wire::Opcode::kGet: {
@@ -271,7 +312,7 @@ wire::Response KvStore::ReadReplicated(const wire::Request& request, Resolver re
         g.siblings.push_back(wire::Sibling{st->latest().packed(), *st->LwwValue()});
         bytes += 12 + g.siblings.back().value.size();
       }
-      if (Status s = FitsFrame(key, g.siblings.size(), "siblings", bytes + g.context.size()); !s.ok()) {
+      if (Status s = fits(g.siblings.size(), "siblings", bytes + g.context.size()); !s.ok()) {
         return Fail(std::move(resp), s);
       }
       resp.body = std::move(g);
@@ -288,7 +329,7 @@ wire::Response KvStore::ReadReplicated(const wire::Request& request, Resolver re
       size_t bytes = 0;
       if (st) m.members = st->SetMembers();
       for (const std::string& e : m.members) bytes += 4 + e.size();
-      if (Status s = FitsFrame(key, m.members.size(), "members", bytes); !s.ok()) {
+      if (Status s = fits(m.members.size(), "members", bytes); !s.ok()) {
         return Fail(std::move(resp), s);
       }
       resp.body = std::move(m);
@@ -296,7 +337,7 @@ wire::Response KvStore::ReadReplicated(const wire::Request& request, Resolver re
     }
     default: break;
   }
-  KVD_PANIC("ReadReplicated: not a GET, GETS, SMEMBERS or INCR 0");
+  KVD_PANIC("ReplicatedReadResponse: not a GET, GETS, SMEMBERS or INCR 0");
 }
 
 }  // namespace kvd::kv

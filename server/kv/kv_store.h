@@ -28,6 +28,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -128,6 +129,14 @@ class KvStore {
   // The replicated state of a key (nullopt: never written). Errors: from the engine, or
   // kCorruption.
   Result<std::optional<KeyState>> LookupReplicated(std::string_view key);
+  // dynamo: stores `state` (an encoded KeyState the caller merged) as key's value, in
+  // *batch and the overlay under `group`, as ApplyChange does for a change.
+  void StoreReplicated(const std::string& key, std::string state, uint64_t group,
+                       storage::WriteBatch* batch);
+  // dynamo: every replicated key and its encoded state in the engine (not the overlay), in
+  // key order; stops at the first error and returns it.
+  Status ForEachReplicated(
+      const std::function<void(const std::string& key, const std::string& state)>& fn);
 
  private:
   struct OverlayEntry {
@@ -182,5 +191,19 @@ class KvStore {
 
 // Expiry time for a TTL given at now_ms (0 = no TTL), saturating instead of overflowing.
 uint64_t ExpiresAt(uint64_t now_ms, uint64_t ttl_ms);
+
+// Replicated key states (multi_leader, dynamo): the answer to a GET, GETS, SMEMBERS or
+// INCR 0 from the key's state (nullopt: never written); `resolver` is the key's resolver
+// by configuration (a stored state keeps the one it was written with) and
+// `resolvers_field` the configuration field that sets it, named in errors.
+wire::Response ReplicatedReadResponse(const wire::Request& request, Resolver resolver,
+                                      const std::optional<KeyState>& state,
+                                      uint32_t max_frame_bytes, std::string_view resolvers_field);
+// The key a GET, GETS, SMEMBERS or INCR request names.
+const std::string& ReplicatedReadKey(const wire::Request& request);
+// OK if a reply listing `count` items of `bytes` in total fits in a frame of
+// max_frame_bytes (0: no limit); else kInvalidArgument naming the key.
+Status FitsInFrame(uint32_t max_frame_bytes, std::string_view key, size_t count,
+                   std::string_view what, size_t bytes);
 
 }  // namespace kvd::kv

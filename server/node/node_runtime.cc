@@ -68,6 +68,7 @@ NodeRuntime::NodeRuntime(const config::Config& config, storage::Engine* engine,
       replicated_(config::IsClustered(config.node.mode)),
       answers_at_apply_(config.node.mode == config::Mode::kLeaderFollower) {
   if (config.node.mode == config::Mode::kMultiLeader) metrics_->SetTopologyMultiLeader();
+  if (config.node.mode == config::Mode::kDynamo) metrics_->SetTopologyDynamo();
 }
 
 NodeRuntime::~NodeRuntime() { queue_->Stop(); }
@@ -102,6 +103,7 @@ Status NodeRuntime::Open(uint64_t seed) {
   topology::StoredState stored;
   KVD_TRY(LoadStoredState(&stored).WithContext("load the topology's state"));
   KVD_ASSIGN_OR_RETURN(node_, topology::MakeNode(config_, stored, seed));
+  node_->AttachStore(&local_store_);
   metrics_->SetRevision(kv_.revision());
   queue_->Start([this](std::vector<StorageQueue::Completion> done) {
     hooks_.post([this, done = std::move(done)] { OnCompletions(done); });
@@ -109,6 +111,34 @@ Status NodeRuntime::Open(uint64_t seed) {
   opened_ = true;
   ScheduleFlush();  // recovery may have left work (a repaired log, a first record)
   return Status::Ok();
+}
+
+std::optional<kv::KeyState> NodeRuntime::KvLocalStore::Load(const std::string& key) {
+  Result<std::optional<kv::KeyState>> st = runtime_->kv_.LookupReplicated(key);
+  if (!st.ok()) {
+    runtime_->StoreReadFailed(st.status().WithContext(fmt::format("read the state of key '{}'", key)));
+    return std::nullopt;
+  }
+  return std::move(st).value();
+}
+
+void NodeRuntime::KvLocalStore::ForEach(
+    const std::function<void(const std::string&, const std::string&)>& fn) {
+  Status s = runtime_->kv_.ForEachReplicated(fn);
+  if (!s.ok()) runtime_->StoreReadFailed(s.WithContext("read every key state"));
+}
+
+void NodeRuntime::StoreReadFailed(const Status& status) {
+  // The core went on as if the key were absent: from now on nothing it outputs may be
+  // written, sent or answered (failed_ stops Flush at once); the node stops.
+  if (failed_) return;
+  failed_ = true;
+  hooks_.post([this, status] {
+    KVD_LOG(*logger_, kError, "storage", "-", "stopping the node: {}", status.ToString());
+    for (PendingGroup& g : pending_) FailGroup(g, status);
+    pending_.clear();
+    if (hooks_.fatal) hooks_.fatal(status);
+  });
 }
 
 void NodeRuntime::Submit(topology::ClientRequest request) {
@@ -165,6 +195,13 @@ void NodeRuntime::PublishTopologyMetrics() {
   gauges["snapshots_installed_total"] = snapshots_installed_;
   gauges["last_snapshot_bytes"] = last_snapshot_bytes_;
   gauges["duplicate_writes_total"] = duplicate_writes_;
+  if (config_.node.mode == config::Mode::kDynamo) {
+    gauges.erase("is_leader");
+    gauges.erase("snapshots_sent_total");
+    gauges.erase("snapshots_installed_total");
+    gauges.erase("last_snapshot_bytes");
+    gauges.erase("duplicate_writes_total");
+  }
   if (config_.node.mode == config::Mode::kMultiLeader) {
     gauges.erase("is_leader");
     gauges.erase("snapshots_sent_total");
@@ -177,7 +214,10 @@ void NodeRuntime::PublishTopologyMetrics() {
   }
   std::vector<admin::Metrics::PeerGauge> peers;
   for (const topology::PeerInfo& p : info.peers) {
-    peers.push_back({p.id, p.lag_entries, static_cast<double>(p.ms_since_contact) / 1000.0});
+    // dynamo: the "lag" gauge carries up (1) or down (0).
+    const uint64_t lag = config_.node.mode == config::Mode::kDynamo ? (p.state == "up" ? 1 : 0)
+                                                                     : p.lag_entries;
+    peers.push_back({p.id, lag, static_cast<double>(p.ms_since_contact) / 1000.0});
   }
   metrics_->SetTopology(std::move(gauges), std::move(peers));
 }
@@ -244,6 +284,12 @@ void NodeRuntime::ApplyItem(topology::ApplyItem& item, PendingGroup& pg,
       tombstones_collected_ +=
           kv_.CollectTombstones(item.stability, item.now_ms, item.grace_ms,
                                 config_.storage.expiry_sweep_max_keys, pg.group, batch);
+      break;
+    case topology::ApplyKind::kStoreState:
+      kv_.StoreReplicated(item.change.key, std::move(item.state), pg.group, batch);
+      break;
+    case topology::ApplyKind::kAnswer:
+      pg.replies.push_back(topology::Reply{item.ref, std::move(item.response)});
       break;
     case topology::ApplyKind::kNoop: break;
     case topology::ApplyKind::kMembership: batch->Put(kMembershipKey, item.membership); break;
@@ -335,7 +381,9 @@ void NodeRuntime::Flush() {
   if (failed_) return;
   topology::Output out = node_->TakeOutput();
   if (out.members_changed && hooks_.members) hooks_.members(out.members);
-  const char* component = config_.node.mode == config::Mode::kMultiLeader ? "multi_leader" : "raft";
+  const std::string_view component = config_.node.mode == config::Mode::kLeaderFollower
+                                         ? std::string_view("raft")
+                                         : config::ModeName(config_.node.mode);
   for (const std::string& event : out.events) KVD_LOG(*logger_, kInfo, component, "-", "{}", event);
   for (topology::Envelope& e : out.early_send) hooks_.send(e.to, std::move(e.bytes));
   for (topology::Reply& r : out.replies) Deliver(r.ref, std::move(r.response));
@@ -733,7 +781,7 @@ std::string NodeRuntime::StatusJson(uint64_t uptime_seconds, uint64_t connection
       raft["resolver_mismatches_total"] = resolver_mismatches_;
       raft["tombstones_collected_total"] = tombstones_collected_;
       raft["duplicate_writes"] = duplicate_writes_;
-    } else {
+    } else if (config_.node.mode == config::Mode::kLeaderFollower) {
       raft["snapshots_sent"] = snapshots_sent_;
       raft["snapshots_installed"] = snapshots_installed_;
       raft["last_snapshot_bytes"] = last_snapshot_bytes_;
@@ -743,6 +791,11 @@ std::string NodeRuntime::StatusJson(uint64_t uptime_seconds, uint64_t connection
     raft["failed"] = failed_;
     nlohmann::json peers = nlohmann::json::array();
     for (const topology::PeerInfo& p : info.peers) {
+      if (config_.node.mode == config::Mode::kDynamo) {
+        // The other nodes of the ring, up or down as this node's failure detector sees them.
+        peers.push_back({{"id", p.id}, {"state", p.state}, {"ms_since_contact", p.ms_since_contact}});
+        continue;
+      }
       if (config_.node.mode == config::Mode::kMultiLeader) {
         // The peers this member ships changes to: what they have not acknowledged yet.
         peers.push_back({{"id", p.id},
@@ -766,6 +819,7 @@ std::string NodeRuntime::StatusJson(uint64_t uptime_seconds, uint64_t connection
       nlohmann::json e = {{"id", m.id}, {"client", m.client.ToString()},
                           {"peer", m.peer.ToString()}};
       if (m.has_admin) e["admin"] = m.admin.ToString();
+      if (!m.zone.empty()) e["zone"] = m.zone;
       members.push_back(std::move(e));
     }
     raft["configured_members"] = std::move(members);
@@ -774,7 +828,14 @@ std::string NodeRuntime::StatusJson(uint64_t uptime_seconds, uint64_t connection
       cluster.push_back({{"id", m.id}, {"role", m.role}, {"client", m.client}, {"peer", m.peer}});
     }
     raft["members"] = std::move(cluster);
-    j[config_.node.mode == config::Mode::kMultiLeader ? "multi_leader" : "raft"] = std::move(raft);
+    if (config_.node.mode == config::Mode::kDynamo) {
+      // What a smart client needs to rebuild the ring (common/ring: every node's tokens
+      // derive from its id) and send each request to a replica of its key.
+      raft["tokens_per_node"] = config_.dynamo.tokens_per_node;
+    }
+    j[config_.node.mode == config::Mode::kLeaderFollower ? std::string("raft")
+                                                         : std::string(config::ModeName(config_.node.mode))] =
+        std::move(raft);
   }
   return j.dump();
 }

@@ -171,6 +171,19 @@ class NodeRuntime {
   admin::Metrics* metrics_;
   Hooks hooks_;
   kv::KvStore kv_;
+  // dynamo: the core's synchronous view of the key states in kv_ (overlay included).
+  class KvLocalStore final : public topology::LocalStore {
+   public:
+    explicit KvLocalStore(NodeRuntime* runtime) : runtime_(runtime) {}
+    std::optional<kv::KeyState> Load(const std::string& key) override;
+    void ForEach(const std::function<void(const std::string&, const std::string&)>& fn) override;
+
+   private:
+    NodeRuntime* runtime_;
+  };
+  KvLocalStore local_store_{this};
+  // A read of the local store failed: the node stops (posted, not from inside the core).
+  void StoreReadFailed(const Status& status);
   kv::ClientTable clients_;
   bool replicated_ = false;
   // leader_follower: answers reflect committed log entries and go out at apply; the core's

@@ -1,5 +1,6 @@
 #include <fmt/format.h>
 
+#include "server/topology/dynamo/dynamo_node.h"
 #include "server/topology/multi_leader/multi_leader_node.h"
 #include "server/topology/node.h"
 #include "server/topology/raft/raft_node.h"
@@ -23,6 +24,7 @@ std::string_view TopologyColumn(config::Mode mode) {
     case config::Mode::kSingle: return "";
     case config::Mode::kLeaderFollower: return std::string_view(&raft::kRaftColumn, 1);
     case config::Mode::kMultiLeader: return std::string_view(&multi_leader::kColumn, 1);
+    case config::Mode::kDynamo: return std::string_view(&dynamo::kColumn, 1);
   }
   return "";
 }
@@ -37,6 +39,8 @@ Result<std::unique_ptr<Node>> MakeNode(const config::Config& config, const Store
       return raft::MakeRaftNode(config, stored, seed);
     case config::Mode::kMultiLeader:
       return multi_leader::MakeMultiLeaderNode(config, stored);
+    case config::Mode::kDynamo:
+      return dynamo::MakeDynamoNode(config, stored);
   }
   return Status::Unsupported(
       fmt::format("node.mode {} is not available", config::ModeName(config.node.mode)));

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "common/config/config.h"
+#include "server/topology/local_store.h"
 #include "server/topology/output.h"
 
 namespace kvd::topology {
@@ -103,6 +104,9 @@ class Node {
   virtual std::string EncodeSnapshotChunk(uint64_t to, uint64_t term, uint64_t index,
                                           uint64_t snapshot_term, std::string_view membership,
                                           uint64_t offset, std::string data, bool done);
+  // dynamo: the node's own key states, read synchronously (local_store.h). Called once,
+  // after MakeNode and before any other input; `store` outlives the node.
+  virtual void AttachStore(LocalStore* store) { (void)store; }
   virtual Output TakeOutput() = 0;
   virtual NodeInfo Inspect() const = 0;
 };

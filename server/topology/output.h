@@ -59,6 +59,9 @@ enum class ApplyKind : uint8_t {
   kChange,          // apply `change` to its key's replicated state (kv::KvStore::ApplyChange)
   kReplicatedRead,  // serve a GET, GETS or SMEMBERS from replicated states (`resolver`)
   kCollect,         // collect tombstones `stability` makes redundant (KvStore::CollectTombstones)
+  // dynamo:
+  kStoreState,  // store `state` as the replicated state of change.key (KvStore::StoreReplicated)
+  kAnswer,      // send `response` to ref's client once this group is durable
 };
 
 struct ApplyItem {
@@ -91,6 +94,9 @@ struct ApplyItem {
   // kCollect: what every member has applied, and the grace period (now_ms is the time).
   kv::Stability stability;
   uint64_t grace_ms = 0;
+  // kStoreState: the encoded KeyState. kAnswer: the answer.
+  std::string state;
+  wire::Response response;
 };
 
 struct Reply {

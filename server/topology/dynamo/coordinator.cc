@@ -19,7 +19,7 @@ constexpr uint8_t kWriteAck = 4;      // u64 rid
 constexpr uint8_t kForward = 5;       // u64 rid, u8 kind, u8 resolver, bytes key, bytes value,
                                       // u8 has context, vv context, u64 w
 constexpr uint8_t kForwardReply = 6;  // u64 rid, u8 code, bytes message, u64 answered,
-                                      // bytes change, u8 sloppy
+                                      // bytes change, u8 flags (1: sloppy, 2: existed)
 constexpr uint8_t kHintedWrite = 7;   // u64 rid, u64 home replica, bytes key, bytes state
 constexpr uint8_t kHintReplay = 8;    // u64 0, bytes key, bytes state: merge and acknowledge
 constexpr uint8_t kHintAck = 9;       // u64 0, bytes key, bytes state (as received)
@@ -248,6 +248,7 @@ void Coordinator::FinishRead(uint64_t rid, Pending& p) {
 void Coordinator::StartWrite(uint64_t rid, Pending p) {
   ++writes_;
   std::optional<kv::KeyState> local = LocalState(p.op.key);
+  p.existed = local && !local->Empty();
   kv::KeyState state = local ? *local : kv::KeyState(p.op.resolver);
   kv::Change c;
   c.hlc = clock_.Now(now_ms_);
@@ -328,6 +329,7 @@ void Coordinator::StartWrite(uint64_t rid, Pending p) {
     ClientResult res;
     res.id = it->second.op.id;
     res.change = it->second.change;
+    res.existed = it->second.existed;
     res.answered = it->second.answered.size();
     Finish(rid, it->second, std::move(res));
   }
@@ -345,7 +347,7 @@ void Coordinator::Finish(uint64_t rid, Pending& p, ClientResult result) {
     w.Bytes(result.status.message());
     w.U64(result.answered);
     w.Bytes(kv::EncodeChange(result.change));
-    w.U8(result.sloppy ? 1 : 0);
+    w.U8(static_cast<uint8_t>((result.sloppy ? 1 : 0) | (result.existed ? 2 : 0)));
     out_.send.push_back(Envelope{p.from_peer, std::move(msg)});
     return;
   }
@@ -430,6 +432,7 @@ void Coordinator::OnMessage(uint64_t from, std::string_view bytes, uint64_t now_
         ClientResult res;
         res.id = p.op.id;
         res.change = p.change;
+        res.existed = p.existed;
         res.answered = p.answered.size();
         for (uint64_t a : p.answered) res.sloppy = res.sloppy || p.fallbacks.count(a) != 0;
         Finish(rid, p, std::move(res));
@@ -537,7 +540,7 @@ void Coordinator::OnMessage(uint64_t from, std::string_view bytes, uint64_t now_
       std::string_view message, change_bytes;
       uint64_t answered = 0;
       if (!r.U8(&code) || !r.Bytes(&message) || !r.U64(&answered) || !r.Bytes(&change_bytes) ||
-          !r.U8(&sloppy) || sloppy > 1 || !r.done()) {
+          !r.U8(&sloppy) || sloppy > 3 || !r.done()) {
         break;
       }
       auto it = pending_.find(rid);
@@ -546,7 +549,8 @@ void Coordinator::OnMessage(uint64_t from, std::string_view bytes, uint64_t now_
       res.id = it->second.op.id;
       res.status = Status(static_cast<Code>(code), std::string(message));
       res.answered = static_cast<size_t>(answered);
-      res.sloppy = sloppy == 1;
+      res.sloppy = (sloppy & 1) != 0;
+      res.existed = (sloppy & 2) != 0;
       ByteReader cr(change_bytes);
       if (!kv::DecodeChange(&cr, config_.limits, &res.change).ok()) res.change = kv::Change{};
       Finish(rid, it->second, std::move(res));

@@ -69,6 +69,7 @@
 #include "common/status.h"
 #include "server/kv/replicated_state.h"
 #include "server/topology/dynamo/merkle.h"
+#include "server/topology/local_store.h"
 #include "server/topology/output.h"
 
 namespace kvd::topology::dynamo {
@@ -90,13 +91,7 @@ struct QuorumConfig {
 };
 
 // The node's own key states, as the driver holds them (writes not yet durable included).
-class LocalStore {
- public:
-  virtual ~LocalStore() = default;
-  virtual std::optional<kv::KeyState> Load(const std::string& key) = 0;
-  // Every key and its encoded state (anti-entropy builds its trees from it once, at start).
-  virtual void ForEach(const std::function<void(const std::string&, const std::string&)>& fn) = 0;
-};
+using LocalStore = topology::LocalStore;
 
 enum class OpKind : uint8_t { kGet = 1, kPut = 2, kDelete = 3 };
 
@@ -118,6 +113,7 @@ struct ClientResult {
   kv::Change change;                  // kPut/kDelete: the write as coordinated
   size_t answered = 0;                // replicas that answered (acks or reads)
   bool sloppy = false;                // a write a fallback's hint helped acknowledge
+  bool existed = false;  // kDelete: the coordinating replica held a live value before it
 };
 
 struct StateWrite {
@@ -172,6 +168,7 @@ class Coordinator {
     // reads: each replica's answer (encoded state, "" = none)
     std::map<uint64_t, std::string> states;
     kv::Change change;    // writes: the change applied
+    bool existed = false;  // writes: the coordinating replica had a live value before
     std::string merged;   // reads with repair before reply: the merged state
     std::set<uint64_t> repairing;  // replicas a repair-before-reply waits on
     std::map<uint64_t, uint64_t> fallbacks;  // fallback node -> the home replica it stands in for

@@ -192,8 +192,8 @@ TEST_CASE("cluster config: cluster.members must be a sequence of mappings", "[un
   CHECK(ErrorOf("cluster:\n  members: 127.0.0.1:7401\n") ==
         "cluster.members: expected a sequence of members, got a scalar");
   CHECK(ErrorOf(WithMembers("    - 127.0.0.1:7401\n")) ==
-        "cluster.members[0]: expected a mapping with id, client, peer and optionally admin, got "
-        "a scalar");
+        "cluster.members[0]: expected a mapping with id, client, peer and optionally admin and "
+        "zone, got a scalar");
 }
 
 TEST_CASE("cluster config: a member entry names its missing fields", "[unit][config]") {
@@ -350,7 +350,7 @@ TEST_CASE("cluster config: cross-field: member addresses are unique", "[unit][co
 TEST_CASE("cluster config: cross-field: members only in a clustered mode", "[unit][config]") {
   CHECK(ErrorOf("cluster:\n  members:\n"
                 "    - {id: 1, client: 127.0.0.1:7401, peer: 127.0.0.1:7501}\n") ==
-        "cluster.members: only used when node.mode is leader_follower or multi_leader "
+        "cluster.members: only used when node.mode is leader_follower, multi_leader or dynamo "
         "(node.mode is single); remove the members or change node.mode");
   // The raft section (and cluster name / join) are allowed and ignored in single mode.
   CHECK(ParseConfig("raft:\n  replication: async\n  failover: manual\ncluster:\n  name: x\n")
@@ -389,10 +389,10 @@ TEST_CASE("cluster config: cross-field rules skip fields that are already wrong"
   CHECK(ErrorOf("node:\n  mode: leader_follower\ncluster:\n  membres: []\n") ==
         "cluster.membres: unknown field (did you mean \"members\"?)");
   // A bad mode: no cluster rule can know which mode was meant.
-  CHECK(ErrorOf("node:\n  mode: dynamo\ncluster:\n  members:\n"
+  CHECK(ErrorOf("node:\n  mode: dynamic\ncluster:\n  members:\n"
                 "    - {id: 1, client: 127.0.0.1:7401, peer: 127.0.0.1:7501}\n") ==
-        "node.mode: \"dynamo\" is not available in this build yet; expected one of: single, "
-        "leader_follower, multi_leader");
+        "node.mode: \"dynamic\" is not allowed; expected one of: single, leader_follower, "
+        "multi_leader, dynamo");
   // A bad timing is judged against nothing the operator did not write.
   CHECK(ErrorOf("raft:\n  election_timeout_ms: 10\n  heartbeat_interval_ms: 100\n") ==
         "raft.election_timeout_ms: 10 is out of range; expected an integer from 50 to 60000");
@@ -521,7 +521,7 @@ TEST_CASE("cluster config: ValidateConfig re-checks the cluster after overrides"
   SECTION("members in single mode") {
     c.node.mode = Mode::kSingle;
     CHECK(ValidateConfig(c).message() ==
-          "cluster.members: only used when node.mode is leader_follower or multi_leader "
+          "cluster.members: only used when node.mode is leader_follower, multi_leader or dynamo "
           "(node.mode is single); remove the members or change node.mode");
   }
 }

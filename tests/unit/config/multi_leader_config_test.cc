@@ -552,7 +552,7 @@ TEST_CASE("multi_leader config: ValidateConfig re-checks the section after chang
   SECTION("members in single mode name both clustered modes") {
     c.node.mode = Mode::kSingle;
     CHECK(ValidateConfig(c).message() ==
-          "cluster.members: only used when node.mode is leader_follower or multi_leader "
+          "cluster.members: only used when node.mode is leader_follower, multi_leader or dynamo "
           "(node.mode is single); remove the members or change node.mode");
   }
 }

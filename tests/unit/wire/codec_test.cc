@@ -661,7 +661,10 @@ TEST_CASE("wire: malformed request options are rejected with the field named",
   };
   const std::string p = "malformed GET request: ";
   const std::vector<Case> cases = {
-      {"unknown tag", "\x01\x09\x00\x00"s, p + "unknown option tag 9"},
+      {"unknown tag", "\x01\x0b\x00\x00"s, p + "unknown option tag 11"},
+      {"read_quorum too long", "\x01\x09\x00\x02\x01\x01"s, p + "option read_quorum must be 1 byte"},
+      {"write_quorum out of range", "\x01\x0a\x00\x01\x11"s,
+       p + "option write_quorum is 17; expected 1..16, 254 (quorum) or 255 (all)"},
       {"tag 31", "\x01\x1f\x00\x00"s, p + "unknown option tag 31"},
       {"tag 0", "\x01\x00\x00\x00"s, p + "unknown option tag 0"},
       {"tag 255", "\x01\xff\x00\x00"s, p + "unknown option tag 255"},
@@ -858,6 +861,30 @@ TEST_CASE("wire: client_id, sequence and max_staleness_ms encode with fixed leng
   staleness_only.max_staleness_ms = 1;
   CHECK(ToHex(BodyOf(EncodeReq(Req(3, GetRequest{"k"}, staleness_only)))) ==
         "01" "07" "0004" "00000001" "00000001" "6b");
+}
+
+TEST_CASE("wire: read_quorum and write_quorum (dynamo) encode as one byte each, in tag order",
+          "[unit][wire]") {
+  RequestOptions o;
+  o.read_quorum = 1;
+  o.write_quorum = kQuorumOptionAll;
+  Request r = Req(1, GetRequest{"k"}, o);
+  std::string frame = EncodeReq(r);
+  CHECK(ToHex(BodyOf(frame)) == "02"
+                                "09" "0001" "01"
+                                "0a" "0001" "ff"
+                                "00000001" "6b");
+  Result<Request> d = DecodeReqFrame(frame);
+  REQUIRE(d.ok());
+  CHECK(d.value() == r);
+  for (uint8_t v : {uint8_t{16}, kQuorumOptionMajority}) {
+    RequestOptions one;
+    one.write_quorum = v;
+    Request w = Req(2, PutRequest{"k", "v", 0}, one);
+    Result<Request> back = DecodeReqFrame(EncodeReq(w));
+    REQUIRE(back.ok());
+    CHECK(back.value() == w);
+  }
 }
 
 TEST_CASE("wire: the new options decode in any order and with default values", "[unit][wire]") {
