@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # A local leader_follower (Raft) cluster of kvd nodes on 127.0.0.1, for trying things out.
-# (scripts/multi-leader.sh runs this with --template config/multi-leader-3.yaml.)
+# (scripts/multi-leader.sh and scripts/dynamo.sh run this with --template
+# config/multi-leader-3.yaml and config/dynamo-5.yaml.)
 #
-#   scripts/cluster.sh start  [--nodes 3] [--dir ./data/cluster] [--base-port 7400]
+#   scripts/cluster.sh start  [--nodes N] [--dir ./data/cluster] [--base-port 7400]
 #                             [--template config/leader-follower-3.yaml]
 #   scripts/cluster.sh status [--dir ./data/cluster]
 #   scripts/cluster.sh stop   [--dir ./data/cluster]
@@ -10,15 +11,17 @@
 # start: builds kvd and kvctl if they are missing (scripts/build.sh), starts nodes 1..N in
 #   the background from config/leader-follower-3.yaml (client ports 7401.., peer 7501..,
 #   admin 7601..), waits until a leader is elected, and prints the endpoints and example
-#   kvctl commands. With --nodes other than 3, or --base-port B (client B+i, peer B+100+i,
+#   kvctl commands. With --nodes N other than the template's number of members (3 in
+#   config/leader-follower-3.yaml), or --base-port B (client B+i, peer B+100+i,
 #   admin B+200+i), a config with the same settings is written to DIR/cluster.yaml. Node i
 #   keeps its data in DIR/node-i, its log in DIR/node-i.log and its PID in DIR/node-i.pid.
 #   Nodes already running are left alone. If a node fails to start, the nodes this run
 #   started are stopped again.
 #   --template: the config the nodes start from (its mode decides what start waits for: a
-#   leader in leader_follower, every node answering in multi_leader); the default base
-#   port is one below the template's first client port.
-# status: each node's PID, role, term and leader.
+#   leader in leader_follower, every node answering in multi_leader and dynamo); the
+#   default base port is one below the template's first client port.
+# status: each node's PID, role, term and leader (multi_leader: its progress; dynamo: how
+#   many nodes it sees up and the hints it holds).
 # stop: SIGTERM to each node (by its PID file), SIGKILL after a grace period.
 #
 # Every address is on 127.0.0.1. --dir is relative to the current directory; the default
@@ -35,7 +38,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cmd="${1:-}"
 [ -n "$cmd" ] || usage
 shift
-nodes=3
+nodes=""  # default: as many as the template has members
 base_port=""
 explicit=0  # --nodes or --base-port given
 dir="$root/data/cluster"
@@ -58,8 +61,11 @@ done
 case "$dir" in /*) ;; *) dir="$PWD/$dir" ;; esac
 case "$template" in /*) ;; *) template="$PWD/$template" ;; esac
 if [ ! -f "$template" ]; then echo "cluster.sh: no config file $template" >&2; exit 2; fi
+# multi_leader and dynamo have no leader: start waits for every node to answer instead.
 multi_leader=0
+dynamo=0
 if grep -q '^ *mode: *multi_leader' "$template"; then multi_leader=1; fi
+if grep -q '^ *mode: *dynamo' "$template"; then dynamo=1; fi
 # The template's own ports: its first member's client port is base + 1.
 default_base=$(( $(sed -n 's/^ *- *{ *id: *1, *client: *[0-9.]*:\([0-9]*\).*/\1/p' "$template" | head -1) - 1 ))
 if [ -z "$base_port" ]; then base_port=$default_base; fi
@@ -94,6 +100,15 @@ node_state() {
   role="$(printf '%s' "$json" | sed -n 's/.*"role":"\([a-z_]*\)".*/\1/p')"
   term="$(printf '%s' "$json" | sed -n 's/.*"term":\([0-9]*\).*/\1/p')"
   leader="$(printf '%s' "$json" | sed -n 's/.*"leader_id":\([0-9]*\).*/\1/p')"
+  if [ "$dynamo" -eq 1 ]; then
+    # No leader either: how many nodes it believes up, and the hints it holds for others.
+    local up all hints
+    up="$(printf '%s' "$json" | sed -n 's/.*"nodes_up":\([0-9]*\).*/\1/p')"
+    all="$(printf '%s' "$json" | sed -n 's/.*"nodes":\([0-9]*\).*/\1/p')"
+    hints="$(printf '%s' "$json" | sed -n 's/.*"hints_pending":\([0-9]*\).*/\1/p')"
+    echo "${role:-?} ${up:-?}/${all:-?} ${hints:-?}"
+    return 0
+  fi
   if [ "$multi_leader" -eq 1 ]; then
     # No terms or leader there: the member's progress vector ("{1:3, 2:5}") instead.
     local progress
@@ -144,6 +159,9 @@ abandon() {
 }
 
 start() {
+  local template_nodes
+  template_nodes="$(members_of "$template" | wc -l)"
+  [ -n "$nodes" ] || nodes="$template_nodes"
   case "$nodes" in ''|*[!0-9]*) echo "cluster.sh: --nodes must be a number" >&2; exit 2 ;; esac
   if [ "$nodes" -lt 1 ] || [ "$nodes" -gt 64 ]; then
     echo "cluster.sh: --nodes must be 1 .. 64" >&2
@@ -162,7 +180,9 @@ start() {
   # A cluster keeps the members it was created with (they are in its Raft log): a start
   # in a directory with node data reuses its config.
   local config wanted_generated=0
-  if [ "$nodes" -ne 3 ] || [ "$base_port" -ne "$default_base" ]; then wanted_generated=1; fi
+  if [ "$nodes" -ne "$template_nodes" ] || [ "$base_port" -ne "$default_base" ]; then
+    wanted_generated=1
+  fi
   config=""
   if compgen -G "$dir/node-*/" >/dev/null; then config="$(config_of_dir)"; fi
   if [ -n "$config" ]; then
@@ -216,7 +236,8 @@ start() {
   done <<<"$members"
 
   # Wait for a leader (election timeout 1 s, randomised up to 2 s; start-up takes longer);
-  # in multi_leader, for every node to answer (each is a leader).
+  # in multi_leader, for every node to answer (each is a leader); in dynamo, for every node
+  # to answer and see every other node up.
   local deadline=$((SECONDS + 30)) leader="" state answering
   while [ -z "$leader" ]; do
     answering=0
@@ -231,9 +252,16 @@ start() {
       case "${state%% *}" in
         leader) leader="$id"; answering=$((answering + 1)) ;;
         follower) [ "$multi_leader" -eq 0 ] || answering=$((answering + 1)) ;;  # a read replica
+        replica)  # dynamo: "replica UP/ALL HINTS"
+          local seen="${state#replica }"
+          seen="${seen%% *}"
+          if [ "${seen%/*}" = "${seen#*/}" ]; then answering=$((answering + 1)); fi ;;
       esac
     done <<<"$members"
-    if [ "$multi_leader" -eq 1 ] && [ "$answering" -lt "$(echo "$members" | wc -l)" ]; then
+    if [ "$dynamo" -eq 1 ]; then
+      leader=""
+      [ "$answering" -lt "$(echo "$members" | wc -l)" ] || leader="none"
+    elif [ "$multi_leader" -eq 1 ] && [ "$answering" -lt "$(echo "$members" | wc -l)" ]; then
       leader=""
     fi
     if [ -z "$leader" ]; then
@@ -249,6 +277,22 @@ start() {
   local endpoints
   endpoints="$(echo "$members" | awk '{print $2}' | paste -sd, -)"
   echo
+  if [ "$dynamo" -eq 1 ]; then
+    local first="${endpoints%%,*}" last="${endpoints##*,}"
+    echo "ring is up: $(echo "$members" | wc -l) nodes, every one sees the others (dynamo)"
+    echo "endpoints: $endpoints"
+    echo
+    echo "try:"
+    echo "  build/client/kvctl/kvctl --endpoints $first put greeting hello"
+    echo "  build/client/kvctl/kvctl --endpoints $last get greeting"
+    echo "  build/client/kvctl/kvctl --endpoints $last --read-quorum all get greeting"
+    echo "  build/client/kvctl/kvctl --endpoints $first ring"
+    echo "  build/client/kvctl/kvctl --endpoints $first cluster status"
+    echo "  kill -9 \$(cat $dir/node-2.pid)   # writes go on; hints wait for node 2"
+    echo "  scripts/dynamo.sh start    # restarts nodes that are not running"
+    echo "  scripts/dynamo.sh stop"
+    return
+  fi
   if [ "$multi_leader" -eq 1 ]; then
     local first="${endpoints%%,*}" last="${endpoints##*,}"
     echo "cluster is up: every node is a leader (multi_leader)"
@@ -292,8 +336,11 @@ status() {
   fi
   # The cluster in $dir may come from another template than this invocation's.
   if grep -q '^ *mode: *multi_leader' "$config"; then multi_leader=1; else multi_leader=0; fi
+  if grep -q '^ *mode: *dynamo' "$config"; then dynamo=1; else dynamo=0; fi
   local id client pid state running=0
-  if [ "$multi_leader" -eq 1 ]; then
+  if [ "$dynamo" -eq 1 ]; then
+    printf '%-5s %-8s %-16s %-10s %-8s %s\n' node pid client role sees-up hints
+  elif [ "$multi_leader" -eq 1 ]; then
     printf '%-5s %-8s %-16s %-10s %s\n' node pid client role progress
   else
     printf '%-5s %-8s %-16s %-10s %-6s %s\n' node pid client role term leader
@@ -304,6 +351,11 @@ status() {
       running=$((running + 1))
       state="$(node_state "$client")"
       [ -n "$state" ] || state="unreachable - -"
+      if [ "$dynamo" -eq 1 ]; then
+        read -r role up hints <<<"$state"
+        printf '%-5s %-8s %-16s %-10s %-8s %s\n' "$id" "$pid" "$client" "$role" "$up" "$hints"
+        continue
+      fi
       if [ "$multi_leader" -eq 1 ]; then
         read -r role progress <<<"$state"
         printf '%-5s %-8s %-16s %-10s %s\n' "$id" "$pid" "$client" "$role" "$progress"
