@@ -470,6 +470,16 @@ Result<Command> ParseSnapshot(const po::variables_map&, const std::vector<std::s
   return Cluster(snapshot);
 }
 
+void AddRingOptions(po::options_description* d) {
+  d->add_options()("tokens", po::bool_switch(),
+                   "table: list each node's tokens under its row (ascending, decimal)");
+}
+
+Result<Command> ParseRing(const po::variables_map& vm, const std::vector<std::string>& args) {
+  KVD_TRY(CheckPositionals("ring", "ring [--tokens]", args, 0, 0));
+  return Cluster(RingCommand{Flag(vm, "tokens")});
+}
+
 struct CommandSpec {
   std::string_view name;
   std::string_view usage;                         // after "Usage: "
@@ -695,8 +705,9 @@ const CommandSpec kCommands[] = {
      "kvctl status --output json | jq .role",
      nullptr, ParseStatus},
     {"cluster status", "kvctl [global options] cluster status",
-     "each node and its lag: leader_follower role and indexes, multi_leader progress",
-     "Works for leader_follower and multi_leader clusters (the node at --endpoints says which).\n"
+     "each node: leader_follower role and lag, multi_leader progress, dynamo up/down and hints",
+     "Works for leader_follower, multi_leader and dynamo clusters (the node at --endpoints\n"
+     "says which).\n"
      "\n"
      "leader_follower: asks the nodes at --endpoints for their status, finds the members (the\n"
      "ids in the membership and the nodes' configured cluster.members), asks every member at\n"
@@ -758,11 +769,38 @@ const CommandSpec kCommands[] = {
      "\"clock_skew_rejections\":N,\"peers\":[{\"to\":N,\"lag_changes\":N,\n"
      "\"seconds_since_ack\":X.X,\"state\":...}]}],\"converged\":true,\"notes\":[...]} (a member\n"
      "that did not answer: \"up\":false, null numbers, no peers, and \"error\").\n"
-     "The other cluster commands need a leader_follower cluster.",
+     "\n"
+     "dynamo (a ring without a leader): asks every member of the answers' configured\n"
+     "cluster.members the same way and prints one row per node:\n"
+     "  ID, CLIENT    as above\n"
+     "  STATE         up, or unreachable if it did not answer (why: below the table)\n"
+     "  KEYS          keys in its store\n"
+     "  HINTS         writes it holds for replicas that were down (hinted handoff), to\n"
+     "                deliver when they are back (hints_pending)\n"
+     "  SEEN DOWN BY  the nodes that answered whose failure detector believes this node\n"
+     "                down, \"-\" if none (a node that answers but is seen down is cut off\n"
+     "                from those nodes)\n"
+     "  AE            anti-entropy exchanges it has started (Merkle tree comparisons)\n"
+     "  REPAIRS       stale replicas its reads have repaired (read_repairs_total)\n"
+     "then \"N=3 R=2 W=2, read repair background, sloppy quorum on\" as the first node that\n"
+     "answered reports them (a node that reports other settings is named), and one line\n"
+     "per node that did not answer. Exit codes as above: 0 as long as a node at --endpoints\n"
+     "answers, even with nodes down. For the ring itself (tokens, shares), see kvctl ring.\n"
+     "Output: table as above; raw: one line per node, tab-separated: id, client, state,\n"
+     "keys, hints, seen down by (ids separated by commas), ae, repairs (\"-\": unknown or\n"
+     "none); json {\"mode\":\"dynamo\",\"replicas\":N,\"read_quorum\":R,\"write_quorum\":W,\n"
+     "\"read_repair\":...,\"sloppy_quorum\":true,\"nodes\":[{\"id\":N,\"client\":...,\n"
+     "\"up\":true,\"keys\":N,\"hints_pending\":N,\"seen_down_by\":[...],\"ae_exchanges\":N,\n"
+     "\"read_repairs\":N}],\"notes\":[...]} (a node that did not answer: \"up\":false, null\n"
+     "numbers, and \"error\").\n"
+     "The other cluster commands need a leader_follower cluster; kvctl ring needs a dynamo\n"
+     "node.",
      "kvctl --endpoints 127.0.0.1:7401 cluster status\n"
      "kvctl --endpoints 127.0.0.1:7401,127.0.0.1:7404 cluster status\n"
      "kvctl cluster status --output json | jq '.nodes[] | select(.reachable | not) | .id'\n"
-     "kvctl --endpoints 127.0.0.1:7411 cluster status --output json | jq .converged",
+     "kvctl --endpoints 127.0.0.1:7411 cluster status --output json | jq .converged\n"
+     "kvctl --endpoints 127.0.0.1:7421 cluster status --output json | jq '.nodes[] | "
+     "select(.up | not) | .id'",
      nullptr, ParseClusterStatus, kDefaultTimeout, true},
     {"promote", "kvctl [global options] promote NODE_ID",
      "manual failover: NODE_ID starts an election now and becomes the leader",
@@ -889,6 +927,38 @@ const CommandSpec kCommands[] = {
      "kvctl --endpoints 127.0.0.1:7402 snapshot\n"
      "kvctl snapshot 3",
      nullptr, ParseSnapshot, kDefaultTimeout, true},
+    {"ring", "kvctl [global options] ring [--tokens]",
+     "dynamo: each node's tokens, share of the keys and up/down state",
+     "Shows the consistent-hash ring of a dynamo cluster as the node at --endpoints (the\n"
+     "first that answers) describes it. kvctl rebuilds the ring from that node's configured\n"
+     "cluster.members (ids and zones) and tokens_per_node: a node's tokens derive from its id\n"
+     "alone, so this is the ring every node computes. Keys hash uniformly onto the ring's\n"
+     "circle, so a share of the circle is that share of the keys. One row per node:\n"
+     "  ID, CLIENT    node id and the address clients use (from the configuration)\n"
+     "  ZONE          its zone (rack, availability zone), \"-\" if unlabelled\n"
+     "  TOKENS        how many tokens (virtual nodes) it has on the ring\n"
+     "  PRIMARY       the share of the keys whose first replica it is (it is the first node\n"
+     "                clockwise from the key; Ownership(1)). Over all nodes: 100%.\n"
+     "  REPLICA       the share of the keys for which it is one of the N replicas\n"
+     "                (Ownership(N)). Over all nodes: N x 100% (with N=3 and 5 nodes, about\n"
+     "                60% each); a node of a zone with fewer nodes holds more.\n"
+     "  STATE         self (the node that answered), or up or down as that node's failure\n"
+     "                detector sees it (unknown if it does not report the node)\n"
+     "Below the table: \"N=3 R=2 W=2, 256 tokens per node, 5 nodes (4 up as node 1 sees\n"
+     "it)\". With --tokens, each row is followed by the node's tokens, ascending, in decimal.\n"
+     "A node in another mode: exit 4, \"unsupported: the node at H:P runs in mode M; kvctl\n"
+     "ring needs a dynamo node\". For each node's keys, hints and counters, see kvctl cluster\n"
+     "status.\n"
+     "Output: table as above; raw: one line per node, ID<TAB>PRIMARY<TAB>REPLICA, the shares\n"
+     "as fractions with 6 decimals (--tokens is ignored); json {\"replicas\":N,\n"
+     "\"read_quorum\":R,\"write_quorum\":W,\"tokens_per_node\":T,\"from_node\":N,\n"
+     "\"nodes\":[{\"id\":N,\"client\":...,\"zone\":...|null,\"tokens\":[every token, ascending],\n"
+     "\"primary_share\":0.2,\"replica_share\":0.6,\"state\":\"self\"}]} (shares as fractions\n"
+     "0..1).",
+     "kvctl --endpoints 127.0.0.1:7421 ring\n"
+     "kvctl --endpoints 127.0.0.1:7421 ring --tokens\n"
+     "kvctl ring --output json | jq '.nodes[] | {id, replica_share}'",
+     AddRingOptions, ParseRing, kDefaultTimeout, true},
     {"help", "kvctl help [COMMAND]", "show the list of commands, or one command's help",
      "Shows kvctl's help, or COMMAND's (the same as kvctl COMMAND --help).",
      "kvctl help\n"
@@ -1359,7 +1429,8 @@ std::string GeneralHelp() {
     if (!spec.cluster) out += fmt::format("  {:<16} {}\n", spec.name, spec.summary);
   }
   out +=
-      "\nCluster commands (leader_follower; cluster status also multi_leader; see its --help):\n";
+      "\nCluster commands (leader_follower; cluster status also multi_leader and dynamo; ring:\n"
+      "dynamo; see their --help):\n";
   for (const CommandSpec& spec : kCommands) {
     if (spec.cluster) out += fmt::format("  {:<16} {}\n", spec.name, spec.summary);
   }

@@ -12,6 +12,7 @@
 #include <variant>
 
 #include "client/kvctl/cluster_view.h"
+#include "client/kvctl/ring_view.h"
 #include "client/lib/client.h"
 
 namespace kvd::kvctl {
@@ -123,8 +124,10 @@ std::vector<Probe> ProbeAll(const Context& ctx, const std::vector<ProbeTarget>& 
 struct Discovery {
   std::vector<Probe> probes;
   std::optional<ClusterView> view;  // set when the node at --endpoints is replicated
-  // Set instead when it is a multi_leader member and the command accepts one.
+  // Set instead when the command accepts clusters without a leader and it is a
+  // multi_leader member (multi_leader_view) or a dynamo node (dynamo_view).
   std::optional<MultiLeaderView> multi_leader_view;
+  std::optional<DynamoView> dynamo_view;
   std::string single_endpoint;  // otherwise: where the node answered, and its mode
   std::string single_mode;
 };
@@ -142,22 +145,36 @@ Output NoEndpointAnswered(const std::vector<Probe>& probes) {
                  fmt::format("no node at --endpoints answered ({})", fmt::join(reasons, "; ")));
 }
 
-// Asks the nodes at --endpoints, then the members their answers name: every member with
-// all_members, else just enough to hear from the leader. A multi_leader cluster is
-// discovered (every member) only with accept_multi_leader; otherwise, like a single node,
-// it is left for the caller to refuse.
-OrOutput<Discovery> Discover(const Context& ctx, bool all_members,
-                             bool accept_multi_leader = false) {
-  Discovery d;
-  std::vector<ProbeTarget> first;
-  for (const std::string& endpoint : ctx.invocation.global.endpoints)
-    first.push_back({0, endpoint});
-  d.probes = ProbeAll(ctx, first);
-  auto answered = std::find_if(d.probes.begin(), d.probes.end(),
+// STATUS of every node at --endpoints, at once, in order.
+std::vector<Probe> ProbeEndpoints(const Context& ctx) {
+  std::vector<ProbeTarget> targets;
+  for (const std::string& endpoint : ctx.invocation.global.endpoints) {
+    targets.push_back({0, endpoint});
+  }
+  return ProbeAll(ctx, targets);
+}
+
+// The first probe that answered, or nullptr.
+const Probe* FirstAnswer(const std::vector<Probe>& probes) {
+  auto answered = std::find_if(probes.begin(), probes.end(),
                                [](const Probe& probe) { return probe.status.has_value(); });
-  if (answered == d.probes.end()) return NoEndpointAnswered(d.probes);
-  bool multi_leader = accept_multi_leader && answered->status->is_multi_leader();
-  if (!answered->status->replicated() && !multi_leader) {
+  return answered == probes.end() ? nullptr : &*answered;
+}
+
+// Asks the nodes at --endpoints, then the members their answers name: every member with
+// all_members, else just enough to hear from the leader. A cluster without a leader
+// (multi_leader, dynamo) is discovered (every member) only with accept_leaderless;
+// otherwise, like a single node, it is left for the caller to refuse.
+OrOutput<Discovery> Discover(const Context& ctx, bool all_members,
+                             bool accept_leaderless = false) {
+  Discovery d;
+  d.probes = ProbeEndpoints(ctx);
+  const Probe* answered = FirstAnswer(d.probes);
+  if (answered == nullptr) return NoEndpointAnswered(d.probes);
+  // Read now: d.probes grows below, which may move the probe `answered` points to.
+  const bool dynamo = answered->status->is_dynamo();
+  const bool leaderless = accept_leaderless && (answered->status->is_multi_leader() || dynamo);
+  if (!answered->status->replicated() && !leaderless) {
     d.single_endpoint = answered->endpoint;
     d.single_mode = answered->status->mode;
     return d;
@@ -168,10 +185,12 @@ OrOutput<Discovery> Discover(const Context& ctx, bool all_members,
     std::vector<Probe> more = ProbeAll(ctx, next);
     d.probes.insert(d.probes.end(), more.begin(), more.end());
   }
-  if (multi_leader) {
-    d.multi_leader_view = BuildMultiLeaderView(d.probes);
-  } else {
+  if (!leaderless) {
     d.view = BuildClusterView(d.probes);
+  } else if (dynamo) {
+    d.dynamo_view = BuildDynamoView(d.probes);
+  } else {
+    d.multi_leader_view = BuildMultiLeaderView(d.probes);
   }
   return d;
 }
@@ -344,12 +363,13 @@ Output LeaderIs(const Context& ctx, uint64_t id, uint64_t term, bool already,
 // ---- the commands ----
 
 Output RunClusterStatus(const Context& ctx, bool member_list) {
-  // member list shows a Raft membership, which a multi_leader cluster does not have.
+  // member list shows a Raft membership, which multi_leader and dynamo clusters do not have.
   OrOutput<Discovery> found =
-      Discover(ctx, /*all_members=*/!member_list, /*accept_multi_leader=*/!member_list);
+      Discover(ctx, /*all_members=*/!member_list, /*accept_leaderless=*/!member_list);
   if (auto* failure = std::get_if<Output>(&found)) return std::move(*failure);
   const Discovery& d = std::get<Discovery>(found);
   if (d.multi_leader_view) return FormatMultiLeaderStatus(*d.multi_leader_view, ctx.format());
+  if (d.dynamo_view) return FormatDynamoStatus(*d.dynamo_view, ctx.format());
   if (!d.view) return NotReplicated(d);
   return member_list ? FormatMemberList(*d.view, ctx.format())
                      : FormatClusterStatus(*d.view, ctx.format());
@@ -616,6 +636,23 @@ Output RunSnapshot(const Context& ctx, uint64_t id) {
   return Success(JsonLine(j));
 }
 
+// The ring as the first node at --endpoints that answers describes it: one node is
+// enough, since every node computes the same ring from the same configuration.
+Output RunRing(const Context& ctx, const RingCommand& command) {
+  std::vector<Probe> probes = ProbeEndpoints(ctx);
+  const Probe* answered = FirstAnswer(probes);
+  if (answered == nullptr) return NoEndpointAnswered(probes);
+  if (!answered->status->is_dynamo()) {
+    return Failure(ExitCode::kRejected,
+                   fmt::format("unsupported: the node at {} runs in mode {}; kvctl ring needs a "
+                               "dynamo node",
+                               answered->endpoint, answered->status->mode));
+  }
+  Result<RingView> view = BuildRingView(*answered->status);
+  if (!view.ok()) return Failure(ExitCode::kServerFailure, DescribeStatus(view.status()));
+  return FormatRing(*view, ctx.format(), command.tokens);
+}
+
 Output Dispatch(const Context& ctx, const ClusterAction& action) {
   using wire::AdminAction;
   return std::visit(
@@ -636,9 +673,11 @@ Output Dispatch(const Context& ctx, const ClusterAction& action) {
           return RunMemberChange(ctx, {AdminAction::kPromoteLearner, command.node_id, "", ""});
         } else if constexpr (std::is_same_v<T, MemberRemoveCommand>) {
           return RunMemberChange(ctx, {AdminAction::kRemoveMember, command.node_id, "", ""});
-        } else {
-          static_assert(std::is_same_v<T, SnapshotCommand>);
+        } else if constexpr (std::is_same_v<T, SnapshotCommand>) {
           return RunSnapshot(ctx, command.node_id);
+        } else {
+          static_assert(std::is_same_v<T, RingCommand>);
+          return RunRing(ctx, command);
         }
       },
       action);

@@ -1,5 +1,5 @@
 // Running kvctl's cluster commands (ClusterCommand in invocation.h): cluster status,
-// promote, transfer-leader, switchover, member add/promote/remove/list, snapshot.
+// promote, transfer-leader, switchover, member add/promote/remove/list, snapshot, ring.
 //
 // Unlike the data commands, these talk to several nodes, each at its own client address
 // and without the client library's redirects, because they must know which node
@@ -14,10 +14,13 @@
 // UNAVAILABLE "a membership change is still in progress" is not retried: the operator
 // decides).
 //
+// cluster status also shows multi_leader and dynamo clusters (every member, each asked
+// once); ring asks one dynamo node and rebuilds the ring from its answer (ring_view.h).
+//
 // Exit codes are those of the data commands: 4 for a refusal (INVALID_ARGUMENT, e.g. an
-// unknown node; UNSUPPORTED from a single node), 5 for a server-side failure
-// (UNAVAILABLE, a lost election, a malformed answer), 6 when no node at --endpoints
-// answers, or when what kvctl waits for does not happen within --timeout.
+// unknown node; UNSUPPORTED from a single node; ring: a node that is not dynamo), 5 for a
+// server-side failure (UNAVAILABLE, a lost election, a malformed answer), 6 when no node
+// at --endpoints answers, or when what kvctl waits for does not happen within --timeout.
 //
 // Everything is written against a ClusterBackend (send requests to given addresses, a
 // clock, a sleep) so that the unit tests run it with a scripted fake cluster.

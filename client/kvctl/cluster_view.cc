@@ -83,8 +83,8 @@ std::vector<ConfiguredMember> ParseConfiguredMembers(const Json& raft) {
   if (it == raft.end() || !it->is_array()) return members;
   for (const Json& m : *it) {
     if (!m.is_object() || U64(m, "id") == 0) continue;
-    members.push_back(
-        ConfiguredMember{U64(m, "id"), Str(m, "client"), Str(m, "peer"), Str(m, "admin")});
+    members.push_back(ConfiguredMember{U64(m, "id"), Str(m, "client"), Str(m, "peer"),
+                                       Str(m, "admin"), Str(m, "zone")});
   }
   return members;
 }
@@ -128,10 +128,45 @@ MultiLeaderStatus ParseMultiLeader(const Json& j) {
   return m;
 }
 
+// The server sends dynamo.sloppy_quorum as a label, "true" or "false".
+bool Bool(const Json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end()) return false;
+  if (it->is_boolean()) return it->get<bool>();
+  return it->is_string() && it->get_ref<const std::string&>() == "true";
+}
+
+std::vector<DynamoPeer> ParseDynamoPeers(const Json& dynamo) {
+  std::vector<DynamoPeer> peers;
+  auto it = dynamo.find("peers");
+  if (it == dynamo.end() || !it->is_array()) return peers;
+  for (const Json& p : *it) {
+    if (!p.is_object() || U64(p, "id") == 0) continue;
+    peers.push_back(DynamoPeer{U64(p, "id"), Str(p, "state")});
+  }
+  return peers;
+}
+
+DynamoStatus ParseDynamo(const Json& j) {
+  DynamoStatus d;
+  d.settings.replicas = U64(j, "replicas");
+  d.settings.read_quorum = U64(j, "read_quorum");
+  d.settings.write_quorum = U64(j, "write_quorum");
+  d.settings.read_repair = Str(j, "read_repair");
+  d.settings.sloppy_quorum = Bool(j, "sloppy_quorum");
+  d.tokens_per_node = U64(j, "tokens_per_node");
+  d.hints_pending = U64(j, "hints_pending");
+  d.ae_exchanges = U64(j, "ae_exchanges_total");
+  d.read_repairs = U64(j, "read_repairs_total");
+  d.peers = ParseDynamoPeers(j);
+  return d;
+}
+
 // ---- combining the answers ----
 
 constexpr std::string_view kLeaderFollower = "leader_follower";
 constexpr std::string_view kMultiLeader = "multi_leader";
+constexpr std::string_view kDynamo = "dynamo";
 
 // The answered statuses in `mode`, in probe order.
 std::vector<const NodeStatus*> AnswersInMode(const std::vector<Probe>& probes,
@@ -151,6 +186,7 @@ std::string_view DiscoveryMode(const std::vector<Probe>& probes) {
     if (!probe.status) continue;
     if (probe.status->replicated()) return kLeaderFollower;
     if (probe.status->is_multi_leader()) return kMultiLeader;
+    if (probe.status->is_dynamo()) return kDynamo;
   }
   return kLeaderFollower;
 }
@@ -256,6 +292,39 @@ void AttachAnswers(const std::vector<Probe>& probes, std::map<uint64_t, NodeRow>
       (*rows)[probe.expected_id].error = fmt::format("{}: {}", probe.endpoint, why);
     }
   }
+}
+
+// One row per member of a cluster without a leader (multi_leader, dynamo): every member
+// the answers in `mode` name, and every node that answered, each with its address, its
+// own answer or why it has none. A node that answered in another mode keeps its answer
+// and is said to be in the wrong mode.
+std::vector<NodeRow> LeaderlessRows(const std::vector<Probe>& probes,
+                                    const std::vector<const NodeStatus*>& answers,
+                                    std::string_view mode, std::vector<std::string>* notes) {
+  std::map<uint64_t, NodeRow> rows;
+  for (uint64_t id : MemberIds(answers)) rows[id];
+  AttachAnswers(probes, &rows, notes);
+  std::map<uint64_t, std::string> addresses = ClientAddresses(probes, answers);
+  std::vector<NodeRow> out;
+  for (auto& [id, row] : rows) {
+    row.id = id;
+    if (auto it = addresses.find(id); it != addresses.end()) row.client_address = it->second;
+    for (const NodeStatus* s : answers) {
+      for (const ConfiguredMember& m : s->configured_members) {
+        if (m.id == id && row.peer_address.empty()) row.peer_address = m.peer;
+      }
+    }
+    if (row.status && row.status->mode != mode && row.error.empty()) {
+      row.error = fmt::format("answered in mode {}, not {}", row.status->mode, mode);
+    }
+    if (!row.status && row.error.empty() && row.client_address.empty()) {
+      row.error =
+          "client address unknown (it is in no node's configured_members): add it to "
+          "--endpoints";
+    }
+    out.push_back(std::move(row));
+  }
+  return out;
 }
 
 // ---- output ----
@@ -503,6 +572,74 @@ Json MultiLeaderMemberJson(const NodeRow& row) {
   return j;
 }
 
+// ---- dynamo output ----
+
+// STATE: up; the mode of a node that answered as something else; unreachable.
+std::string DynamoState(const NodeRow& row) {
+  if (!row.status) return "unreachable";
+  return IsUpDynamo(row) ? "up" : row.status->mode;
+}
+
+constexpr std::array<std::string_view, 8> kDynamoColumns = {
+    "ID", "CLIENT", "STATE", "KEYS", "HINTS", "SEEN DOWN BY", "AE", "REPAIRS"};
+
+// "2,4", or "-" when no node that answered believes the node down.
+std::string IdListCell(const std::vector<uint64_t>& ids) {
+  return ids.empty() ? "-" : fmt::format("{}", fmt::join(ids, ","));
+}
+
+// One node's cells (table) or fields (raw), in kDynamoColumns order; "-" for the counters
+// of a node that is not up. SEEN DOWN BY comes from the other nodes, so every row has it.
+std::vector<std::string> DynamoCells(const DynamoView& view, const NodeRow& row,
+                                     std::string_view unknown_address) {
+  std::string seen_down_by = IdListCell(view.SeenDownBy(row.id));
+  std::vector<std::string> cells = {
+      std::to_string(row.id),
+      row.client_address.empty() ? std::string(unknown_address) : row.client_address,
+      DynamoState(row)};
+  if (!IsUpDynamo(row)) {
+    cells.insert(cells.end(), {"-", "-", seen_down_by, "-", "-"});
+    return cells;
+  }
+  const DynamoStatus& d = row.status->dynamo;
+  cells.insert(cells.end(),
+               {std::to_string(row.status->keys), std::to_string(d.hints_pending), seen_down_by,
+                std::to_string(d.ae_exchanges), std::to_string(d.read_repairs)});
+  return cells;
+}
+
+std::string DynamoText(const DynamoView& view) {
+  std::vector<std::vector<std::string>> rows;
+  rows.emplace_back(kDynamoColumns.begin(), kDynamoColumns.end());
+  for (const NodeRow& row : view.nodes) rows.push_back(DynamoCells(view, row, "?"));
+  std::string out = AlignColumns(rows);
+  out += view.settings.Text() + "\n";
+  for (const NodeRow& row : view.nodes) {
+    if (!row.error.empty()) out += fmt::format("node {}: {}\n", row.id, row.error);
+  }
+  for (const std::string& note : view.notes) out += note + "\n";
+  return out;
+}
+
+Json DynamoNodeJson(const DynamoView& view, const NodeRow& row) {
+  Json j = Json::object();
+  j["id"] = row.id;
+  j["client"] = row.client_address.empty() ? Json(nullptr) : Json(row.client_address);
+  bool up = IsUpDynamo(row);
+  j["up"] = up;
+  const DynamoStatus* d = up ? &row.status->dynamo : nullptr;
+  auto number = [&](uint64_t DynamoStatus::*field) {
+    return d != nullptr ? Json(d->*field) : Json(nullptr);
+  };
+  j["keys"] = up ? Json(row.status->keys) : Json(nullptr);
+  j["hints_pending"] = number(&DynamoStatus::hints_pending);
+  j["seen_down_by"] = view.SeenDownBy(row.id);
+  j["ae_exchanges"] = number(&DynamoStatus::ae_exchanges);
+  j["read_repairs"] = number(&DynamoStatus::read_repairs);
+  if (!row.error.empty()) j["error"] = row.error;
+  return j;
+}
+
 }  // namespace
 
 bool Membership::IsVoter(uint64_t id) const {
@@ -540,6 +677,16 @@ Result<NodeStatus> ParseNodeStatus(std::string_view json) {
   if (s.mode.empty()) return Status::ProtocolError("the status document has no \"mode\"");
   if (!j.contains("node_id")) return Status::ProtocolError("the status document has no node_id");
   s.role = Str(j, "role");
+  s.keys = U64(j, "keys");
+  if (s.is_dynamo()) {
+    auto dynamo = j.find("dynamo");
+    if (dynamo == j.end() || !dynamo->is_object()) {
+      return Status::ProtocolError("the status document of a dynamo node has no dynamo");
+    }
+    s.dynamo = ParseDynamo(*dynamo);
+    s.configured_members = ParseConfiguredMembers(*dynamo);
+    return s;
+  }
   if (s.is_multi_leader()) {
     auto multi_leader = j.find("multi_leader");
     if (multi_leader == j.end() || !multi_leader->is_object()) {
@@ -579,7 +726,7 @@ std::vector<ProbeTarget> NextProbes(const std::vector<Probe>& probes, bool all_m
   std::set<std::string> asked;
   for (const Probe& probe : probes) asked.insert(probe.endpoint);
   std::set<uint64_t> wanted;
-  if (all_members || DiscoveryMode(probes) == kMultiLeader) {
+  if (all_members || DiscoveryMode(probes) != kLeaderFollower) {
     wanted = MemberIds(answers);
   } else if (LeaderAnswer(answers) == nullptr && KnownLeader(answers) != 0) {
     wanted.insert(KnownLeader(answers));
@@ -771,29 +918,7 @@ MultiLeaderView BuildMultiLeaderView(const std::vector<Probe>& probes) {
   view.view_from = first.node_id;
   view.propagation = first.multi_leader.propagation;
   view.hub = first.multi_leader.hub;
-
-  std::map<uint64_t, NodeRow> rows;
-  for (uint64_t id : MemberIds(answers)) rows[id];
-  AttachAnswers(probes, &rows, &view.notes);
-  std::map<uint64_t, std::string> addresses = ClientAddresses(probes, answers);
-  for (auto& [id, row] : rows) {
-    row.id = id;
-    if (auto it = addresses.find(id); it != addresses.end()) row.client_address = it->second;
-    for (const NodeStatus* s : answers) {
-      for (const ConfiguredMember& m : s->configured_members) {
-        if (m.id == id && row.peer_address.empty()) row.peer_address = m.peer;
-      }
-    }
-    if (row.status && !row.status->is_multi_leader() && row.error.empty()) {
-      row.error = fmt::format("answered in mode {}, not multi_leader", row.status->mode);
-    }
-    if (!row.status && row.error.empty() && row.client_address.empty()) {
-      row.error =
-          "client address unknown (it is in no node's configured_members): add it to "
-          "--endpoints";
-    }
-    view.members.push_back(std::move(row));
-  }
+  view.members = LeaderlessRows(probes, answers, kMultiLeader, &view.notes);
   // Members that disagree on how changes travel are misconfigured: say so.
   for (const NodeStatus* s : answers) {
     const MultiLeaderStatus& m = s->multi_leader;
@@ -844,6 +969,73 @@ std::string FormatSecondsTenths(uint64_t ms) {
 std::string FormatMs(uint64_t ms) {
   if (ms < 10000) return fmt::format("{} ms", ms);
   return FormatTtl(ms);
+}
+
+std::string DynamoSettings::Text() const {
+  return fmt::format("N={} R={} W={}, read repair {}, sloppy quorum {}", replicas, read_quorum,
+                     write_quorum, read_repair.empty() ? "unknown" : read_repair,
+                     sloppy_quorum ? "on" : "off");
+}
+
+bool IsUpDynamo(const NodeRow& row) { return row.status && row.status->is_dynamo(); }
+
+std::vector<uint64_t> DynamoView::SeenDownBy(uint64_t id) const {
+  std::vector<uint64_t> observers;
+  for (const NodeRow& row : nodes) {
+    if (!IsUpDynamo(row)) continue;
+    for (const DynamoPeer& p : row.status->dynamo.peers) {
+      if (p.id == id && p.state == "down") observers.push_back(row.id);
+    }
+  }
+  return observers;
+}
+
+DynamoView BuildDynamoView(const std::vector<Probe>& probes) {
+  std::vector<const NodeStatus*> answers = AnswersInMode(probes, kDynamo);
+  KVD_ASSERT(!answers.empty());
+  DynamoView view;
+  const NodeStatus& first = *answers.front();
+  view.view_from = first.node_id;
+  view.settings = first.dynamo.settings;
+  view.nodes = LeaderlessRows(probes, answers, kDynamo, &view.notes);
+  // Nodes that serve with other quorums are misconfigured: say so.
+  for (const NodeStatus* s : answers) {
+    if (s->dynamo.settings != view.settings) {
+      view.notes.push_back(fmt::format("node {} reports {}; node {} {}", s->node_id,
+                                       s->dynamo.settings.Text(), view.view_from,
+                                       view.settings.Text()));
+    }
+  }
+  return view;
+}
+
+Output FormatDynamoStatus(const DynamoView& view, OutputFormat format) {
+  Output output;
+  switch (format) {
+    case OutputFormat::kTable:
+      output.out = DynamoText(view);
+      return output;
+    case OutputFormat::kRaw:
+      for (const NodeRow& row : view.nodes) {
+        output.out += fmt::format("{}\n", fmt::join(DynamoCells(view, row, "-"), "\t"));
+      }
+      return output;
+    case OutputFormat::kJson:
+      break;
+  }
+  Json j = Json::object();
+  j["mode"] = "dynamo";
+  j["replicas"] = view.settings.replicas;
+  j["read_quorum"] = view.settings.read_quorum;
+  j["write_quorum"] = view.settings.write_quorum;
+  j["read_repair"] = view.settings.read_repair;
+  j["sloppy_quorum"] = view.settings.sloppy_quorum;
+  Json nodes = Json::array();
+  for (const NodeRow& row : view.nodes) nodes.push_back(DynamoNodeJson(view, row));
+  j["nodes"] = std::move(nodes);
+  j["notes"] = view.notes;
+  output.out = JsonLine(j);
+  return output;
 }
 
 }  // namespace kvd::kvctl

@@ -12,6 +12,10 @@
 //                    where every member is a leader: one row per member (its progress and
 //                    conflict counters), one per member and peer it ships changes to, and
 //                    whether the members that answered have converged.
+//   BuildDynamoView / FormatDynamoStatus: the same for a dynamo ring, which has no leader
+//                    either: one row per node (its keys, the hints it holds, which nodes'
+//                    failure detectors believe it down, its anti-entropy and read repair
+//                    counters) and the ring's N/R/W.
 //
 // Where member addresses come from. STATUS names members by id (raft.membership) and lists
 // the addresses of the node's configuration file (raft.configured_members); the leader
@@ -19,7 +23,8 @@
 // address is known to be there. A member added at run time with `kvctl member add` is in
 // none of these unless its address is passed in --endpoints (the server does not report
 // the membership's addresses in STATUS yet). A multi_leader node reports the same
-// configured_members, in its "multi_leader" object; its members are those.
+// configured_members, in its "multi_leader" object, and a dynamo node in its "dynamo"
+// object (with each member's zone); their members are those.
 //
 // Thread-safety: plain values and pure functions.
 #pragma once
@@ -68,6 +73,7 @@ struct ConfiguredMember {
   std::string client;
   std::string peer;
   std::string admin;  // empty if not configured
+  std::string zone;   // dynamo: the rack or availability zone; empty if unlabelled
   bool operator==(const ConfiguredMember&) const = default;
 };
 
@@ -101,13 +107,45 @@ struct MultiLeaderStatus {
   bool operator==(const MultiLeaderStatus&) const = default;
 };
 
+// One entry of dynamo.peers: another node of the ring as this node's failure detector
+// sees it.
+struct DynamoPeer {
+  uint64_t id = 0;
+  std::string state;  // up, down
+  bool operator==(const DynamoPeer&) const = default;
+};
+
+// How a dynamo ring serves requests: every node should report the same.
+struct DynamoSettings {
+  uint64_t replicas = 0;      // N
+  uint64_t read_quorum = 0;   // R
+  uint64_t write_quorum = 0;  // W
+  std::string read_repair;    // background, before_reply
+  bool sloppy_quorum = false;
+  // "N=3 R=2 W=2, read repair background, sloppy quorum on".
+  std::string Text() const;
+  bool operator==(const DynamoSettings&) const = default;
+};
+
+// What kvctl uses of a dynamo node's "dynamo" object.
+struct DynamoStatus {
+  DynamoSettings settings;
+  uint64_t tokens_per_node = 0;
+  uint64_t hints_pending = 0;     // writes it holds for replicas that were down
+  uint64_t ae_exchanges = 0;      // ae_exchanges_total: Merkle tree comparisons it started
+  uint64_t read_repairs = 0;      // read_repairs_total: stale replicas its reads repaired
+  std::vector<DynamoPeer> peers;  // every other node, as sent
+  bool operator==(const DynamoStatus&) const = default;
+};
+
 // What kvctl uses of a STATUS document. The raft fields are set only when replicated()
-// (leader_follower), `multi_leader` only when is_multi_leader(); configured_members in
-// both.
+// (leader_follower), `multi_leader` only when is_multi_leader(), `dynamo` only when
+// is_dynamo(); configured_members in all three.
 struct NodeStatus {
   uint64_t node_id = 0;
   std::string mode;  // "leader_follower", "single", ...
   std::string role;  // leader, follower, candidate, pre_candidate, learner, non_member
+  uint64_t keys = 0;  // keys in the node's store
   uint64_t term = 0;
   uint64_t leader_id = 0;  // 0: none known
   uint64_t commit_index = 0;
@@ -123,11 +161,14 @@ struct NodeStatus {
   std::vector<PeerProgress> peers;  // leader only
   std::vector<ConfiguredMember> configured_members;
   MultiLeaderStatus multi_leader;
+  DynamoStatus dynamo;
 
   // "replicated" is historical: it means leader_follower, the mode every cluster command
-  // supports; a multi_leader cluster supports only cluster status.
+  // supports; multi_leader and dynamo clusters support only cluster status (and dynamo
+  // kvctl ring).
   bool replicated() const { return mode == "leader_follower"; }
   bool is_multi_leader() const { return mode == "multi_leader"; }
+  bool is_dynamo() const { return mode == "dynamo"; }
   bool operator==(const NodeStatus&) const = default;
 };
 
@@ -136,7 +177,8 @@ struct NodeStatus {
 // from a string, as the server sends it, or a number).
 // Errors (kProtocolError): not a JSON object; no "mode" or "node_id"; for a leader_follower
 // node, no "raft" object or a membership ParseMembership rejects; for a multi_leader node,
-// no "multi_leader" object.
+// no "multi_leader" object; for a dynamo node, no "dynamo" object. (dynamo.sloppy_quorum
+// is read from the string the server sends, "true" or "false", or a boolean.)
 Result<NodeStatus> ParseNodeStatus(std::string_view json);
 
 // One STATUS request and its outcome.
@@ -159,8 +201,9 @@ struct ProbeTarget {
 // all_members, every member (the ids in any answer's membership, configured_members and
 // leader_id); otherwise only the leader, and only while no leader has answered. An
 // address already asked (whatever the outcome) is not asked again. The answers used are
-// those in the mode of the first node that answered as leader_follower or multi_leader;
-// in multi_leader there is no leader, so every member is asked whatever all_members says.
+// those in the mode of the first node that answered as leader_follower, multi_leader or
+// dynamo; in multi_leader and dynamo there is no leader, so every member is asked whatever
+// all_members says.
 std::vector<ProbeTarget> NextProbes(const std::vector<Probe>& probes, bool all_members);
 
 // One node of the cluster.
@@ -238,6 +281,32 @@ MultiLeaderView BuildMultiLeaderView(const std::vector<Probe>& probes);
 
 // `kvctl cluster status` output for a multi_leader cluster (see its --help).
 Output FormatMultiLeaderStatus(const MultiLeaderView& view, OutputFormat format);
+
+// ---- dynamo ----
+
+struct DynamoView {
+  // From the first dynamo node that answered (normally the one at --endpoints); a node
+  // that reports other settings is named in `notes`.
+  uint64_t view_from = 0;
+  DynamoSettings settings;
+  // Ascending id: the configured members and the nodes that answered, as in
+  // MultiLeaderView (a node that answered in another mode shows that mode, not up).
+  std::vector<NodeRow> nodes;
+  std::vector<std::string> notes;  // endpoints that did not answer, mismatched settings
+
+  // The nodes that answered whose failure detector reports node `id` down, ascending.
+  std::vector<uint64_t> SeenDownBy(uint64_t id) const;
+};
+
+// True if the row's node answered as a dynamo node.
+bool IsUpDynamo(const NodeRow& row);
+
+// Combines the probes of a dynamo ring.
+// REQUIRES: at least one probe answered with an is_dynamo() status.
+DynamoView BuildDynamoView(const std::vector<Probe>& probes);
+
+// `kvctl cluster status` output for a dynamo ring (see its --help).
+Output FormatDynamoStatus(const DynamoView& view, OutputFormat format);
 
 // ms_since_ack as seconds with one decimal, rounded half up: 4250 -> "4.3".
 std::string FormatSecondsTenths(uint64_t ms);

@@ -160,8 +160,9 @@ struct SmembersCommand {
   bool operator==(const SmembersCommand&) const = default;
 };
 
-// ---- cluster administration (leader_follower) ----
-// These commands talk to several nodes, each by its own address, so they do not go through
+// ---- cluster administration (leader_follower; cluster status also multi_leader and
+// dynamo; ring: dynamo only) ----
+// These commands talk to nodes each by its own address, so they do not go through
 // BuildRequest/FormatResult: RunClusterCommand (cluster.h) runs them. A node id is in
 // [1, kMaxNodeId], as in the server's config.
 
@@ -214,10 +215,17 @@ struct SnapshotCommand {
   uint64_t node_id = 0;
   bool operator==(const SnapshotCommand&) const = default;
 };
+// `kvctl ring [--tokens]`: the dynamo ring as the node at --endpoints describes it; with
+// --tokens the table lists every node's tokens.
+struct RingCommand {
+  bool tokens = false;
+  bool operator==(const RingCommand&) const = default;
+};
 
 using ClusterAction =
     std::variant<ClusterStatusCommand, PromoteCommand, TransferLeaderCommand, MemberAddCommand,
-                 MemberPromoteCommand, MemberRemoveCommand, MemberListCommand, SnapshotCommand>;
+                 MemberPromoteCommand, MemberRemoveCommand, MemberListCommand, SnapshotCommand,
+                 RingCommand>;
 struct ClusterCommand {
   ClusterAction action;
   bool operator==(const ClusterCommand&) const = default;

@@ -7,8 +7,9 @@
 // risk), the json and raw forms, which node each ADMIN request is sent to, how kvctl
 // waits for the cluster to change, and the exit code of every failure. Method: the parsing
 // and view code is pure, so it is called directly on argument vectors and hand-written
-// STATUS documents; the commands run through RunClusterCommand against FakeCluster, a
-// scripted set of nodes keyed by address with a fake clock (no sockets, no sleeping).
+// STATUS documents; the commands run through RunClusterCommand against FakeCluster
+// (kvctl_cluster_fake.h), a scripted set of nodes keyed by address with a fake clock (no
+// sockets, no sleeping). The dynamo commands are in kvctl_dynamo_test.cc.
 // A failure means an operator-visible behaviour changed: a script relying on an output or
 // exit code would break, or kvctl would send an administrative request to the wrong node
 // or stop waiting at the wrong moment.
@@ -30,45 +31,20 @@
 #include "client/kvctl/invocation.h"
 #include "client/kvctl/output.h"
 #include "client/kvctl/run.h"
+#include "tests/unit/kvctl/kvctl_cluster_fake.h"
 
 namespace kvd::kvctl {
 namespace {
 
-using Args = std::vector<std::string>;
 using namespace std::chrono_literals;
 using Json = nlohmann::json;
 
 // ---- helpers ----
 
-Invocation MustParse(const Args& args) {
-  Result<Invocation> r = ParseArgs(args, Environment{});
-  INFO("args: " << fmt::format("{}", fmt::join(args, " ")));
-  REQUIRE(r.ok());
-  return std::move(r).value();
-}
-
-std::string ParseError(const Args& args) {
-  Result<Invocation> r = ParseArgs(args, Environment{});
-  INFO("args: " << fmt::format("{}", fmt::join(args, " ")));
-  REQUIRE_FALSE(r.ok());
-  CHECK(r.status().code() == Code::kInvalidArgument);
-  return r.status().message();
-}
-
-template <typename T>
-T MustParseAction(const Args& args) {
-  Invocation inv = MustParse(args);
-  const auto* cluster = std::get_if<ClusterCommand>(&inv.command);
-  REQUIRE(cluster != nullptr);
-  const T* action = std::get_if<T>(&cluster->action);
-  REQUIRE(action != nullptr);
-  return *action;
-}
-
 const std::vector<ConfiguredMember> kThreeMembers = {
-    {1, "127.0.0.1:7401", "127.0.0.1:7501", "127.0.0.1:7601"},
-    {2, "127.0.0.1:7402", "127.0.0.1:7502", "127.0.0.1:7602"},
-    {3, "127.0.0.1:7403", "127.0.0.1:7503", "127.0.0.1:7603"}};
+    {1, "127.0.0.1:7401", "127.0.0.1:7501", "127.0.0.1:7601", ""},
+    {2, "127.0.0.1:7402", "127.0.0.1:7502", "127.0.0.1:7602", ""},
+    {3, "127.0.0.1:7403", "127.0.0.1:7503", "127.0.0.1:7603", ""}};
 
 // The parts of a leader_follower STATUS document the tests vary.
 struct Doc {
@@ -171,102 +147,13 @@ Probe Answered(std::string endpoint, uint64_t expected_id, const Doc& doc) {
   return probe;
 }
 
-Probe Unreachable(std::string endpoint, uint64_t expected_id) {
-  Probe probe;
-  probe.endpoint = endpoint;
-  probe.expected_id = expected_id;
-  probe.error =
-      Status::Unavailable(fmt::format("cannot connect to kvd ({}: Connection refused)", endpoint));
-  probe.error_exit = ExitCode::kUnreachable;
-  return probe;
-}
-
 std::vector<Probe> HealthyProbes() {
   return {Answered("127.0.0.1:7401", 0, LeaderDoc()), Answered("127.0.0.1:7402", 2, FollowerDoc(2)),
           Answered("127.0.0.1:7403", 3, FollowerDoc(3))};
 }
 
-wire::Response Ok(wire::ResponseBody body) {
-  wire::Response r;
-  r.body = std::move(body);
-  return r;
-}
-
-wire::Response Error(Code code, std::string message, std::string leader_hint = "") {
-  wire::Response r;
-  r.status = code;
-  r.message = std::move(message);
-  r.detail.leader_hint = std::move(leader_hint);
-  return r;
-}
-
 wire::Response StatusAnswer(const Doc& doc) { return Ok(wire::StatusResponse{doc.Json()}); }
 wire::Response AdminAnswer(std::string json) { return Ok(wire::AdminResponse{std::move(json)}); }
-
-// ---- a scripted cluster ----
-
-// Nodes by client address. Each answers through its handler; an address without a node
-// refuses connections. Every call advances the clock by 1 ms, every sleep by its length.
-class FakeCluster {
- public:
-  using Handler = std::function<Result<wire::Response>(const wire::Request&)>;
-  std::map<std::string, Handler> nodes;
-  std::vector<std::pair<std::string, wire::Request>> requests;
-  std::vector<std::chrono::milliseconds> sleeps;
-  std::chrono::steady_clock::time_point now{};
-
-  // A node whose STATUS is `doc` (read at call time) and whose ADMIN answers come from
-  // `admin` (default: not expected).
-  void Add(const std::string& endpoint, const Doc* doc, Handler admin = nullptr) {
-    nodes[endpoint] = [doc, admin](const wire::Request& r) -> Result<wire::Response> {
-      if (std::holds_alternative<wire::StatusRequest>(r.body)) return StatusAnswer(*doc);
-      REQUIRE(admin != nullptr);
-      return admin(r);
-    };
-  }
-
-  ClusterBackend backend() {
-    ClusterBackend b;
-    b.call = [this](const std::vector<NodeCall>& calls, std::chrono::milliseconds timeout) {
-      CHECK(timeout > 0ms);
-      std::vector<Result<wire::Response>> results;
-      for (const NodeCall& call : calls) {
-        requests.emplace_back(call.endpoint, call.request);
-        auto node = nodes.find(call.endpoint);
-        if (node == nodes.end()) {
-          results.push_back(Status::Unavailable(
-              fmt::format("cannot connect to kvd ({}: Connection refused)", call.endpoint)));
-        } else {
-          results.push_back(node->second(call.request));
-        }
-      }
-      now += 1ms;
-      return results;
-    };
-    b.steady_now = [this] { return now; };
-    b.sleep = [this](std::chrono::milliseconds d) {
-      sleeps.push_back(d);
-      now += d;
-    };
-    return b;
-  }
-
-  // The ADMIN requests sent, with where they went.
-  std::vector<std::pair<std::string, wire::AdminRequest>> AdminRequests() const {
-    std::vector<std::pair<std::string, wire::AdminRequest>> admin;
-    for (const auto& [endpoint, request] : requests) {
-      if (const auto* a = std::get_if<wire::AdminRequest>(&request.body)) {
-        admin.emplace_back(endpoint, *a);
-      }
-    }
-    return admin;
-  }
-};
-
-Output Run(const Args& args, FakeCluster* cluster) {
-  Invocation inv = MustParse(args);
-  return RunClusterCommand(inv, cluster->backend());
-}
 
 // A healthy three-node cluster whose documents the test may change.
 struct Healthy {
@@ -428,10 +315,10 @@ TEST_CASE("kvctl cluster: help of every cluster command and group", "[unit][kvct
   }
   // multi_leader: what each column means and what converged means.
   for (const char* text :
-       {"Works for leader_follower and multi_leader clusters",
+       {"Works for leader_follower, multi_leader and dynamo clusters",
         "multi_leader cluster, propagation P", "PROGRESS", "SIBLING CAP", "SINCE ACK (S)",
         "\"replicating: progress differs\"", "\"converged\":true",
-        "The other cluster commands need a leader_follower cluster."}) {
+        "The other cluster commands need a leader_follower cluster;"}) {
     CHECK_THAT(status, Catch::Contains(text));
   }
   CHECK_THAT(general, Catch::Contains("cluster status also multi_leader"));
@@ -610,7 +497,7 @@ TEST_CASE("kvctl cluster: discovery asks the members the answers name", "[unit][
         std::vector<ProbeTarget>{{2, "127.0.0.1:7402"}, {3, "127.0.0.1:7403"}});
   Doc learner = FollowerDoc(4);
   learner.role = "learner";
-  learner.configured = {{4, "127.0.0.1:7404", "127.0.0.1:7504", ""}};
+  learner.configured = {{4, "127.0.0.1:7404", "127.0.0.1:7504", "", ""}};
   probes.push_back(Answered("127.0.0.1:7404", 0, learner));
   CHECK(NextProbes(probes, true) ==
         std::vector<ProbeTarget>{{2, "127.0.0.1:7402"}, {3, "127.0.0.1:7403"}});
@@ -1247,9 +1134,9 @@ TEST_CASE("kvctl cluster: snapshot", "[unit][kvctl]") {
 // ---- multi_leader cluster status ----
 
 const std::vector<ConfiguredMember> kThreeLeaders = {
-    {1, "127.0.0.1:7411", "127.0.0.1:7511", "127.0.0.1:7611"},
-    {2, "127.0.0.1:7412", "127.0.0.1:7512", "127.0.0.1:7612"},
-    {3, "127.0.0.1:7413", "127.0.0.1:7513", "127.0.0.1:7613"}};
+    {1, "127.0.0.1:7411", "127.0.0.1:7511", "127.0.0.1:7611", ""},
+    {2, "127.0.0.1:7412", "127.0.0.1:7512", "127.0.0.1:7612", ""},
+    {3, "127.0.0.1:7413", "127.0.0.1:7513", "127.0.0.1:7613", ""}};
 
 // The parts of a multi_leader STATUS document the tests vary.
 struct LeaderDocMl {
@@ -1376,9 +1263,10 @@ TEST_CASE("kvctl cluster: reads a multi_leader STATUS document", "[unit][kvctl]"
   CHECK_FALSE(s->replicated());  // the other cluster commands still refuse it
   CHECK(s->node_id == 2);
   CHECK(s->configured_members ==
-        std::vector<ConfiguredMember>{{1, "127.0.0.1:7411", "127.0.0.1:7511", "127.0.0.1:7611"},
-                                      {2, "127.0.0.1:7412", "127.0.0.1:7512", "127.0.0.1:7612"},
-                                      {3, "127.0.0.1:7413", "127.0.0.1:7513", "127.0.0.1:7613"}});
+        std::vector<ConfiguredMember>{
+            {1, "127.0.0.1:7411", "127.0.0.1:7511", "127.0.0.1:7611", ""},
+            {2, "127.0.0.1:7412", "127.0.0.1:7512", "127.0.0.1:7612", ""},
+            {3, "127.0.0.1:7413", "127.0.0.1:7513", "127.0.0.1:7613", ""}});
   MultiLeaderStatus expected;
   expected.propagation = "star";
   expected.hub = 2;
