@@ -17,7 +17,8 @@ constexpr uint8_t kWrite = 3;         // u64 rid (0: no acknowledgement wanted),
                                       // bytes state: merge it
 constexpr uint8_t kWriteAck = 4;      // u64 rid
 constexpr uint8_t kForward = 5;       // u64 rid, u8 kind, u8 resolver, bytes key, bytes value,
-                                      // u8 has context, vv context, u64 w
+                                      // u8 has context, vv context, u64 w, u64 deadline (the
+                                      // forwarder's, unix ms: refused once passed)
 constexpr uint8_t kForwardReply = 6;  // u64 rid, u8 code, bytes message, u64 answered,
                                       // bytes change, u8 flags (1: sloppy, 2: existed)
 constexpr uint8_t kHintedWrite = 7;   // u64 rid, u64 home replica, bytes key, bytes state
@@ -172,6 +173,7 @@ void Coordinator::Client(ClientOp op, uint64_t now_ms) {
   w.U8(p.op.context ? 1 : 0);
   (p.op.context ? *p.op.context : clock::VersionVector{}).Encode(&w);
   w.U64(p.op.w);
+  w.U64(p.deadline_ms);
   out_.send.push_back(Envelope{target, std::move(msg)});
   p.needed = 1;
   p.replicas = {target};
@@ -506,11 +508,12 @@ void Coordinator::OnMessage(uint64_t from, std::string_view bytes, uint64_t now_
       uint8_t kind = 0, resolver = 0, has_ctx = 0;
       std::string_view key, value;
       clock::VersionVector ctx;
-      uint64_t w = 0;
+      uint64_t w = 0, deadline = 0;
       if (!r.U8(&kind) || (kind != 2 && kind != 3) || !r.U8(&resolver) || resolver < 1 ||
           resolver > 4 || !r.Bytes(&key, config_.limits.max_key_bytes) ||
           !r.Bytes(&value, config_.limits.max_value_bytes) || !r.U8(&has_ctx) || has_ctx > 1 ||
-          !clock::VersionVector::Decode(&r, &ctx).ok() || !r.U64(&w) || !r.done()) {
+          !clock::VersionVector::Decode(&r, &ctx).ok() || !r.U64(&w) || !r.U64(&deadline) ||
+          !r.done()) {
         break;
       }
       Pending p;
@@ -522,8 +525,20 @@ void Coordinator::OnMessage(uint64_t from, std::string_view bytes, uint64_t now_
       p.op.w = static_cast<size_t>(w);
       p.from_peer = from;
       p.peer_request = rid;
-      p.deadline_ms = now_ms_ + config_.request_timeout_ms;
+      p.deadline_ms = std::min(deadline, now_ms_ + config_.request_timeout_ms);
       p.replicas = ring_.Replicas(p.op.key, config_.n);
+      if (now_ms_ >= deadline) {
+        // The forwarder has already told its client the outcome is unknown. Coordinating
+        // the write now would stamp it later than writes the client made since (a message
+        // held by a connection to a node that restarted, say), and with last write wins it
+        // would replace them: refuse it.
+        ClientResult res;
+        res.status = Status::Unavailable(fmt::format(
+            "the forwarded write of key '{}' reached node {} after its deadline; not applied",
+            p.op.key, self_));
+        Finish(next_rid_++, p, std::move(res));
+        return;
+      }
       if (std::find(p.replicas.begin(), p.replicas.end(), self_) == p.replicas.end()) {
         // The forwarder's ring differs from ours: refuse rather than coordinate.
         ClientResult res;

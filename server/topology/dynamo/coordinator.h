@@ -18,7 +18,12 @@
 //     every dot of its own it has seen for the key, in its state or in the presented
 //     context), writes the result durably, and sends the resulting state to the other N-1
 //     replicas, which merge it into theirs; it answers once W replicas (itself included)
-//     hold it.
+//     hold it. A forwarded write carries the forwarder's deadline (wall clock): a replica
+//     it reaches later (held by a connection while the replica restarted, say) refuses it,
+//     since the forwarder has already answered "outcome unknown" and the write, stamped
+//     now, would replace with last write wins the writes its client made since. This
+//     assumes the nodes' clocks agree to well within request_timeout_ms (as Cassandra's
+//     cross-node timeouts do).
 // A request that does not reach its quorum within `request_timeout_ms` fails with
 // kUnavailable naming how many replicas answered; a write that failed may still have
 // reached some replicas (its outcome is unknown, as in every Dynamo-style store).

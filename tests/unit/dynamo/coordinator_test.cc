@@ -143,6 +143,43 @@ TEST_CASE("dynamo coordinator: a node that is not a replica forwards the write")
   CHECK(c.node(outsider).Counters().at("forwards_total") == 1);
 }
 
+TEST_CASE("dynamo coordinator: a forwarded write that arrives after its deadline is refused") {
+  // The forward is held (a connection to a replica that restarted) and delivered after
+  // the forwarder gave up: coordinating it then would stamp it later than writes made
+  // since, which last write wins would lose.
+  QuorumConfig q;
+  q.request_timeout_ms = 500;
+  Cluster c(5, q);
+  const auto replicas = ReplicasOf(c, "k");
+  uint64_t outsider = 0;
+  for (uint64_t id = 1; id <= 5; ++id) {
+    if (std::find(replicas.begin(), replicas.end(), id) == replicas.end()) outsider = id;
+  }
+  c.node(outsider).Client(Put(7, "k", "old"), 1000);
+  CoordinatorOutput held = c.node(outsider).TakeOutput();
+  REQUIRE(held.send.size() == 1);
+  REQUIRE(held.send[0].to == replicas[0]);
+  c.node(outsider).Tick(1600);  // the forwarder's client is told "outcome unknown"
+  auto timed_out = c.Run(1600);
+  REQUIRE(timed_out[outsider].size() == 1);
+  CHECK(timed_out[outsider][0].status.code() == Code::kUnavailable);
+  // A later write, acknowledged.
+  c.node(replicas[0]).Client(Put(8, "k", "new"), 1700);
+  REQUIRE(c.Run(1700)[replicas[0]].at(0).status.ok());
+  // The held forward arrives now: refused, and the later write stands.
+  c.node(replicas[0]).OnMessage(outsider, held.send[0].bytes, 1800);
+  c.Run(1800);
+  for (uint64_t r : replicas) {
+    REQUIRE(c.store(r).data.count("k") == 1);
+    CHECK(c.store(r).Load("k")->LwwValue() == "new");
+  }
+  // Within its deadline, the same forward is coordinated.
+  c.node(outsider).Client(Put(9, "k2", "v"), 2000);
+  auto fresh = c.Run(2000);
+  REQUIRE(fresh[outsider].size() == 1);
+  CHECK(fresh[outsider][0].status.ok());
+}
+
 TEST_CASE("dynamo coordinator: a quorum that cannot be met fails and says how many answered") {
   QuorumConfig q;
   q.request_timeout_ms = 500;
