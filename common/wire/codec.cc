@@ -709,6 +709,8 @@ const char* AdminActionName(AdminAction a) {
     case AdminAction::kPromoteLearner: return "promote_learner";
     case AdminAction::kRemoveMember: return "remove_member";
     case AdminAction::kCompact: return "compact";
+    case AdminAction::kPauseStreams: return "pause_streams";
+    case AdminAction::kResumeStreams: return "resume_streams";
   }
   return "unknown";
 }

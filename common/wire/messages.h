@@ -204,8 +204,11 @@ enum class AdminAction : uint8_t {
   kPromoteLearner = 4,  // make learner node_id a voter
   kRemoveMember = 5,    // remove node_id (voter or learner)
   kCompact = 6,         // compact the Raft log up to the applied index now
+  // dynamo rings (add_learner joins a node to the ring, remove_member decommissions one):
+  kPauseStreams = 7,    // pause the streaming of the ring change under way
+  kResumeStreams = 8,   // resume it
 };
-inline constexpr uint8_t kMaxAdminAction = 6;
+inline constexpr uint8_t kMaxAdminAction = 8;
 inline constexpr uint32_t kMaxAdminAddressBytes = 256;
 struct AdminRequest {
   AdminAction action = AdminAction::kPromote;

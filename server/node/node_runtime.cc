@@ -825,7 +825,9 @@ std::string NodeRuntime::StatusJson(uint64_t uptime_seconds, uint64_t connection
     raft["configured_members"] = std::move(members);
     nlohmann::json cluster = nlohmann::json::array();
     for (const topology::MemberInfo& m : info.members) {
-      cluster.push_back({{"id", m.id}, {"role", m.role}, {"client", m.client}, {"peer", m.peer}});
+      nlohmann::json e = {{"id", m.id}, {"role", m.role}, {"client", m.client}, {"peer", m.peer}};
+      if (!m.zone.empty()) e["zone"] = m.zone;
+      cluster.push_back(std::move(e));
     }
     raft["members"] = std::move(cluster);
     if (config_.node.mode == config::Mode::kDynamo) {

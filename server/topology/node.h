@@ -44,9 +44,10 @@ struct PeerInfo {
 
 struct MemberInfo {
   uint64_t id = 0;
-  std::string role;    // "voter" or "learner"
+  std::string role;    // "voter" or "learner"; dynamo: "normal", "joining" or "leaving"
   std::string client;  // "host:port", empty if unknown
   std::string peer;
+  std::string zone;    // dynamo: the member's zone, "" if none
 };
 
 struct NodeInfo {

@@ -97,22 +97,30 @@ ClusterHarness::ClusterHarness(ClusterOptions options)
     m.peer_port = fresh();
     m.admin_port = fresh();
   }
-  std::string yaml = fmt::format(
-      "# written by the cluster test harness (tests/integration/cluster_harness.cc)\n"
-      "node:\n  mode: {}\ncluster:\n  name: {}\n  join: false\n  members:\n",
-      options_.mode, options_.cluster_name);
-  for (size_t i = 0; i < members_.size(); ++i) {
-    const Member& m = members_[i];
-    yaml += fmt::format(
-        "    - {{id: {}, client: 127.0.0.1:{}, peer: 127.0.0.1:{}, admin: 127.0.0.1:{}}}\n", id(i),
-        m.client_port, m.peer_port, m.admin_port);
-  }
-  if (!options_.raft_yaml.empty()) yaml += "raft:\n" + options_.raft_yaml;
-  if (!options_.multi_leader_yaml.empty()) yaml += "multi_leader:\n" + options_.multi_leader_yaml;
-  if (!options_.storage_yaml.empty()) yaml += "storage:\n" + options_.storage_yaml;
-  yaml += fmt::format("log:\n  level: {}\n", options_.log_level);
-  yaml += options_.extra_yaml;
-  config_yaml_ = std::move(yaml);
+  KVD_ASSERT(options_.joiners < options_.nodes);
+  auto make_yaml = [&](bool joiner) {
+    std::string yaml = fmt::format(
+        "# written by the cluster test harness (tests/integration/cluster_harness.cc)\n"
+        "node:\n  mode: {}\ncluster:\n  name: {}\n  join: {}\n  members:\n",
+        options_.mode, options_.cluster_name, joiner ? "true" : "false");
+    const size_t listed = joiner ? members_.size() : members_.size() - options_.joiners;
+    for (size_t i = 0; i < listed; ++i) {
+      const Member& m = members_[i];
+      yaml += fmt::format(
+          "    - {{id: {}, client: 127.0.0.1:{}, peer: 127.0.0.1:{}, admin: 127.0.0.1:{}}}\n",
+          id(i), m.client_port, m.peer_port, m.admin_port);
+    }
+    if (!options_.raft_yaml.empty()) yaml += "raft:\n" + options_.raft_yaml;
+    if (!options_.multi_leader_yaml.empty()) {
+      yaml += "multi_leader:\n" + options_.multi_leader_yaml;
+    }
+    if (!options_.storage_yaml.empty()) yaml += "storage:\n" + options_.storage_yaml;
+    yaml += fmt::format("log:\n  level: {}\n", options_.log_level);
+    yaml += options_.extra_yaml;
+    return yaml;
+  };
+  config_yaml_ = make_yaml(false);
+  if (options_.joiners > 0) joiner_yaml_ = make_yaml(true);
   nodes_.resize(members_.size());
   Registry& r = GetRegistry();
   std::lock_guard lock(r.mu);
@@ -156,6 +164,10 @@ std::string ClusterHarness::endpoint(size_t i) const {
   return fmt::format("127.0.0.1:{}", members_.at(i).client_port);
 }
 
+std::string ClusterHarness::peer_endpoint(size_t i) const {
+  return fmt::format("127.0.0.1:{}", members_.at(i).peer_port);
+}
+
 std::string ClusterHarness::admin_endpoint(size_t i) const {
   return fmt::format("127.0.0.1:{}", members_.at(i).admin_port);
 }
@@ -178,7 +190,7 @@ Status ClusterHarness::StartNode(size_t i) {
   KVD_ASSERT(!nodes_.at(i) || !nodes_[i]->running());
   Member& m = members_.at(i);
   KvdOptions o;
-  o.yaml = config_yaml_;
+  o.yaml = joiner(i) ? joiner_yaml_ : config_yaml_;
   o.port = m.client_port;
   o.admin_port = m.admin_port;
   o.listen_flags = false;
@@ -213,7 +225,9 @@ Status ClusterHarness::StartNode(size_t i) {
 }
 
 Status ClusterHarness::Start() {
-  for (size_t i = 0; i < size(); ++i) KVD_TRY(StartNode(i));
+  for (size_t i = 0; i < size(); ++i) {
+    if (!joiner(i)) KVD_TRY(StartNode(i));
+  }
   if (options_.mode != "leader_follower") return Status::Ok();  // no leader to wait for
   Result<size_t> leader = Leader(options_.start_deadline);
   if (!leader.ok()) return leader.status();

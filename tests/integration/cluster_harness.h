@@ -49,6 +49,10 @@ struct ClusterOptions {
   // More top-level YAML appended to the config (limits:, server:, ...).
   std::string extra_yaml;
   std::string log_level = "info";  // the environment variable KVD_IT_LOG_LEVEL overrides it
+  // dynamo: the last `joiners` nodes are not in the others' cluster.members; their own
+  // config lists every node and sets cluster.join. Start() leaves them stopped; start one
+  // with Restart(i), then join it to the ring (ADMIN add_learner).
+  size_t joiners = 0;
   // How long Start() waits for every node to answer PING and for a single leader.
   std::chrono::milliseconds start_deadline{30000};
 };
@@ -70,10 +74,12 @@ class ClusterHarness {
   static size_t index(uint64_t id) { return static_cast<size_t>(id - 1); }
   std::string endpoint(size_t i) const;        // client address, "127.0.0.1:port"
   std::string admin_endpoint(size_t i) const;  // HTTP admin address
+  std::string peer_endpoint(size_t i) const;   // peer address
   std::vector<std::string> endpoints() const;  // every client address, in member order
   std::filesystem::path data_dir(size_t i) const;
   std::filesystem::path log_path(size_t i) const;
   const std::string& config_yaml() const { return config_yaml_; }
+  bool joiner(size_t i) const { return i + options_.joiners >= members_.size(); }
   const std::filesystem::path& dir() const { return dir_.path(); }
 
   // The node's STATUS answer, parsed; asks that node only (no redirects).
@@ -132,6 +138,7 @@ class ClusterHarness {
   ClusterOptions options_;
   TempDir dir_;
   std::string config_yaml_;
+  std::string joiner_yaml_;  // options_.joiners > 0: the joiners' config
   std::vector<Member> members_;
   std::vector<std::unique_ptr<KvdProcess>> nodes_;
   std::unique_ptr<client::Client> client_;

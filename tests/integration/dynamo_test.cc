@@ -345,3 +345,158 @@ TEST_CASE("dynamo: quorum reads see acknowledged writes from any node; siblings;
 
 }  // namespace
 }  // namespace kvd::test
+
+namespace kvd::test {
+namespace {
+
+Result<wire::Response> AdminCall(ClusterHarness& c, size_t at, wire::AdminRequest admin) {
+  auto client = c.NodeClient(at, 5s);
+  wire::Request r;
+  r.body = std::move(admin);
+  return client->Call(std::move(r));
+}
+
+// Every running node reports `nodes` ring members and no change under way.
+Status WaitRingSettled(ClusterHarness& c, uint64_t nodes, std::chrono::milliseconds deadline) {
+  return WaitAll(
+      c,
+      [&](size_t, const nlohmann::json& d) {
+        return d.value("ring_transition", uint64_t{1}) == 0 && d.value("nodes", uint64_t{0}) == nodes;
+      },
+      deadline, fmt::format("the ring did not settle at {} nodes", nodes));
+}
+
+TEST_CASE("dynamo: a sixth node joins under load and takes about 1/6 of the data; a node is "
+          "decommissioned with nothing lost") {
+  ClusterOptions o = Dynamo();
+  o.nodes = 6;
+  o.joiners = 1;
+  ClusterHarness c(o);
+  REQUIRE(c.Start().ok());
+  REQUIRE(WaitAllUp(c, 5).ok());
+  const size_t newcomer = ClusterHarness::index(6);
+
+  // A data set every replica holds (W=all).
+  std::map<std::string, std::string> data;
+  {
+    auto client = c.NodeClient(ClusterHarness::index(1), 5s);
+    for (int n = 0; n < 1500; ++n) {
+      const std::string key = fmt::format("d-{}", n);
+      auto r = client->Call(Req(wire::PutRequest{key, "v" + std::to_string(n), 0},
+                                Quorums(0, wire::kQuorumOptionAll)));
+      INFO(Describe(r));
+      REQUIRE((r.ok() && r.value().ok()));
+      data[key] = "v" + std::to_string(n);
+    }
+  }
+  // Writes at W=2 go on through the whole change; each acknowledged one must survive.
+  std::mutex mu;
+  std::map<std::string, std::string> acked;
+  std::vector<std::string> failed;
+  std::atomic<bool> stop{false};
+  auto writer = [&](size_t through) {
+    auto client = c.NodeClient(through, 5s);
+    for (int n = 0; !stop.load(); ++n) {
+      const std::string key = fmt::format("live-{}-{}", through, n % 300);
+      const std::string value = fmt::format("x{}", n);
+      auto r = client->Call(Req(wire::PutRequest{key, value, 0}));
+      std::lock_guard lock(mu);
+      if (r.ok() && r.value().ok()) {
+        acked[key] = value;
+      } else {
+        acked.erase(key);
+        failed.push_back(key + ": " + Describe(r));
+      }
+      std::this_thread::sleep_for(2ms);
+    }
+  };
+
+  // Join node 6.
+  std::thread w1(writer, ClusterHarness::index(1));
+  REQUIRE(c.Restart(newcomer).ok());
+  auto joined = AdminCall(c, ClusterHarness::index(2),
+                          wire::AdminRequest{wire::AdminAction::kAddLearner, 6, c.endpoint(newcomer),
+                                             c.peer_endpoint(newcomer)});
+  INFO(Describe(joined));
+  REQUIRE((joined.ok() && joined.value().ok()));
+  // A second change while this one runs is refused.
+  auto second = AdminCall(c, ClusterHarness::index(3),
+                          wire::AdminRequest{wire::AdminAction::kRemoveMember, 4, "", ""});
+  REQUIRE(second.ok());
+  CHECK(second.value().status == Code::kUnavailable);
+  Status settled = WaitRingSettled(c, 6, 60s);
+  INFO(settled.ToString());
+  REQUIRE(settled.ok());
+  stop = true;
+  w1.join();
+  {
+    INFO(fmt::format("{} writes failed: {}", failed.size(), fmt::join(failed, "; ")));
+    CHECK(failed.empty());
+  }
+
+  // Node 6 holds every key it replicates in the new ring, and about 1/6 of all copies.
+  const ring::Ring six = RingOf(6);
+  uint64_t copies = 0, mine = 0;
+  for (size_t i = 0; i < c.size(); ++i) {
+    auto st = c.StatusJson(i);
+    REQUIRE(st.ok());
+    copies += st.value().value("keys", uint64_t{0});
+    if (i == newcomer) mine = st.value().value("keys", uint64_t{0});
+  }
+  const double share = static_cast<double>(mine) / static_cast<double>(copies);
+  INFO("node 6 holds " << mine << " of " << copies << " copies");
+  CHECK(share > 0.10);
+  CHECK(share < 0.25);
+  std::map<std::string, std::string> all = data;
+  for (const auto& [k, v] : acked) all[k] = v;
+  size_t checked = 0;
+  for (const auto& [key, value] : all) {
+    if (!ReplicaOf(six, key, 6)) continue;
+    bool found = false;
+    INFO(key);
+    CHECK(OwnValue(c, newcomer, key, &found) == value);
+    ++checked;
+  }
+  CHECK(checked > 300);
+
+  // Decommission node 2 under load; then every key is on its three replicas of the
+  // five-node ring that remains, and node 2 can go.
+  stop = false;
+  failed.clear();
+  std::thread w2(writer, ClusterHarness::index(3));
+  auto left = AdminCall(c, ClusterHarness::index(1),
+                        wire::AdminRequest{wire::AdminAction::kRemoveMember, 2, "", ""});
+  INFO(Describe(left));
+  REQUIRE((left.ok() && left.value().ok()));
+  settled = WaitRingSettled(c, 5, 60s);
+  INFO(settled.ToString());
+  REQUIRE(settled.ok());
+  stop = true;
+  w2.join();
+  {
+    INFO(fmt::format("{} writes failed: {}", failed.size(), fmt::join(failed, "; ")));
+    CHECK(failed.empty());
+  }
+  c.Kill9(ClusterHarness::index(2));
+  std::vector<ring::NodeSpec> specs;
+  for (uint64_t id : {uint64_t{1}, uint64_t{3}, uint64_t{4}, uint64_t{5}, uint64_t{6}}) {
+    specs.push_back(ring::NodeSpec{id, kTokens, ""});
+  }
+  const ring::Ring five = ring::Ring::Make(std::move(specs)).value();
+  for (const auto& [k, v] : acked) all[k] = v;
+  size_t missing = 0;
+  for (const auto& [key, value] : all) {
+    for (uint64_t replica : five.Replicas(key, 3)) {
+      bool found = false;
+      const std::string own = OwnValue(c, ClusterHarness::index(replica), key, &found);
+      if (own != value) {
+        ++missing;
+        if (missing <= 5) FAIL_CHECK(key << " on node " << replica << ": '" << own << "', want '" << value << "'");
+      }
+    }
+  }
+  CHECK(missing == 0);
+}
+
+}  // namespace
+}  // namespace kvd::test

@@ -26,6 +26,10 @@ constexpr uint8_t kHintReplay = 8;    // u64 0, bytes key, bytes state: merge an
 constexpr uint8_t kHintAck = 9;       // u64 0, bytes key, bytes state (as received)
 constexpr uint8_t kAeHashes = 10;     // u64 range end, u32 level, u32 n, n x (u64 index,
                                       // u64 hash): my hashes of these nodes
+constexpr uint8_t kStreamRequest = 12;  // u64 rid, u64 start, u64 end, u8 started,
+                                        // u64 after token, u32 max keys
+constexpr uint8_t kStreamChunk = 13;    // u64 rid, u64 end, u8 done, u64 last token,
+                                        // u32 m, m x (bytes key, bytes state)
 constexpr uint8_t kAeEntries = 11;    // u64 range end, u8 reply, u32 n, n x u64 bucket,
                                       // u32 m, m x (bytes key, bytes state)
 
@@ -37,22 +41,239 @@ Coordinator::Coordinator(uint64_t self, ring::Ring ring, QuorumConfig config, Lo
                          clock::HlcTimestamp clock_floor, Hints hints)
     : self_(self),
       ring_(std::move(ring)),
+      write_ring_(ring_),
       config_(config),
       store_(store),
       clock_(config.max_clock_offset_ms),
       hints_(std::move(hints)) {
   clock_.Restore(clock_floor);
-  if (config_.anti_entropy_interval_ms > 0) {
-    for (const ring::TokenRange& range : ring_.Ranges(config_.n)) {
-      if (std::find(range.replicas.begin(), range.replicas.end(), self_) == range.replicas.end()) {
-        continue;
-      }
-      trees_.emplace(range.end, MerkleTree(range.start, range.end, config_.merkle_depth));
+  BuildTrees();
+  // Every local key by token (anti-entropy buckets and streaming serve from it), and into
+  // its range's tree.
+  store_->ForEach([this](const std::string& key, const std::string& state) {
+    Track(key, nullptr, state);
+  });
+}
+
+void Coordinator::BuildTrees() {
+  trees_.clear();
+  if (config_.anti_entropy_interval_ms == 0) return;
+  for (const ring::TokenRange& range : ring_.Ranges(config_.n)) {
+    if (std::find(range.replicas.begin(), range.replicas.end(), self_) == range.replicas.end()) {
+      continue;
     }
-    store_->ForEach([this](const std::string& key, const std::string& state) {
-      Track(key, nullptr, state);
-    });
+    trees_.emplace(range.end, MerkleTree(range.start, range.end, config_.merkle_depth));
   }
+}
+
+void Coordinator::SetRings(ring::Ring read, ring::Ring write, const std::set<uint64_t>& done) {
+  const bool read_changed = !(read.nodes() == ring_.nodes());
+  ring_ = std::move(read);
+  write_ring_ = std::move(write);
+  if (read_changed) {
+    // The ranges changed: new trees, filled from the token index (one read per key).
+    BuildTrees();
+    if (!trees_.empty()) {
+      for (const auto& [token, key] : tokens_) {
+        MerkleTree* tree = TreeFor(token);
+        if (tree == nullptr) continue;
+        const std::string bytes = LocalBytes(key);
+        if (!bytes.empty()) tree->Toggle(token, EntryDigest(key, bytes));
+      }
+    }
+    exchange_cursor_ = 0;
+  }
+  // Segments of the circle where both rings' replica sets are constant: cut at every token
+  // of either ring. This node pulls those it replicates in the write ring only.
+  std::set<uint64_t> cuts;
+  for (const ring::TokenRange& r : ring_.Ranges(config_.n)) cuts.insert(r.end);
+  for (const ring::TokenRange& r : write_ring_.Ranges(config_.n)) cuts.insert(r.end);
+  std::map<uint64_t, StreamTask> tasks;
+  if (!(ring_.nodes() == write_ring_.nodes()) && !cuts.empty()) {
+    uint64_t prev = *cuts.rbegin();
+    for (uint64_t end : cuts) {
+      const uint64_t start = prev;
+      prev = end;
+      const std::vector<uint64_t> w = write_ring_.ReplicasForToken(end, config_.n);
+      const std::vector<uint64_t> r = ring_.ReplicasForToken(end, config_.n);
+      const auto has = [&](const std::vector<uint64_t>& v) {
+        return std::find(v.begin(), v.end(), self_) != v.end();
+      };
+      if (!has(w) || has(r) || done.count(end) != 0) continue;
+      StreamTask t;
+      t.start = start;
+      t.end = end;
+      t.sources = r;
+      if (auto old = streams_.find(end); old != streams_.end() && old->second.start == start) {
+        t.after_token = old->second.after_token;  // the same segment: keep its progress
+        t.started = old->second.started;
+      }
+      tasks.emplace(end, std::move(t));
+    }
+  }
+  streams_ = std::move(tasks);
+  const bool paused = stream_stats_.paused;
+  const uint64_t keys = stream_stats_.keys_received, bytes = stream_stats_.bytes_received,
+                 sent = stream_stats_.keys_sent;
+  stream_stats_ = StreamStats{};
+  stream_stats_.paused = paused;
+  stream_stats_.keys_received = keys;
+  stream_stats_.bytes_received = bytes;
+  stream_stats_.keys_sent = sent;
+  stream_stats_.ranges_total = streams_.size() + done.size();
+  stream_stats_.ranges_done = done.size();
+  if (streams_.empty()) stream_stats_.ranges_total = stream_stats_.ranges_done = 0;
+}
+
+std::vector<uint64_t> Coordinator::TakeFinishedRanges() {
+  std::vector<uint64_t> out;
+  out.swap(finished_ranges_);
+  return out;
+}
+
+std::vector<uint64_t> Coordinator::WriteReplicas(const std::string& key, size_t* pending) const {
+  std::vector<uint64_t> replicas = ring_.Replicas(key, config_.n);
+  *pending = 0;
+  for (uint64_t node : write_ring_.Replicas(key, config_.n)) {
+    if (std::find(replicas.begin(), replicas.end(), node) == replicas.end()) {
+      replicas.push_back(node);
+      ++*pending;
+    }
+  }
+  return replicas;
+}
+
+void Coordinator::StepStreaming() {
+  if (streams_.empty() || stream_stats_.paused) return;
+  // Rate: stream_keys_per_second, spent a chunk at a time; at most two chunks banked.
+  const double chunk = static_cast<double>(config_.stream_keys_per_chunk);
+  if (stream_credit_ms_ != 0 && now_ms_ > stream_credit_ms_) {
+    stream_credit_ += static_cast<double>(now_ms_ - stream_credit_ms_) *
+                      static_cast<double>(config_.stream_keys_per_second) / 1000.0;
+    stream_credit_ = std::min(stream_credit_, 2 * chunk);
+  }
+  stream_credit_ms_ = now_ms_;
+  StreamTask& t = streams_.begin()->second;
+  if (t.request != 0 && now_ms_ < t.sent_ms + config_.request_timeout_ms) return;  // in flight
+  if (t.request != 0) ++t.attempts;  // no answer: ask again, another source if there is one
+  if (stream_credit_ < std::min(chunk, static_cast<double>(config_.stream_keys_per_second))) return;
+  uint64_t source = 0;
+  for (size_t i = 0; i < t.sources.size() && source == 0; ++i) {
+    const uint64_t candidate = t.sources[(t.attempts + i) % t.sources.size()];
+    if (candidate != self_ && down_.count(candidate) == 0) source = candidate;
+  }
+  if (source == 0) return;  // every source is down: wait
+  stream_credit_ -= chunk;
+  t.request = next_stream_request_++;
+  t.sent_ms = now_ms_;
+  std::string msg;
+  ByteWriter w(&msg);
+  w.U8(kStreamRequest);
+  w.U64(t.request);
+  w.U64(t.start);
+  w.U64(t.end);
+  w.U8(t.started ? 1 : 0);
+  w.U64(t.after_token);
+  w.U32(static_cast<uint32_t>(config_.stream_keys_per_chunk));
+  out_.send.push_back(Envelope{source, std::move(msg)});
+}
+
+void Coordinator::ServeStreamRequest(uint64_t from, ByteReader& r, uint64_t rid) {
+  uint64_t start = 0, end = 0, after = 0;
+  uint8_t started = 0;
+  uint32_t max_keys = 0;
+  if (!r.U64(&start) || !r.U64(&end) || !r.U8(&started) || started > 1 || !r.U64(&after) ||
+      !r.U32(&max_keys) || max_keys == 0 || !r.done()) {
+    ++malformed_;
+    return;
+  }
+  // Keys of (start, end] in circle order from start, after `after` if started.
+  const auto pos = [start](uint64_t token) { return token - start - 1; };  // wraps mod 2^64
+  const uint64_t limit = pos(end);
+  const uint64_t first = started == 1 ? pos(after) + 1 : 0;
+  std::vector<std::pair<std::string, std::string>> entries;
+  uint64_t last = after;
+  bool done = true;
+  auto scan = [&](uint64_t lo, uint64_t hi) {  // tokens lo..hi, inclusive
+    for (auto it = tokens_.lower_bound(lo); it != tokens_.end() && it->first <= hi; ++it) {
+      const uint64_t p = pos(it->first);
+      if (p < first || p > limit) continue;
+      if (entries.size() >= max_keys && it->first != last) {
+        done = false;
+        return false;
+      }
+      std::string bytes = LocalBytes(it->second);
+      last = it->first;
+      if (!bytes.empty()) entries.emplace_back(it->second, std::move(bytes));
+    }
+    return true;
+  };
+  if (start < end) {
+    scan(start + 1, end);
+  } else if (start + 1 != 0 && scan(start + 1, ~uint64_t{0})) {  // wraps past 2^64
+    scan(0, end);
+  } else if (start + 1 == 0) {
+    scan(0, end);
+  }
+  // Entries may come in two pieces (before and after the wrap) but each in token order.
+  stream_stats_.keys_sent += entries.size();
+  std::string msg;
+  ByteWriter w(&msg);
+  w.U8(kStreamChunk);
+  w.U64(rid);
+  w.U64(end);
+  w.U8(done ? 1 : 0);
+  w.U64(last);
+  w.U32(static_cast<uint32_t>(entries.size()));
+  for (const auto& [key, bytes] : entries) {
+    w.Bytes(key);
+    w.Bytes(bytes);
+  }
+  out_.send.push_back(Envelope{from, std::move(msg)});
+}
+
+void Coordinator::OnStreamChunk(uint64_t from, ByteReader& r, uint64_t rid) {
+  (void)from;
+  uint64_t end = 0, last = 0;
+  uint8_t done = 0;
+  uint32_t m = 0;
+  if (!r.U64(&end) || !r.U8(&done) || done > 1 || !r.U64(&last) || !r.U32(&m)) {
+    ++malformed_;
+    return;
+  }
+  std::vector<std::pair<std::string, kv::KeyState>> entries;
+  uint64_t bytes_in = 0;
+  for (uint32_t i = 0; i < m; ++i) {
+    std::string_view key, state;
+    if (!r.Bytes(&key, config_.limits.max_key_bytes) || !r.Bytes(&state)) {
+      ++malformed_;
+      return;
+    }
+    std::optional<kv::KeyState> st = Decode(std::string(key), state);
+    if (!st) return;
+    bytes_in += key.size() + state.size();
+    entries.emplace_back(std::string(key), std::move(*st));
+  }
+  if (!r.done()) {
+    ++malformed_;
+    return;
+  }
+  auto it = streams_.find(end);
+  if (it == streams_.end() || it->second.request != rid) return;  // stale or repeated
+  for (const auto& [key, st] : entries) MergeLocal(key, st);
+  stream_stats_.keys_received += entries.size();
+  stream_stats_.bytes_received += bytes_in;
+  StreamTask& t = it->second;
+  t.request = 0;
+  t.attempts = 0;
+  if (done == 1) {
+    finished_ranges_.push_back(end);
+    ++stream_stats_.ranges_done;
+    streams_.erase(it);
+    return;
+  }
+  t.after_token = last;
+  t.started = true;
 }
 
 MerkleTree* Coordinator::TreeFor(uint64_t token) {
@@ -66,15 +287,11 @@ MerkleTree* Coordinator::TreeFor(uint64_t token) {
 
 void Coordinator::Track(const std::string& key, const std::string* old_bytes,
                         const std::string& new_bytes) {
-  if (trees_.empty()) return;
   const uint64_t token = ring::Hash64(key);
-  MerkleTree* tree = TreeFor(token);
+  if (old_bytes == nullptr) tokens_.emplace(token, key);
+  MerkleTree* tree = trees_.empty() ? nullptr : TreeFor(token);
   if (tree == nullptr) return;
-  if (old_bytes != nullptr) {
-    tree->Toggle(token, EntryDigest(key, *old_bytes));
-  } else {
-    tokens_.emplace(token, key);
-  }
+  if (old_bytes != nullptr) tree->Toggle(token, EntryDigest(key, *old_bytes));
   tree->Toggle(token, EntryDigest(key, new_bytes));
 }
 
@@ -135,11 +352,13 @@ void Coordinator::Client(ClientOp op, uint64_t now_ms) {
   Pending p;
   p.op = std::move(op);
   p.deadline_ms = now_ms_ + config_.request_timeout_ms;
-  p.replicas = ring_.Replicas(p.op.key, config_.n);
   if (p.op.kind == OpKind::kGet) {
+    p.replicas = ring_.Replicas(p.op.key, config_.n);
     StartRead(rid, std::move(p));
     return;
   }
+  size_t pending = 0;
+  p.replicas = WriteReplicas(p.op.key, &pending);
   if (std::find(p.replicas.begin(), p.replicas.end(), self_) != p.replicas.end()) {
     StartWrite(rid, std::move(p));
     return;
@@ -289,7 +508,10 @@ void Coordinator::StartWrite(uint64_t rid, Pending p) {
   MergeLocal(p.op.key, state);
   p.change = c;
   p.answered.insert(self_);
-  p.needed = std::min(p.op.w != 0 ? p.op.w : config_.w, p.replicas.size());
+  // During a ring change, one more acknowledgement per pending replica (see the header).
+  size_t pending = 0;
+  p.replicas = WriteReplicas(p.op.key, &pending);
+  p.needed = std::min((p.op.w != 0 ? p.op.w : config_.w) + pending, p.replicas.size());
   const std::string bytes = Encode(state);
   // Sloppy quorum: the nodes after the home replicas, in preference order, stand in for
   // the home replicas believed down.
@@ -526,7 +748,8 @@ void Coordinator::OnMessage(uint64_t from, std::string_view bytes, uint64_t now_
       p.from_peer = from;
       p.peer_request = rid;
       p.deadline_ms = std::min(deadline, now_ms_ + config_.request_timeout_ms);
-      p.replicas = ring_.Replicas(p.op.key, config_.n);
+      size_t pending = 0;
+      p.replicas = WriteReplicas(p.op.key, &pending);
       if (now_ms_ >= deadline) {
         // The forwarder has already told its client the outcome is unknown. Coordinating
         // the write now would stamp it later than writes the client made since (a message
@@ -607,6 +830,8 @@ void Coordinator::OnMessage(uint64_t from, std::string_view bytes, uint64_t now_
       SendHashes(from, range_end, level + 1, children, tree);
       return;
     }
+    case kStreamRequest: ServeStreamRequest(from, r, rid); return;
+    case kStreamChunk: OnStreamChunk(from, r, rid); return;
     case kAeEntries: {
       const uint64_t range_end = rid;
       uint8_t reply = 0;
@@ -724,6 +949,7 @@ void Coordinator::SendEntries(uint64_t to, uint64_t range_end, bool reply,
 
 void Coordinator::Tick(uint64_t now_ms) {
   now_ms_ = std::max(now_ms_, now_ms);
+  StepStreaming();
   if (config_.anti_entropy_interval_ms > 0 && now_ms_ >= next_exchange_ms_) {
     next_exchange_ms_ = now_ms_ + config_.anti_entropy_interval_ms;
     StartExchange();
@@ -795,7 +1021,26 @@ std::map<std::string, uint64_t> Coordinator::Counters() const {
           {"hints_refused_total", hints_refused_}, {"hints_delivered_total", hints_delivered_},
           {"hints_pending", hints_pending()}, {"ae_exchanges_total", ae_exchanges_},
           {"ae_hashes_sent_total", ae_hashes_sent_}, {"ae_keys_sent_total", ae_keys_sent_},
-          {"ae_keys_received_total", ae_keys_received_}};
+          {"ae_keys_received_total", ae_keys_received_},
+          {"stream_ranges_total", stream_stats_.ranges_total},
+          {"stream_ranges_done", stream_stats_.ranges_done},
+          {"stream_keys_received_total", stream_stats_.keys_received},
+          {"stream_bytes_received_total", stream_stats_.bytes_received},
+          {"stream_keys_sent_total", stream_stats_.keys_sent},
+          {"streaming_paused", stream_stats_.paused ? 1 : 0}};
+}
+
+std::set<uint64_t> Gainers(const ring::Ring& read, const ring::Ring& write, size_t n) {
+  std::set<uint64_t> cuts, gainers;
+  for (const ring::TokenRange& r : read.Ranges(n)) cuts.insert(r.end);
+  for (const ring::TokenRange& r : write.Ranges(n)) cuts.insert(r.end);
+  for (uint64_t end : cuts) {
+    const std::vector<uint64_t> r = read.ReplicasForToken(end, n);
+    for (uint64_t node : write.ReplicasForToken(end, n)) {
+      if (std::find(r.begin(), r.end(), node) == r.end()) gainers.insert(node);
+    }
+  }
+  return gainers;
 }
 
 }  // namespace kvd::topology::dynamo

@@ -46,7 +46,20 @@
 // then updated by every write it stores. Every interval it compares one range with one
 // other replica of it, in turn: the two exchange hashes top down, one level per message,
 // only below the nodes that differ; for the buckets that differ they send each other the
-// key states in them and merge what they receive. Equal ranges cost one hash each way.
+// key states in them and merge what they receive. Equal ranges cost one hash, sent one way.
+//
+// Ring changes (SetRings). While a node joins or leaves, the coordinator knows two rings:
+// the read ring (the nodes that hold the data now) and the write ring (the ring once the
+// change is done). Reads go to the key's read-ring replicas; writes go to its replicas in
+// both (the write-ring ones that are not read-ring replicas are "pending", as Cassandra
+// calls them), and wait for W plus one acknowledgement per pending replica, so that a
+// write acknowledged during the change is on W replicas of whichever ring ends up in use.
+// A node that is a write-ring replica of a range it does not hold in the read ring pulls
+// that range from a read-ring replica of it (streaming): chunks of at most
+// `stream_keys_per_chunk` key states, ordered by token, at most `stream_keys_per_second`
+// keys per second, one chunk in flight, resumed from the next range after a restart
+// (ranges finished are reported through stream_done_ranges() for the driver to persist).
+// Streaming can be paused. Anti-entropy compares read-ring ranges only.
 //
 // Because replicas exchange whole key states and merge them (a join), messages may be
 // lost, repeated or reordered freely; a replica that missed writes, or lost its disk,
@@ -92,7 +105,20 @@ struct QuorumConfig {
   uint32_t merkle_depth = 10;
   size_t max_entries_per_message = 1000;
   uint64_t max_clock_offset_ms = 500;
+  size_t stream_keys_per_chunk = 500;
+  size_t stream_keys_per_second = 20000;
   kv::ReplicatedLimits limits;
+};
+
+// This node's streaming (ring changes) as it stands.
+struct StreamStats {
+  size_t ranges_total = 0;
+  size_t ranges_done = 0;
+  uint64_t keys_received = 0;
+  uint64_t bytes_received = 0;
+  uint64_t keys_sent = 0;
+  bool paused = false;
+  bool done() const { return ranges_done == ranges_total; }
 };
 
 // The node's own key states, as the driver holds them (writes not yet durable included).
@@ -157,6 +183,15 @@ class Coordinator {
   CoordinatorOutput TakeOutput();
 
   const ring::Ring& ring() const { return ring_; }
+  const ring::Ring& write_ring() const { return write_ring_; }
+  // A ring change: reads use `read`, writes both (see above). Ranges this node must pull
+  // are those it replicates in `write` but not in `read`, except the ones in `done`
+  // (identified by their end token: finished before a restart). Equal rings end streaming.
+  void SetRings(ring::Ring read, ring::Ring write, const std::set<uint64_t>& done = {});
+  void PauseStreaming(bool paused) { stream_stats_.paused = paused; }
+  const StreamStats& stream_stats() const { return stream_stats_; }
+  // Ranges (end tokens) finished since the last call, for the driver to persist.
+  std::vector<uint64_t> TakeFinishedRanges();
   clock::HlcTimestamp clock_last() const { return clock_.last(); }
   std::map<std::string, uint64_t> Counters() const;
   size_t hints_pending() const;
@@ -203,7 +238,27 @@ class Coordinator {
                    const std::vector<std::pair<std::string, std::string>>& entries);
 
   uint64_t self_;
-  ring::Ring ring_;
+  // Streaming: one range to pull. Keys after `after_token` are still to come.
+  struct StreamTask {
+    uint64_t start = 0;
+    uint64_t end = 0;
+    std::vector<uint64_t> sources;  // read-ring replicas of the range
+    uint64_t after_token = 0;
+    bool started = false;           // after_token is meaningful
+    uint64_t request = 0;           // the chunk request in flight (0: none)
+    uint64_t sent_ms = 0;
+    size_t attempts = 0;
+  };
+  void BuildTrees();
+  void StepStreaming();
+  void ServeStreamRequest(uint64_t from, ByteReader& r, uint64_t rid);
+  void OnStreamChunk(uint64_t from, ByteReader& r, uint64_t rid);
+  // The key's write replicas: read-ring ones first, then pending ones; `pending` counts
+  // the latter.
+  std::vector<uint64_t> WriteReplicas(const std::string& key, size_t* pending) const;
+
+  ring::Ring ring_;        // the read ring
+  ring::Ring write_ring_;  // == ring_ unless a ring change is under way
   QuorumConfig config_;
   LocalStore* store_;
   clock::HybridClock clock_;
@@ -221,11 +276,21 @@ class Coordinator {
   size_t exchange_cursor_ = 0;
   // Hints sent for replay and not yet acknowledged: (target, key) -> when (ms).
   std::map<std::pair<uint64_t, std::string>, uint64_t> replaying_;
+  std::map<uint64_t, StreamTask> streams_;  // by range end
+  std::vector<uint64_t> finished_ranges_;
+  StreamStats stream_stats_;
+  double stream_credit_ = 0;
+  uint64_t stream_credit_ms_ = 0;
+  uint64_t next_stream_request_ = 1;
   CoordinatorOutput out_;
   // Counters.
   uint64_t reads_ = 0, writes_ = 0, forwards_ = 0, timeouts_ = 0, repairs_ = 0,
            malformed_ = 0, hints_stored_ = 0, hints_refused_ = 0, hints_delivered_ = 0,
            ae_exchanges_ = 0, ae_hashes_sent_ = 0, ae_keys_sent_ = 0, ae_keys_received_ = 0;
 };
+
+// The nodes that replicate some part of the circle in `write` but not in `read`: those
+// that must pull data before a ring change from `read` to `write` is complete.
+std::set<uint64_t> Gainers(const ring::Ring& read, const ring::Ring& write, size_t n);
 
 }  // namespace kvd::topology::dynamo

@@ -12,11 +12,25 @@ namespace kvd::topology::dynamo {
 
 namespace {
 
-constexpr uint8_t kHeartbeat = 0x40;  // no body; any message counts as a sign of life
+constexpr uint8_t kHeartbeat = 0x40;  // u64 digest of the sender's RingState; any message
+                                      // counts as a sign of life
+constexpr uint8_t kRingStateMsg = 0x41;  // the sender's encoded RingState
 constexpr std::string_view kClockKey = "yc";
 constexpr char kHintPrefix[] = "yh";
+constexpr std::string_view kRingKey = "ym";
+constexpr char kPulledPrefix[] = "yd";
+
+std::string PulledKey(uint64_t transition, uint64_t end) {
+  std::string k(kPulledPrefix);
+  k.resize(18);
+  PutU64BE(k.data() + 2, transition);
+  PutU64BE(k.data() + 10, end);
+  return k;
+}
 // A node never heard from since this node started is believed down after this long.
 constexpr uint64_t kStartupGraceMs = 3000;
+// A node that left the ring stays among the peers this long (see PublishMembers).
+constexpr uint64_t kDepartedMs = 60'000;
 // The shell ticks every 10 ms (server/app): hint_replay_per_second becomes a per-tick budget.
 constexpr uint64_t kTicksPerSecond = 100;
 
@@ -36,6 +50,107 @@ kv::Resolver ResolverOf(const config::DynamoConfig& config, std::string_view key
 
 }  // namespace
 
+std::string_view MemberStatusName(MemberStatus s) {
+  switch (s) {
+    case MemberStatus::kNormal: return "normal";
+    case MemberStatus::kJoining: return "joining";
+    case MemberStatus::kLeaving: return "leaving";
+  }
+  return "unknown";
+}
+
+std::string RingState::Encode() const {
+  std::string out;
+  ByteWriter w(&out);
+  w.U8(1);  // format version
+  w.U64(version);
+  w.U64(transition);
+  w.U8(paused ? 1 : 0);
+  w.U32(static_cast<uint32_t>(members.size()));
+  for (const RingMember& m : members) {
+    w.U64(m.id);
+    w.Bytes(m.client);
+    w.Bytes(m.peer);
+    w.Bytes(m.zone);
+    w.U8(static_cast<uint8_t>(m.status));
+  }
+  w.U32(static_cast<uint32_t>(streamed.size()));
+  for (uint64_t id : streamed) w.U64(id);
+  return out;
+}
+
+Result<RingState> RingState::Decode(std::string_view bytes) {
+  ByteReader r(bytes);
+  RingState st;
+  uint8_t format = 0, paused = 0;
+  uint32_t n = 0;
+  if (!r.U8(&format) || format != 1 || !r.U64(&st.version) || !r.U64(&st.transition) ||
+      !r.U8(&paused) || paused > 1 || !r.U32(&n) || n > ring::kMaxNodes) {
+    return Status::Corruption("dynamo ring state: bad header");
+  }
+  st.paused = paused == 1;
+  for (uint32_t i = 0; i < n; ++i) {
+    RingMember m;
+    std::string_view client, peer, zone;
+    uint8_t status = 0;
+    if (!r.U64(&m.id) || !r.Bytes(&client, 1024) || !r.Bytes(&peer, 1024) ||
+        !r.Bytes(&zone, 1024) || !r.U8(&status) || status < 1 || status > 3) {
+      return Status::Corruption("dynamo ring state: a member does not decode");
+    }
+    m.client = client;
+    m.peer = peer;
+    m.zone = zone;
+    m.status = static_cast<MemberStatus>(status);
+    st.members.push_back(std::move(m));
+  }
+  if (!r.U32(&n) || n > ring::kMaxNodes) return Status::Corruption("dynamo ring state: bad set");
+  for (uint32_t i = 0; i < n; ++i) {
+    uint64_t id = 0;
+    if (!r.U64(&id)) return Status::Corruption("dynamo ring state: truncated");
+    st.streamed.insert(id);
+  }
+  if (!r.done()) return Status::Corruption("dynamo ring state: trailing bytes");
+  return st;
+}
+
+const RingMember* RingState::Find(uint64_t id) const {
+  for (const RingMember& m : members) {
+    if (m.id == id) return &m;
+  }
+  return nullptr;
+}
+
+namespace {
+ring::Ring RingOf(const RingState& st, uint32_t tokens, MemberStatus skip) {
+  std::vector<ring::NodeSpec> nodes;
+  for (const RingMember& m : st.members) {
+    if (m.status != skip) nodes.push_back(ring::NodeSpec{m.id, tokens, m.zone});
+  }
+  if (nodes.empty()) return ring::Ring();
+  Result<ring::Ring> r = ring::Ring::Make(std::move(nodes));
+  return r.ok() ? std::move(r).value() : ring::Ring();
+}
+}  // namespace
+
+ring::Ring RingState::ReadRing(uint32_t tokens) const {
+  return RingOf(*this, tokens, MemberStatus::kJoining);
+}
+ring::Ring RingState::WriteRing(uint32_t tokens) const {
+  return RingOf(*this, tokens, MemberStatus::kLeaving);
+}
+
+RingState RingStateFromConfig(const config::Config& config) {
+  RingState st;
+  for (const config::MemberConfig& m : config.cluster.members) {
+    if (config.cluster.join && m.id == config.node.id) continue;  // added by a join
+    st.members.push_back(RingMember{m.id, m.client.ToString(), m.peer.ToString(), m.zone,
+                                    MemberStatus::kNormal});
+  }
+  std::sort(st.members.begin(), st.members.end(),
+            [](const RingMember& a, const RingMember& b) { return a.id < b.id; });
+  return st;
+}
+
 Result<ring::Ring> RingFromConfig(const config::Config& config) {
   std::vector<ring::NodeSpec> nodes;
   for (const config::MemberConfig& m : config.cluster.members) {
@@ -44,11 +159,12 @@ Result<ring::Ring> RingFromConfig(const config::Config& config) {
   return ring::Ring::Make(std::move(nodes));
 }
 
-DynamoNode::DynamoNode(const config::Config& config, ring::Ring ring,
-                       clock::HlcTimestamp clock_floor, Hints hints)
+DynamoNode::DynamoNode(const config::Config& config, RingState state,
+                       clock::HlcTimestamp clock_floor, Hints hints, std::set<uint64_t> pulled)
     : config_(config),
       node_id_(config.node.id),
-      ring_(std::move(ring)),
+      state_(std::move(state)),
+      pulled_(std::move(pulled)),
       clock_floor_(clock_floor),
       initial_hints_(std::move(hints)),
       persisted_clock_(clock_floor.packed()) {
@@ -72,17 +188,250 @@ DynamoNode::DynamoNode(const config::Config& config, ring::Ring ring,
   phi.first_interval_ms = d.heartbeat_interval_ms;
   phi.min_stddev_ms = std::max<uint64_t>(d.heartbeat_interval_ms / 2, 10);
   phi.acceptable_pause_ms = std::max<uint64_t>(2 * uint64_t{d.heartbeat_interval_ms}, 200);
-  for (const ring::NodeSpec& n : ring_.nodes()) {
-    if (n.id == node_id_) continue;
-    detectors_.emplace(n.id, PhiAccrualDetector(phi));
-    alive_[n.id] = true;
-  }
+  phi_ = phi;
 }
 
 void DynamoNode::AttachStore(LocalStore* store) {
-  coordinator_ = std::make_unique<Coordinator>(node_id_, ring_, quorum_, store, clock_floor_,
+  coordinator_ = std::make_unique<Coordinator>(node_id_, state_.ReadRing(config_.dynamo.tokens_per_node),
+                                               quorum_, store, clock_floor_,
                                                std::move(initial_hints_));
   initial_hints_.clear();
+  ApplyRings();
+  // Connect to every member of the stored ring (it may differ from cluster.members).
+  PublishMembers();
+}
+
+void DynamoNode::ApplyRings() {
+  const uint32_t tokens = config_.dynamo.tokens_per_node;
+  ring::Ring read = state_.ReadRing(tokens);
+  ring::Ring write = state_.WriteRing(tokens);
+  if (read.empty()) read = write;
+  if (write.empty()) write = read;
+  coordinator_->SetRings(std::move(read), std::move(write), pulled_);
+  coordinator_->PauseStreaming(state_.paused);
+  // Watch every other member; forget those that left.
+  for (const RingMember& m : state_.members) {
+    if (m.id == node_id_ || detectors_.count(m.id) != 0) continue;
+    detectors_.emplace(m.id, PhiAccrualDetector(phi_));
+    alive_[m.id] = true;
+  }
+  for (auto it = detectors_.begin(); it != detectors_.end();) {
+    if (state_.Find(it->first) == nullptr) {
+      alive_.erase(it->first);
+      it = detectors_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+uint64_t DynamoNode::Digest() const { return ring::Hash64(state_.Encode()); }
+
+void DynamoNode::Adopt(RingState next, bool announce) {
+  if (next == state_) return;
+  const bool members_differ = [&] {
+    if (next.members.size() != state_.members.size()) return true;
+    for (size_t i = 0; i < next.members.size(); ++i) {
+      if (next.members[i].id != state_.members[i].id ||
+          next.members[i].peer != state_.members[i].peer) {
+        return true;
+      }
+    }
+    return false;
+  }();
+  if (next.transition != state_.transition) {
+    // Ranges pulled belong to one transition: drop the record of the previous one.
+    for (uint64_t end : pulled_) {
+      out_.storage.push_back(StorageOp{true, PulledKey(state_.transition, end), ""});
+    }
+    pulled_.clear();
+  }
+  const bool was_member = state_.Find(node_id_) != nullptr;
+  for (const RingMember& m : state_.members) {
+    if (m.id != node_id_ && next.Find(m.id) == nullptr) {
+      departed_[m.id] = Departed{MemberEndpoint{m.id, m.client, m.peer}, now_ms_};
+    }
+  }
+  for (const RingMember& m : next.members) departed_.erase(m.id);
+  out_.events.push_back(fmt::format("ring version {} -> {}: {}", state_.version, next.version,
+                                    [&] {
+                                      std::vector<std::string> parts;
+                                      for (const RingMember& m : next.members) {
+                                        parts.push_back(fmt::format(
+                                            "{}{}", m.id,
+                                            m.status == MemberStatus::kNormal
+                                                ? ""
+                                                : fmt::format(" ({})", MemberStatusName(m.status))));
+                                      }
+                                      return fmt::format("{}", fmt::join(parts, ", "));
+                                    }()));
+  state_ = std::move(next);
+  state_dirty_ = true;
+  if (was_member && state_.Find(node_id_) == nullptr) {
+    out_.events.push_back(fmt::format(
+        "node {} left the ring (decommissioned): it holds no data for the ring now; stop it",
+        node_id_));
+  }
+  ApplyRings();
+  if (members_differ) PublishMembers();
+  if (announce) {
+    const std::string bytes = std::string(1, static_cast<char>(kRingStateMsg)) + state_.Encode();
+    for (const RingMember& m : state_.members) {
+      if (m.id != node_id_) out_.send.push_back(Envelope{m.id, bytes});
+    }
+    // A node that just left learns it from this state too.
+    for (const auto& [id, d] : departed_) out_.send.push_back(Envelope{id, bytes});
+  }
+}
+
+void DynamoNode::PublishMembers() {
+  // Every member, and for a while the nodes that left (so that a node decommissioned while
+  // it was not listening still hears that it is out).
+  out_.members_changed = true;
+  out_.members.clear();
+  for (const RingMember& m : state_.members) {
+    if (m.id != node_id_) out_.members.push_back(MemberEndpoint{m.id, m.client, m.peer});
+  }
+  for (const auto& [id, d] : departed_) out_.members.push_back(d.endpoint);
+}
+
+void DynamoNode::OnRingMessage(uint64_t from, std::string_view body) {
+  Result<RingState> theirs = RingState::Decode(body);
+  if (!theirs.ok()) {
+    ++malformed_;
+    return;
+  }
+  RingState next = std::move(theirs).value();
+  if (next.version < state_.version) {
+    // Behind: tell it ours.
+    out_.send.push_back(Envelope{from, std::string(1, static_cast<char>(kRingStateMsg)) + state_.Encode()});
+    return;
+  }
+  if (next.transition != 0 && next.transition == state_.transition) {
+    next.streamed.insert(state_.streamed.begin(), state_.streamed.end());
+  }
+  if (next.version == state_.version && next.transition != state_.transition) {
+    // Two different changes made at once at two nodes (two operators): every node keeps
+    // the one whose encoding hashes lower, so all agree; the other change is dropped and
+    // shows as never made in kvctl node status.
+    if (ring::Hash64(next.Encode()) >= Digest()) return;
+  }
+  const bool grew = next.streamed != state_.streamed;
+  Adopt(std::move(next), grew);
+  CheckTransition();
+}
+
+void DynamoNode::CheckTransition() {
+  if (state_.transition == 0 || coordinator_ == nullptr) return;
+  const uint32_t tokens = config_.dynamo.tokens_per_node;
+  const ring::Ring read = state_.ReadRing(tokens);
+  const ring::Ring write = state_.WriteRing(tokens);
+  const std::set<uint64_t> gainers =
+      read.empty() ? std::set<uint64_t>{} : Gainers(read, write, quorum_.n);
+  // This node finished pulling: say so.
+  if (gainers.count(node_id_) != 0 && state_.streamed.count(node_id_) == 0 &&
+      coordinator_->stream_stats().done()) {
+    RingState next = state_;
+    next.streamed.insert(node_id_);
+    Adopt(std::move(next), /*announce=*/true);
+  }
+  for (uint64_t g : gainers) {
+    if (state_.streamed.count(g) == 0) return;
+  }
+  // Every gainer has its ranges: finish the change, the same way on every node.
+  RingState next = state_;
+  ++next.version;
+  next.transition = 0;
+  next.paused = false;
+  next.streamed.clear();
+  std::erase_if(next.members, [](const RingMember& m) { return m.status == MemberStatus::kLeaving; });
+  for (RingMember& m : next.members) m.status = MemberStatus::kNormal;
+  Adopt(std::move(next), /*announce=*/true);
+}
+
+Status DynamoNode::ChangeRing(const wire::AdminRequest& req, RingState* next) const {
+  *next = state_;
+  const uint64_t id = req.node_id;
+  const auto busy = [&] {
+    std::string what;
+    for (const RingMember& m : state_.members) {
+      if (m.status != MemberStatus::kNormal) {
+        what = fmt::format("node {} is {}", m.id, MemberStatusName(m.status));
+      }
+    }
+    return Status::Unavailable(fmt::format(
+        "a ring change is under way ({}): one at a time; follow it with kvctl node status",
+        what));
+  };
+  switch (req.action) {
+    case wire::AdminAction::kAddLearner: {
+      if (state_.Find(id) != nullptr) {
+        return Status::InvalidArgument(fmt::format("node {} is already in the ring", id));
+      }
+      if (state_.transition != 0) return busy();
+      for (const RingMember& m : state_.members) {
+        if (m.client == req.client_address || m.peer == req.peer_address) {
+          return Status::InvalidArgument(fmt::format(
+              "node {} already uses {} or {}", m.id, req.client_address, req.peer_address));
+        }
+      }
+      next->members.push_back(
+          RingMember{id, req.client_address, req.peer_address, "", MemberStatus::kJoining});
+      std::sort(next->members.begin(), next->members.end(),
+                [](const RingMember& a, const RingMember& b) { return a.id < b.id; });
+      break;
+    }
+    case wire::AdminAction::kRemoveMember: {
+      const RingMember* m = state_.Find(id);
+      if (m == nullptr) return Status::InvalidArgument(fmt::format("node {} is not in the ring", id));
+      if (state_.transition != 0) return busy();
+      size_t remaining = 0;
+      for (const RingMember& other : state_.members) remaining += other.id != id ? 1 : 0;
+      if (remaining < quorum_.n) {
+        return Status::InvalidArgument(fmt::format(
+            "decommissioning node {} would leave {} nodes, fewer than dynamo.replicas ({})", id,
+            remaining, quorum_.n));
+      }
+      for (RingMember& nm : next->members) {
+        if (nm.id == id) nm.status = MemberStatus::kLeaving;
+      }
+      break;
+    }
+    case wire::AdminAction::kPauseStreams:
+    case wire::AdminAction::kResumeStreams: {
+      if (state_.transition == 0) {
+        return Status::InvalidArgument("no ring change is under way: nothing to pause or resume");
+      }
+      const bool pause = req.action == wire::AdminAction::kPauseStreams;
+      if (state_.paused == pause) {
+        return Status::InvalidArgument(pause ? "streaming is already paused"
+                                             : "streaming is not paused");
+      }
+      next->paused = pause;
+      ++next->version;
+      return Status::Ok();
+    }
+    default:
+      return Status::Unsupported(fmt::format(
+          "ADMIN {} is for leader_follower; a dynamo ring takes add_learner (join), "
+          "remove_member (decommission), pause_streams and resume_streams",
+          wire::AdminActionName(req.action)));
+  }
+  ++next->version;
+  next->transition = next->version;
+  next->streamed.clear();
+  next->paused = false;
+  return Status::Ok();
+}
+
+std::string DynamoNode::RingJson() const {
+  std::vector<std::string> members;
+  for (const RingMember& m : state_.members) {
+    members.push_back(fmt::format(R"({{"id":{},"status":"{}"}})", m.id, MemberStatusName(m.status)));
+  }
+  return fmt::format(R"({{"ring_version":{},"transition":{},"paused":{},"members":[{}]}})",
+                     state_.version, state_.transition, state_.paused ? "true" : "false",
+                     fmt::join(members, ","));
 }
 
 void DynamoNode::Tick(uint64_t now_ms) {
@@ -92,13 +441,23 @@ void DynamoNode::Tick(uint64_t now_ms) {
   if (ticks_ == 1) start_ms_ = now_ms_;
   if (now_ms_ >= next_heartbeat_ms_) {
     next_heartbeat_ms_ = now_ms_ + config_.dynamo.heartbeat_interval_ms;
+    std::string beat;
+    ByteWriter w(&beat);
+    w.U8(kHeartbeat);
+    w.U64(Digest());
     for (const auto& [id, detector] : detectors_) {
       (void)detector;
-      out_.early_send.push_back(Envelope{id, std::string(1, static_cast<char>(kHeartbeat))});
+      out_.early_send.push_back(Envelope{id, beat});
     }
   }
   UpdateLiveness();
   coordinator_->Tick(now_ms_);
+  CheckTransition();
+  if (std::erase_if(departed_, [&](const auto& d) {
+        return now_ms_ >= d.second.removed_ms + kDepartedMs;
+      }) > 0) {
+    PublishMembers();
+  }
 }
 
 void DynamoNode::UpdateLiveness() {
@@ -124,14 +483,37 @@ void DynamoNode::UpdateLiveness() {
 
 void DynamoNode::OnPeerMessage(uint64_t from, std::string_view bytes) {
   auto it = detectors_.find(from);
+  if (it == detectors_.end() && departed_.count(from) != 0 && !bytes.empty() &&
+      static_cast<uint8_t>(bytes[0]) == kHeartbeat) {
+    // A node that left the ring and still thinks it is in: tell it.
+    out_.send.push_back(
+        Envelope{from, std::string(1, static_cast<char>(kRingStateMsg)) + state_.Encode()});
+    return;
+  }
   if (it == detectors_.end() || bytes.empty()) {
     ++malformed_;  // not a node of the ring (or nothing at all)
     return;
   }
   it->second.Heartbeat(now_ms_);
   if (!alive_[from]) UpdateLiveness();
-  if (static_cast<uint8_t>(bytes[0]) == kHeartbeat) {
-    if (bytes.size() != 1) ++malformed_;
+  const uint8_t type = static_cast<uint8_t>(bytes[0]);
+  if (type == kHeartbeat) {
+    ByteReader r(bytes.substr(1));
+    uint64_t digest = 0;
+    if (!r.U64(&digest) || !r.done()) {
+      ++malformed_;
+      return;
+    }
+    // Our ring states differ: send ours (the peer adopts it if newer, or answers with its
+    // own if ours is older).
+    if (digest != Digest()) {
+      out_.send.push_back(
+          Envelope{from, std::string(1, static_cast<char>(kRingStateMsg)) + state_.Encode()});
+    }
+    return;
+  }
+  if (type == kRingStateMsg) {
+    OnRingMessage(from, bytes.substr(1));
     return;
   }
   coordinator_->OnMessage(from, bytes, now_ms_);
@@ -271,10 +653,15 @@ void DynamoNode::OnResult(ClientResult result) {
 
 void DynamoNode::OnAdminRequest(ClientRequest request) {
   const wire::Request& r = request.request;
-  Refuse(request.ref, r,
-         Status::Unsupported("ADMIN actions (promote, transfer, members, snapshot) are for "
-                             "leader_follower; a dynamo ring's state is in STATUS "
-                             "(kvctl cluster status, kvctl ring)"));
+  const auto& admin = std::get<wire::AdminRequest>(r.body);
+  RingState next;
+  if (Status s = ChangeRing(admin, &next); !s.ok()) return Refuse(request.ref, r, s);
+  Adopt(std::move(next), /*announce=*/true);
+  wire::Response resp;
+  resp.request_id = r.request_id;
+  resp.opcode = wire::Opcode::kAdmin;
+  resp.body = wire::AdminResponse{RingJson()};
+  Answer(request.ref, std::move(resp));  // once the new state is durable here
 }
 
 Output DynamoNode::TakeOutput() {
@@ -309,6 +696,15 @@ Output DynamoNode::TakeOutput() {
     }
     for (Envelope& e : co.send) out_.send.push_back(std::move(e));
     for (ClientResult& res : co.results) OnResult(std::move(res));
+    for (uint64_t end : coordinator_->TakeFinishedRanges()) {
+      if (state_.transition == 0) continue;
+      pulled_.insert(end);
+      out_.storage.push_back(StorageOp{false, PulledKey(state_.transition, end), ""});
+    }
+  }
+  if (state_dirty_) {
+    state_dirty_ = false;
+    out_.storage.push_back(StorageOp{false, std::string(kRingKey), state_.Encode()});
   }
   Output out = std::move(out_);
   out_ = Output{};
@@ -329,7 +725,13 @@ NodeInfo DynamoNode::Inspect() const {
   info.counters["read_quorum"] = quorum_.r;
   info.counters["write_quorum"] = quorum_.w;
   info.counters["tokens_per_node"] = config_.dynamo.tokens_per_node;
-  size_t up = 1;
+  const StreamStats* streams = coordinator_ != nullptr ? &coordinator_->stream_stats() : nullptr;
+  (void)streams;
+  info.counters["ring_version"] = state_.version;
+  info.counters["ring_transition"] = state_.transition;
+  info.labels["ring_paused"] = state_.paused ? "true" : "false";
+  info.labels["ring_streamed"] = fmt::format("{}", fmt::join(state_.streamed, ","));
+  size_t up = state_.Find(node_id_) != nullptr ? 1 : 0;
   for (const auto& [id, detector] : detectors_) {
     PeerInfo p;
     p.id = id;
@@ -343,10 +745,10 @@ NodeInfo DynamoNode::Inspect() const {
     info.peers.push_back(p);
   }
   info.counters["nodes_up"] = up;
-  info.counters["nodes"] = ring_.size();
-  for (const config::MemberConfig& m : config_.cluster.members) {
+  info.counters["nodes"] = state_.members.size();
+  for (const RingMember& m : state_.members) {
     info.members.push_back(
-        MemberInfo{m.id, "replica", m.client.ToString(), m.peer.ToString()});
+        MemberInfo{m.id, std::string(MemberStatusName(m.status)), m.client, m.peer, m.zone});
   }
   info.labels["read_repair"] = std::string(config::ReadRepairName(config_.dynamo.read_repair));
   info.labels["sloppy_quorum"] = config_.dynamo.sloppy_quorum ? "true" : "false";
@@ -356,18 +758,27 @@ NodeInfo DynamoNode::Inspect() const {
 
 Result<std::unique_ptr<Node>> MakeDynamoNode(const config::Config& config,
                                              const StoredState& stored) {
-  KVD_ASSIGN_OR_RETURN(ring::Ring ring, RingFromConfig(config));
+  KVD_ASSIGN_OR_RETURN(ring::Ring from_config, RingFromConfig(config));
   bool member = false;
-  for (const ring::NodeSpec& n : ring.nodes()) member = member || n.id == config.node.id;
+  for (const ring::NodeSpec& n : from_config.nodes()) member = member || n.id == config.node.id;
   if (!member) {
     return Status::InvalidArgument(fmt::format(
-        "node {} is not in cluster.members; a dynamo node must be listed there",
+        "node {} is not in cluster.members; a dynamo node must be listed there (with "
+        "cluster.join: true when it joins a running ring)",
         config.node.id));
   }
   clock::HlcTimestamp floor;
   Hints hints;
+  std::optional<RingState> ring_state;
+  std::map<uint64_t, std::set<uint64_t>> pulled;  // by transition
   for (const auto& [key, value] : stored.topology_keys) {
-    if (key == kClockKey) {
+    if (key == kRingKey) {
+      Result<RingState> st = RingState::Decode(value);
+      if (!st.ok()) return st.status();
+      ring_state = std::move(st).value();
+    } else if (key.starts_with(kPulledPrefix) && key.size() == 18) {
+      pulled[GetU64BE(key.data() + 2)].insert(GetU64BE(key.data() + 10));
+    } else if (key == kClockKey) {
       if (value.size() != 8) return Status::Corruption("dynamo: the stored clock is not 8 bytes");
       floor = clock::HlcTimestamp::FromPacked(GetU64BE(value.data()));
     } else if (key.starts_with(kHintPrefix) && key.size() > 10) {
@@ -376,8 +787,10 @@ Result<std::unique_ptr<Node>> MakeDynamoNode(const config::Config& config,
       return Status::Corruption(fmt::format("dynamo: unexpected stored key {:?}", key));
     }
   }
-  return std::unique_ptr<Node>(
-      std::make_unique<DynamoNode>(config, std::move(ring), floor, std::move(hints)));
+  RingState state = ring_state ? std::move(*ring_state) : RingStateFromConfig(config);
+  std::set<uint64_t> done = pulled[state.transition];
+  return std::unique_ptr<Node>(std::make_unique<DynamoNode>(config, std::move(state), floor,
+                                                            std::move(hints), std::move(done)));
 }
 
 }  // namespace kvd::topology::dynamo

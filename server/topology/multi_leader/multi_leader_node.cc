@@ -54,7 +54,7 @@ MultiLeaderNode::MultiLeaderNode(const config::Config& config, Replicator replic
   for (const config::MemberConfig& m : config.cluster.members) {
     const bool follower = config::LeaderOf(config_, m.id) != 0;
     members_.push_back(MemberInfo{m.id, follower ? "follower" : "leader", m.client.ToString(),
-                                  m.peer.ToString()});
+                                  m.peer.ToString(), ""});
     if (m.id == leader_) leader_client_ = m.client.ToString();
   }
 }

@@ -378,6 +378,12 @@ void RaftNode::OnAdminRequest(topology::ClientRequest request) {
                  fmt::format(R"({{"node_id":{},"snapshot_index":{}}})", raft_.id(), index));
       return;
     }
+    case wire::AdminAction::kPauseStreams:
+    case wire::AdminAction::kResumeStreams:
+      return fail(Status::Unsupported(fmt::format(
+          "ADMIN {} is for dynamo rings (it pauses or resumes the streaming of a join or "
+          "decommission); this node runs leader_follower",
+          wire::AdminActionName(req.action))));
     case wire::AdminAction::kAddLearner:
     case wire::AdminAction::kPromoteLearner:
     case wire::AdminAction::kRemoveMember: {
@@ -748,13 +754,13 @@ topology::NodeInfo RaftNode::Inspect() const {
   for (uint64_t id : s.membership.voters) {
     auto a = s.membership.addresses.find(id);
     info.members.push_back({id, "voter", a == s.membership.addresses.end() ? "" : a->second.client,
-                            a == s.membership.addresses.end() ? "" : a->second.peer});
+                            a == s.membership.addresses.end() ? "" : a->second.peer, ""});
   }
   for (uint64_t id : s.membership.learners) {
     auto a = s.membership.addresses.find(id);
     info.members.push_back({id, "learner",
                             a == s.membership.addresses.end() ? "" : a->second.client,
-                            a == s.membership.addresses.end() ? "" : a->second.peer});
+                            a == s.membership.addresses.end() ? "" : a->second.peer, ""});
   }
   for (const PeerStatus& p : s.peers) {
     topology::PeerInfo pi;

@@ -1009,7 +1009,7 @@ TEST_CASE("wire: unknown ADMIN actions are rejected", "[unit][wire]") {
             fmt::format("malformed ADMIN request: unknown admin action {}", action));
     }
   }
-  CHECK(kMaxAdminAction == 6);
+  CHECK(kMaxAdminAction == 8);  // 7, 8: pause_streams, resume_streams (dynamo)
 }
 
 TEST_CASE("wire: ADMIN addresses are bounded at 256 bytes", "[unit][wire]") {
@@ -1227,6 +1227,8 @@ TEST_CASE("wire: admin action names", "[unit][wire]") {
   CHECK(std::string(AdminActionName(AdminAction::kPromoteLearner)) == "promote_learner");
   CHECK(std::string(AdminActionName(AdminAction::kRemoveMember)) == "remove_member");
   CHECK(std::string(AdminActionName(AdminAction::kCompact)) == "compact");
+  CHECK(std::string(AdminActionName(AdminAction::kPauseStreams)) == "pause_streams");
+  CHECK(std::string(AdminActionName(AdminAction::kResumeStreams)) == "resume_streams");
   CHECK(std::string(AdminActionName(static_cast<AdminAction>(0))) == "unknown");
   CHECK(static_cast<uint8_t>(AdminAction::kPromote) == 1);
   CHECK(static_cast<uint8_t>(AdminAction::kCompact) == 6);
