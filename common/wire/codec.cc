@@ -711,6 +711,8 @@ const char* AdminActionName(AdminAction a) {
     case AdminAction::kCompact: return "compact";
     case AdminAction::kPauseStreams: return "pause_streams";
     case AdminAction::kResumeStreams: return "resume_streams";
+    case AdminAction::kRepair: return "repair";
+    case AdminAction::kRepairDryRun: return "repair_dry_run";
   }
   return "unknown";
 }

@@ -207,8 +207,10 @@ enum class AdminAction : uint8_t {
   // dynamo rings (add_learner joins a node to the ring, remove_member decommissions one):
   kPauseStreams = 7,    // pause the streaming of the ring change under way
   kResumeStreams = 8,   // resume it
+  kRepair = 9,          // compare every range this node replicates with each other replica now
+  kRepairDryRun = 10,   // the same, listing the ranges that differ without changing anything
 };
-inline constexpr uint8_t kMaxAdminAction = 8;
+inline constexpr uint8_t kMaxAdminAction = 10;
 inline constexpr uint32_t kMaxAdminAddressBytes = 256;
 struct AdminRequest {
   AdminAction action = AdminAction::kPromote;

@@ -30,7 +30,8 @@ constexpr uint8_t kStreamRequest = 12;  // u64 rid, u64 start, u64 end, u8 start
                                         // u64 after token, u32 max keys
 constexpr uint8_t kStreamChunk = 13;    // u64 rid, u64 end, u8 done, u64 last token,
                                         // u32 m, m x (bytes key, bytes state)
-constexpr uint8_t kAeEntries = 11;    // u64 range end, u8 reply, u32 n, n x u64 bucket,
+constexpr uint8_t kAeEntries = 11;
+constexpr uint8_t kAeRoot = 14;  // u64 range end, u8 reply, u64 root: a dry-run comparison    // u64 range end, u8 reply, u32 n, n x u64 bucket,
                                       // u32 m, m x (bytes key, bytes state)
 
 std::string Encode(const kv::KeyState& st) { return st.Encode(); }
@@ -123,6 +124,70 @@ void Coordinator::SetRings(ring::Ring read, ring::Ring write, const std::set<uin
   stream_stats_.ranges_total = streams_.size() + done.size();
   stream_stats_.ranges_done = done.size();
   if (streams_.empty()) stream_stats_.ranges_total = stream_stats_.ranges_done = 0;
+}
+
+Status Coordinator::StartRepair(bool dry_run) {
+  if (config_.anti_entropy_interval_ms == 0) {
+    return Status::InvalidArgument(
+        "anti-entropy is off (dynamo.anti_entropy_interval_ms is 0): there are no Merkle trees "
+        "to compare");
+  }
+  if (repair_.active && !repair_.done()) {
+    return Status::Unavailable(fmt::format("a repair is running ({} of {} comparisons started)",
+                                           repair_.pairs_started, repair_.pairs_total));
+  }
+  repair_ = RepairStats{};
+  repair_.active = true;
+  repair_.dry_run = dry_run;
+  repair_queue_.clear();
+  repair_waiting_.clear();
+  for (const auto& [end, tree] : trees_) {
+    (void)tree;
+    for (uint64_t r : ring_.ReplicasForToken(end, config_.n)) {
+      if (r != self_) repair_queue_.emplace_back(end, r);
+    }
+  }
+  std::reverse(repair_queue_.begin(), repair_queue_.end());  // taken from the back
+  repair_.pairs_total = repair_queue_.size();
+  return Status::Ok();
+}
+
+void Coordinator::StepRepair() {
+  if (!repair_.active) return;
+  if (repair_queue_.empty()) {
+    if (!repair_waiting_.empty() && now_ms_ >= repair_sent_ms_ + config_.request_timeout_ms) {
+      repair_.unanswered += repair_waiting_.size();
+      repair_.pairs_answered += repair_waiting_.size();
+      repair_waiting_.clear();
+    }
+    return;
+  }
+  const auto [end, peer] = repair_queue_.back();
+  auto tit = trees_.find(end);
+  if (down_.count(peer) != 0 || tit == trees_.end()) {
+    // Skipped: the replica is down (or the range went with a ring change). A dry run
+    // counts it as answered, with nothing to report; the operator sees the node down.
+    repair_queue_.pop_back();
+    ++repair_.pairs_started;
+    ++repair_.pairs_answered;
+    return;
+  }
+  repair_queue_.pop_back();
+  ++repair_.pairs_started;
+  if (!repair_.dry_run) {
+    ++ae_exchanges_;
+    SendHashes(peer, end, 0, {0}, tit->second);
+    return;
+  }
+  repair_waiting_.emplace(end, peer);
+  repair_sent_ms_ = now_ms_;
+  std::string msg;
+  ByteWriter w(&msg);
+  w.U8(kAeRoot);
+  w.U64(end);
+  w.U8(0);
+  w.U64(tit->second.Node(0, 0));
+  out_.send.push_back(Envelope{peer, std::move(msg)});
 }
 
 std::vector<uint64_t> Coordinator::TakeFinishedRanges() {
@@ -830,6 +895,30 @@ void Coordinator::OnMessage(uint64_t from, std::string_view bytes, uint64_t now_
       SendHashes(from, range_end, level + 1, children, tree);
       return;
     }
+    case kAeRoot: {
+      const uint64_t range_end = rid;
+      uint8_t reply = 0;
+      uint64_t root = 0;
+      if (!r.U8(&reply) || reply > 1 || !r.U64(&root) || !r.done()) break;
+      auto tit = trees_.find(range_end);
+      if (reply == 0) {
+        if (tit == trees_.end()) return;  // another ring view: no answer
+        std::string msg;
+        ByteWriter w(&msg);
+        w.U8(kAeRoot);
+        w.U64(range_end);
+        w.U8(1);
+        w.U64(tit->second.Node(0, 0));
+        out_.send.push_back(Envelope{from, std::move(msg)});
+        return;
+      }
+      if (repair_waiting_.erase({range_end, from}) == 0) return;
+      ++repair_.pairs_answered;
+      if (tit != trees_.end() && tit->second.Node(0, 0) != root) {
+        repair_.differing.emplace_back(range_end, from);
+      }
+      return;
+    }
     case kStreamRequest: ServeStreamRequest(from, r, rid); return;
     case kStreamChunk: OnStreamChunk(from, r, rid); return;
     case kAeEntries: {
@@ -950,6 +1039,7 @@ void Coordinator::SendEntries(uint64_t to, uint64_t range_end, bool reply,
 void Coordinator::Tick(uint64_t now_ms) {
   now_ms_ = std::max(now_ms_, now_ms);
   StepStreaming();
+  StepRepair();
   if (config_.anti_entropy_interval_ms > 0 && now_ms_ >= next_exchange_ms_) {
     next_exchange_ms_ = now_ms_ + config_.anti_entropy_interval_ms;
     StartExchange();
@@ -1027,7 +1117,13 @@ std::map<std::string, uint64_t> Coordinator::Counters() const {
           {"stream_keys_received_total", stream_stats_.keys_received},
           {"stream_bytes_received_total", stream_stats_.bytes_received},
           {"stream_keys_sent_total", stream_stats_.keys_sent},
-          {"streaming_paused", stream_stats_.paused ? 1 : 0}};
+          {"streaming_paused", stream_stats_.paused ? 1 : 0},
+          {"repair_active", repair_.active && !repair_.done() ? 1 : 0},
+          {"repair_dry_run", repair_.dry_run ? 1 : 0},
+          {"repair_pairs_total", repair_.pairs_total},
+          {"repair_pairs_done", repair_.dry_run ? repair_.pairs_answered : repair_.pairs_started},
+          {"repair_pairs_differing", repair_.differing.size()},
+          {"repair_pairs_unanswered", repair_.unanswered}};
 }
 
 std::set<uint64_t> Gainers(const ring::Ring& read, const ring::Ring& write, size_t n) {

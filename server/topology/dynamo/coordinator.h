@@ -48,6 +48,12 @@
 // only below the nodes that differ; for the buckets that differ they send each other the
 // key states in them and merge what they receive. Equal ranges cost one hash, sent one way.
 //
+// Repair on demand (StartRepair, `kvctl repair`): every range this node replicates is
+// compared with each other replica of it, one pair per Tick, regardless of
+// anti_entropy_interval_ms (which must be > 0: the trees exist only then). A full repair
+// runs the anti-entropy exchange for each pair; a dry run only swaps the two roots and
+// lists the pairs whose roots differ, changing nothing.
+//
 // Ring changes (SetRings). While a node joins or leaves, the coordinator knows two rings:
 // the read ring (the nodes that hold the data now) and the write ring (the ring once the
 // change is done). Reads go to the key's read-ring replicas; writes go to its replicas in
@@ -111,6 +117,21 @@ struct QuorumConfig {
 };
 
 // This node's streaming (ring changes) as it stands.
+// A repair started by StartRepair, as it stands.
+struct RepairStats {
+  bool active = false;
+  bool dry_run = false;
+  size_t pairs_total = 0;     // (range, other replica) pairs to compare
+  size_t pairs_started = 0;
+  size_t pairs_answered = 0;  // dry run: roots received (or given up on: unanswered)
+  size_t unanswered = 0;      // dry run: replicas that did not answer within the timeout
+  // Dry run: the pairs whose roots differ, as (range end, replica).
+  std::vector<std::pair<uint64_t, uint64_t>> differing;
+  bool done() const {
+    return !active || (dry_run ? pairs_answered >= pairs_total : pairs_started >= pairs_total);
+  }
+};
+
 struct StreamStats {
   size_t ranges_total = 0;
   size_t ranges_done = 0;
@@ -189,6 +210,10 @@ class Coordinator {
   // (identified by their end token: finished before a restart). Equal rings end streaming.
   void SetRings(ring::Ring read, ring::Ring write, const std::set<uint64_t>& done = {});
   void PauseStreaming(bool paused) { stream_stats_.paused = paused; }
+  // Errors: kInvalidArgument when anti-entropy is off (no trees), kUnavailable when a
+  // repair is running.
+  Status StartRepair(bool dry_run);
+  const RepairStats& repair_stats() const { return repair_; }
   const StreamStats& stream_stats() const { return stream_stats_; }
   // Ranges (end tokens) finished since the last call, for the driver to persist.
   std::vector<uint64_t> TakeFinishedRanges();
@@ -250,6 +275,7 @@ class Coordinator {
     size_t attempts = 0;
   };
   void BuildTrees();
+  void StepRepair();
   void StepStreaming();
   void ServeStreamRequest(uint64_t from, ByteReader& r, uint64_t rid);
   void OnStreamChunk(uint64_t from, ByteReader& r, uint64_t rid);
@@ -276,6 +302,10 @@ class Coordinator {
   size_t exchange_cursor_ = 0;
   // Hints sent for replay and not yet acknowledged: (target, key) -> when (ms).
   std::map<std::pair<uint64_t, std::string>, uint64_t> replaying_;
+  RepairStats repair_;
+  std::vector<std::pair<uint64_t, uint64_t>> repair_queue_;  // (range end, replica)
+  std::set<std::pair<uint64_t, uint64_t>> repair_waiting_;    // dry run: roots asked
+  uint64_t repair_sent_ms_ = 0;
   std::map<uint64_t, StreamTask> streams_;  // by range end
   std::vector<uint64_t> finished_ranges_;
   StreamStats stream_stats_;

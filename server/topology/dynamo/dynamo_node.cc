@@ -654,6 +654,19 @@ void DynamoNode::OnResult(ClientResult result) {
 void DynamoNode::OnAdminRequest(ClientRequest request) {
   const wire::Request& r = request.request;
   const auto& admin = std::get<wire::AdminRequest>(r.body);
+  if (admin.action == wire::AdminAction::kRepair ||
+      admin.action == wire::AdminAction::kRepairDryRun) {
+    const bool dry_run = admin.action == wire::AdminAction::kRepairDryRun;
+    if (Status s = coordinator_->StartRepair(dry_run); !s.ok()) return Refuse(request.ref, r, s);
+    wire::Response resp;
+    resp.request_id = r.request_id;
+    resp.opcode = wire::Opcode::kAdmin;
+    resp.body = wire::AdminResponse{
+        fmt::format(R"({{"node_id":{},"repair":"started","dry_run":{},"pairs":{}}})", node_id_,
+                    dry_run ? "true" : "false", coordinator_->repair_stats().pairs_total)};
+    out_.replies.push_back(Reply{request.ref, std::move(resp)});
+    return;
+  }
   RingState next;
   if (Status s = ChangeRing(admin, &next); !s.ok()) return Refuse(request.ref, r, s);
   Adopt(std::move(next), /*announce=*/true);
@@ -731,6 +744,15 @@ NodeInfo DynamoNode::Inspect() const {
   info.counters["ring_transition"] = state_.transition;
   info.labels["ring_paused"] = state_.paused ? "true" : "false";
   info.labels["ring_streamed"] = fmt::format("{}", fmt::join(state_.streamed, ","));
+  if (coordinator_ != nullptr) {
+    // A dry-run repair's findings: "range end token@replica", at most 200.
+    std::vector<std::string> differing;
+    for (const auto& [end, peer] : coordinator_->repair_stats().differing) {
+      if (differing.size() == 200) break;
+      differing.push_back(fmt::format("{}@{}", end, peer));
+    }
+    info.labels["repair_differing"] = fmt::format("{}", fmt::join(differing, ","));
+  }
   size_t up = state_.Find(node_id_) != nullptr ? 1 : 0;
   for (const auto& [id, detector] : detectors_) {
     PeerInfo p;

@@ -380,9 +380,11 @@ void RaftNode::OnAdminRequest(topology::ClientRequest request) {
     }
     case wire::AdminAction::kPauseStreams:
     case wire::AdminAction::kResumeStreams:
+    case wire::AdminAction::kRepair:
+    case wire::AdminAction::kRepairDryRun:
       return fail(Status::Unsupported(fmt::format(
-          "ADMIN {} is for dynamo rings (it pauses or resumes the streaming of a join or "
-          "decommission); this node runs leader_follower",
+          "ADMIN {} is for dynamo rings (ring streaming and anti-entropy repair); this node "
+          "runs leader_follower",
           wire::AdminActionName(req.action))));
     case wire::AdminAction::kAddLearner:
     case wire::AdminAction::kPromoteLearner:

@@ -276,3 +276,57 @@ TEST_CASE("dynamo coordinator: with sloppy quorum a fallback holds a hint and ha
 
 }  // namespace
 }  // namespace kvd::topology::dynamo
+
+namespace kvd::topology::dynamo {
+namespace {
+
+TEST_CASE("dynamo coordinator: repair on demand; a dry run lists differing ranges and changes nothing") {
+  QuorumConfig q;
+  q.anti_entropy_interval_ms = 1'000'000'000;  // no background pass during the test
+  Cluster c(5, q);
+  for (uint64_t id = 1; id <= 5; ++id) c.node(id).Tick(1);  // the first background exchange
+  c.Run(1);
+  const auto replicas = ReplicasOf(c, "k");
+  // A write only the first replica has.
+  c.unreachable = {replicas[1], replicas[2]};
+  ClientOp one = Put(1, "k", "v");
+  one.w = 1;
+  c.node(replicas[0]).Client(one, 10);
+  REQUIRE(c.Run(10)[replicas[0]].at(0).status.ok());
+  c.unreachable.clear();
+
+  Coordinator& first = c.node(replicas[0]);
+  REQUIRE(first.StartRepair(/*dry_run=*/true).ok());
+  CHECK(first.StartRepair(true).code() == Code::kUnavailable);  // one at a time
+  const size_t pairs = first.repair_stats().pairs_total;
+  REQUIRE(pairs > 0);
+  for (uint64_t t = 0; t < pairs + 2; ++t) {
+    first.Tick(20 + t);
+    c.Run(20 + t);
+  }
+  const RepairStats& dry = first.repair_stats();
+  CHECK(dry.done());
+  CHECK(dry.pairs_answered == pairs);
+  // Exactly the key's range, with each of the two replicas that lack it.
+  std::set<uint64_t> peers;
+  for (const auto& [end, peer] : dry.differing) peers.insert(peer);
+  CHECK(dry.differing.size() == 2);
+  CHECK(peers == std::set<uint64_t>{replicas[1], replicas[2]});
+  CHECK(c.store(replicas[1]).data.count("k") == 0);  // nothing changed
+
+  REQUIRE(first.StartRepair(/*dry_run=*/false).ok());
+  for (uint64_t t = 0; t < pairs + 2; ++t) {
+    first.Tick(1000 + t);
+    c.Run(1000 + t);
+  }
+  CHECK(first.repair_stats().done());
+  CHECK(c.store(replicas[1]).data.count("k") == 1);
+  CHECK(c.store(replicas[2]).data.count("k") == 1);
+
+  QuorumConfig off;
+  Cluster no_trees(3, off);
+  CHECK(no_trees.node(1).StartRepair(true).code() == Code::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace kvd::topology::dynamo

@@ -1009,7 +1009,7 @@ TEST_CASE("wire: unknown ADMIN actions are rejected", "[unit][wire]") {
             fmt::format("malformed ADMIN request: unknown admin action {}", action));
     }
   }
-  CHECK(kMaxAdminAction == 8);  // 7, 8: pause_streams, resume_streams (dynamo)
+  CHECK(kMaxAdminAction == 10);  // 7-10: pause_streams, resume_streams, repair, repair_dry_run (dynamo)
 }
 
 TEST_CASE("wire: ADMIN addresses are bounded at 256 bytes", "[unit][wire]") {
