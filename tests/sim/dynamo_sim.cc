@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -75,7 +76,7 @@ struct Op {
 };
 
 enum class EventType {
-  kTick, kDeliver, kDiskDone, kClient, kCrash, kRestart, kHeal, kPartition, kWipe
+  kTick, kDeliver, kDiskDone, kClient, kCrash, kRestart, kHeal, kPartition, kWipe, kRingChange
 };
 
 struct Event {
@@ -120,10 +121,17 @@ class DynamoSimulation {
   void Restart(size_t n);
   void OnEvent(const Event& e);
   void Check();
+  void StartRingChange();
+  void MaybeFinishRingChange();
 
   DynamoSimOptions o_;
   Rng rng_;
-  ring::Ring ring_;
+  ring::Ring ring_;        // the ring reads use; the final ring for the checks
+  ring::Ring next_ring_;   // during a ring change: the ring writes also go to
+  bool changing_ = false;
+  std::set<uint64_t> gainers_;  // of the change under way
+  int ring_change_ = 0;    // 0: none, 1: a node joins, 2: a node is decommissioned
+  std::vector<ring::NodeSpec> specs_;
   dy::QuorumConfig quorum_;
   std::vector<SimNode> nodes_;
   std::vector<Op> ops_;
@@ -276,6 +284,7 @@ void DynamoSimulation::Restart(size_t n) {
   }
   node.core = std::make_unique<dy::Coordinator>(node.id, ring_, quorum_, &node.store, floor,
                                                 node.durable_hints);
+  if (changing_) node.core->SetRings(ring_, next_ring_);  // streaming starts over
   for (const SimNode& other : nodes_) node.core->SetAlive(other.id, other.up || &other == &node);
   node.up = true;
   for (SimNode& other : nodes_) {
@@ -292,6 +301,7 @@ void DynamoSimulation::OnEvent(const Event& e) {
         node.core->Tick(NowMs());
         Flush(e.node);
       }
+      MaybeFinishRingChange();
       Event next = e;
       next.at = now_ + kTickUs;
       Schedule(std::move(next));
@@ -356,6 +366,7 @@ void DynamoSimulation::OnEvent(const Event& e) {
       }
       break;
     case EventType::kRestart: Restart(e.node); break;
+    case EventType::kRingChange: StartRingChange(); break;
     case EventType::kWipe:
       if (safety_) Wipe(e.node);
       break;
@@ -396,6 +407,56 @@ void DynamoSimulation::OnEvent(const Event& e) {
       }
       break;
     }
+  }
+}
+
+// A join (the spare last node) or a decommission starts: every node learns both rings at
+// once (the shell's gossip is not simulated); writes go to both, gainers pull their ranges.
+void DynamoSimulation::StartRingChange() {
+  std::vector<ring::NodeSpec> next;
+  if (ring_change_ == 1) {
+    next = specs_;
+    next.push_back(ring::NodeSpec{nodes_.back().id, 16, ""});
+  } else {
+    const uint64_t leaving = 1 + rng_.Uniform(specs_.size());
+    for (const ring::NodeSpec& spec : specs_) {
+      if (spec.id != leaving) next.push_back(spec);
+    }
+  }
+  next_ring_ = ring::Ring::Make(next).value();
+  gainers_ = dy::Gainers(ring_, next_ring_, quorum_.n);
+  changing_ = true;
+  Trace(fmt::format("ring change: {} -> nodes {}", ring_change_ == 1 ? "join" : "decommission",
+                    fmt::join([&] {
+                      std::vector<uint64_t> ids;
+                      for (const auto& spec : next) ids.push_back(spec.id);
+                      return ids;
+                    }(),
+                              ", ")));
+  for (size_t k = 0; k < nodes_.size(); ++k) {
+    if (!nodes_[k].up) continue;
+    nodes_[k].core->SetRings(ring_, next_ring_);
+    Flush(k);
+  }
+}
+
+// Once every gainer is up, has pulled everything and has it durable: every node switches
+// to the new ring (the shell finalizes the same way once each gainer has said so).
+void DynamoSimulation::MaybeFinishRingChange() {
+  if (!changing_) return;
+  for (uint64_t g : gainers_) {
+    const SimNode& node = nodes_[g - 1];
+    if (!node.up || !node.core->stream_stats().done() || !node.pending.empty()) return;
+  }
+  ring_ = next_ring_;
+  specs_ = ring_.nodes();
+  changing_ = false;
+  ++result_.ring_changes;
+  Trace("ring change done");
+  for (size_t k = 0; k < nodes_.size(); ++k) {
+    if (!nodes_[k].up) continue;
+    nodes_[k].core->SetRings(ring_, ring_);
+    Flush(k);
   }
 }
 
@@ -469,10 +530,14 @@ void DynamoSimulation::Check() {
 }
 
 DynamoSimResult DynamoSimulation::Run() {
-  const size_t n = 4 + rng_.Uniform(3);
-  std::vector<ring::NodeSpec> specs;
-  for (size_t k = 1; k <= n; ++k) specs.push_back(ring::NodeSpec{k, 16, ""});
-  ring_ = ring::Ring::Make(specs).value();
+  size_t n = 4 + rng_.Uniform(3);
+  // Ring changes come from their own generator, so that the runs without one are the same
+  // as before ring changes were simulated (their regression seeds keep their meaning).
+  Rng change_rng(o_.seed ^ 0x5eed5eed5eed5eedULL);
+  if (o_.ring_changes && change_rng.Chance(0.4)) ring_change_ = change_rng.Chance(0.5) ? 1 : 2;
+  for (size_t k = 1; k <= n; ++k) specs_.push_back(ring::NodeSpec{k, 16, ""});
+  ring_ = ring::Ring::Make(specs_).value();
+  if (ring_change_ == 1) ++n;  // the node that joins, running from the start
   quorum_.n = 3;
   const size_t combo = rng_.Uniform(3);  // R + W > N
   quorum_.r = combo == 0 ? 2 : combo == 1 ? 1 : 3;
@@ -514,6 +579,10 @@ DynamoSimResult DynamoSimulation::Run() {
   if (wipe_) {
     Schedule(Event{500 * kMs + rng_.Uniform(o_.safety_ms * kMs / 2), 0, EventType::kWipe,
                    static_cast<size_t>(rng_.Uniform(n)), 0, 0, {}});
+  }
+  if (ring_change_ != 0) {
+    Schedule(Event{200 * kMs + change_rng.Uniform(o_.safety_ms * kMs / 2), 0,
+                   EventType::kRingChange, 0, 0, 0, {}});
   }
   Trace(fmt::format("{} nodes, N=3 R={} W={}, timeout {} ms, repair {}, sloppy quorum {}", n,
                     quorum_.r, quorum_.w, quorum_.request_timeout_ms,
@@ -565,7 +634,7 @@ DynamoSimResult DynamoSimulation::Run() {
       };
       if (quorum_.anti_entropy_interval_ms > 0) {
         // Anti-entropy alone must bring every replica in line (no repair reads).
-        bool settled = ReplicasAgree();
+        bool settled = ReplicasAgree() && !changing_;
         for (const SimNode& node : nodes_) {
           settled = settled && node.pending.empty() &&
                     node.core->Counters().at("requests_pending") == 0 &&
@@ -573,7 +642,10 @@ DynamoSimResult DynamoSimulation::Run() {
         }
         if (settled) break;
       } else if (repair_ops.empty()) {
-        for (const std::string& key : kKeys) repair_ops.push_back(repair_read(key));
+        // (After a ring change, the replicas of the new ring are the ones to repair.)
+        if (!changing_) {
+          for (const std::string& key : kKeys) repair_ops.push_back(repair_read(key));
+        }
       } else {
         bool settled = true;
         for (size_t& k : repair_ops) {
@@ -586,7 +658,7 @@ DynamoSimResult DynamoSimulation::Run() {
                     node.core->Counters().at("requests_pending") == 0 &&
                     node.core->hints_pending() == 0 && node.durable_hints.empty();
         }
-        bool quiet = true;
+        bool quiet = !changing_;
         for (const Event& q : queue_) quiet = quiet && q.type != EventType::kDeliver;
         if (settled && quiet) break;
       }
@@ -594,6 +666,7 @@ DynamoSimResult DynamoSimulation::Run() {
     if (now_ > deadline) {
       std::string why = "did not settle within the convergence phase:";
       if (!ReplicasAgree()) why += " the replicas of some key still differ;";
+      if (changing_) why += " the ring change did not finish;";
       for (size_t k : repair_ops) {
         if (!ops_[k].done || !ops_[k].ok) why += fmt::format(" repair read of {} pending;", ops_[k].op.key);
       }
@@ -651,10 +724,11 @@ DynamoSimResult DynamoSimulation::Run() {
 std::string DynamoSimResult::Summary(const DynamoSimOptions& options) const {
   return fmt::format(
       "seed={:#x} {} events={} reads ok={} failed={} writes acked={} failed={} sloppy={} "
-      "checks={} hints_delivered={} messages={} dropped={} crashes={} partitions={}",
+      "checks={} hints_delivered={} messages={} dropped={} crashes={} partitions={} "
+      "ring_changes={}",
       options.seed, ok ? "ok" : "FAILED", events, reads_ok, reads_failed, writes_acked,
       writes_failed, sloppy_writes, checks, hints_delivered, messages, dropped, crashes,
-      partitions);
+      partitions, ring_changes);
 }
 
 DynamoSimResult RunDynamoSimulation(const DynamoSimOptions& options) {

@@ -18,6 +18,11 @@
 //     puts often presenting the context of an earlier read.
 //   * anti-entropy in half of the runs (Merkle trees of 4 to 32 buckets per range,
 //     exchanges every 20 to 100 ms), and in half of those one node loses its disk.
+//   * ring changes in 40% of the runs: a node joins or one is decommissioned at a random
+//     moment; every node learns the two rings at once (gossip is the shell's, not
+//     simulated), writes go to both, the gainers pull their ranges (from the replica the
+//     range moves away from) and, once each has them durable, every node switches to
+//     the new ring, whose replicas the checks then use.
 // Then every fault heals and, without anti-entropy, every key is read once with R = N
 // (read repair); the run goes on until nothing is in flight, every hint has been
 // delivered and dropped and (with anti-entropy, which must do it alone) the replicas of
@@ -45,6 +50,9 @@ struct DynamoSimOptions {
   bool faults = true;
   bool crashes = true;
   bool trace = false;
+  // In 40% of the runs a node joins (one more node runs from the start, outside the ring)
+  // or one is decommissioned, while the faults go on.
+  bool ring_changes = true;
 };
 
 struct DynamoSimResult {
@@ -62,6 +70,7 @@ struct DynamoSimResult {
   uint64_t dropped = 0;
   uint64_t crashes = 0;
   uint64_t partitions = 0;
+  uint64_t ring_changes = 0;  // finished
   uint64_t state_digest = 0;  // for the determinism check
   std::string Summary(const DynamoSimOptions& options) const;
 };

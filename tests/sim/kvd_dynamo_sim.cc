@@ -23,7 +23,8 @@ int Usage(const std::string& why, int code = 2) {
   std::fprintf(code == 0 ? stdout : stderr,
                "kvd_dynamo_sim: %s\n"
                "usage: kvd_dynamo_sim [--seed=S | --seeds=N [--first-seed=S | --random]]\n"
-               "                      [--no-faults] [--no-crashes] [--trace] [--quiet]\n"
+               "                      [--no-faults] [--no-crashes] [--no-ring-changes]\n"
+               "                      [--trace] [--quiet]\n"
                "                      [--check-determinism]   (each seed twice: same run?)\n"
                "  --seed         replay one run; --seeds runs N from --first-seed (default 1)\n"
                "  --random       start from a random seed (soak)\n"
@@ -67,6 +68,8 @@ int main(int argc, char** argv) {
       base.faults = false;
     } else if (a == "--no-crashes") {
       base.crashes = false;
+    } else if (a == "--no-ring-changes") {
+      base.ring_changes = false;
     } else if (a == "--trace") {
       base.trace = true;
     } else if (a == "--random") {

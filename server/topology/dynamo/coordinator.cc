@@ -104,7 +104,16 @@ void Coordinator::SetRings(ring::Ring read, ring::Ring write, const std::set<uin
       StreamTask t;
       t.start = start;
       t.end = end;
-      t.sources = r;
+      // The replica the segment moves away from first: it holds every write acknowledged
+      // by W replicas of the read ring that the replicas staying on do not, so with its data
+      // the write ring has each such write on W replicas too (Cassandra's strict source
+      // choice). The others only when it does not answer.
+      for (uint64_t node : r) {
+        if (std::find(w.begin(), w.end(), node) == w.end()) t.sources.push_back(node);
+      }
+      for (uint64_t node : r) {
+        if (std::find(w.begin(), w.end(), node) != w.end()) t.sources.push_back(node);
+      }
       if (auto old = streams_.find(end); old != streams_.end() && old->second.start == start) {
         t.after_token = old->second.after_token;  // the same segment: keep its progress
         t.started = old->second.started;
@@ -220,11 +229,11 @@ void Coordinator::StepStreaming() {
   stream_credit_ms_ = now_ms_;
   StreamTask& t = streams_.begin()->second;
   if (t.request != 0 && now_ms_ < t.sent_ms + config_.request_timeout_ms) return;  // in flight
-  if (t.request != 0) ++t.attempts;  // no answer: ask again, another source if there is one
+  if (t.request != 0) ++t.attempts;  // no answer: ask again (after three, another source)
   if (stream_credit_ < std::min(chunk, static_cast<double>(config_.stream_keys_per_second))) return;
   uint64_t source = 0;
   for (size_t i = 0; i < t.sources.size() && source == 0; ++i) {
-    const uint64_t candidate = t.sources[(t.attempts + i) % t.sources.size()];
+    const uint64_t candidate = t.sources[(t.attempts / 3 + i) % t.sources.size()];
     if (candidate != self_ && down_.count(candidate) == 0) source = candidate;
   }
   if (source == 0) return;  // every source is down: wait

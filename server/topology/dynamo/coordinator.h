@@ -61,7 +61,10 @@
 // calls them), and wait for W plus one acknowledgement per pending replica, so that a
 // write acknowledged during the change is on W replicas of whichever ring ends up in use.
 // A node that is a write-ring replica of a range it does not hold in the read ring pulls
-// that range from a read-ring replica of it (streaming): chunks of at most
+// that range from a read-ring replica of it (streaming; from the replica the range moves
+// away from, which keeps every write acknowledged on W replicas of the read ring on W
+// replicas of the write ring too, or from another read-ring replica when that one does not
+// answer, which does not promise as much): chunks of at most
 // `stream_keys_per_chunk` key states, ordered by token, at most `stream_keys_per_second`
 // keys per second, one chunk in flight, resumed from the next range after a restart
 // (ranges finished are reported through stream_done_ranges() for the driver to persist).

@@ -323,11 +323,14 @@ void DynamoNode::OnRingMessage(uint64_t from, std::string_view body) {
 
 void DynamoNode::CheckTransition() {
   if (state_.transition == 0 || coordinator_ == nullptr) return;
-  const uint32_t tokens = config_.dynamo.tokens_per_node;
-  const ring::Ring read = state_.ReadRing(tokens);
-  const ring::Ring write = state_.WriteRing(tokens);
-  const std::set<uint64_t> gainers =
-      read.empty() ? std::set<uint64_t>{} : Gainers(read, write, quorum_.n);
+  if (gainers_version_ != state_.version) {  // the rings changed: compute them again
+    const uint32_t tokens = config_.dynamo.tokens_per_node;
+    const ring::Ring read = state_.ReadRing(tokens);
+    const ring::Ring write = state_.WriteRing(tokens);
+    gainers_ = read.empty() ? std::set<uint64_t>{} : Gainers(read, write, quorum_.n);
+    gainers_version_ = state_.version;
+  }
+  const std::set<uint64_t>& gainers = gainers_;
   // This node finished pulling: say so.
   if (gainers.count(node_id_) != 0 && state_.streamed.count(node_id_) == 0 &&
       coordinator_->stream_stats().done()) {

@@ -130,6 +130,8 @@ class DynamoNode final : public Node {
     uint64_t removed_ms = 0;
   };
   std::map<uint64_t, Departed> departed_;  // nodes that left the ring lately
+  std::set<uint64_t> gainers_;             // of state_ at gainers_version_
+  uint64_t gainers_version_ = ~uint64_t{0};
   bool state_dirty_ = false;   // persist state_ with the next output
   QuorumConfig quorum_;
   clock::HlcTimestamp clock_floor_;
