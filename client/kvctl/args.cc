@@ -363,20 +363,22 @@ Result<uint64_t> ParseNodeId(std::string_view command, std::string_view text,
   return id;
 }
 
-// A member address for `member add`: host:port with a real port, within the wire limit.
-Result<std::string> ParseMemberAddress(const po::variables_map& vm, const char* option) {
+// A member address for `member add` and `node join`: host:port with a real port, within
+// the wire limit.
+Result<std::string> ParseMemberAddress(const po::variables_map& vm, const char* option,
+                                       std::string_view command = "member add") {
   std::optional<std::string> text = OptionalString(vm, option);
   if (!text) {
-    return Usage(fmt::format(
-        "member add: needs --client HOST:PORT and --peer HOST:PORT (missing --{})", option));
+    return Usage(fmt::format("{}: needs --client HOST:PORT and --peer HOST:PORT (missing --{})",
+                             command, option));
   }
   std::string host;
   uint16_t port = 0;
   Status valid = client::ParseEndpoint(*text, &host, &port);
   // ParseEndpoint also refuses port 0: a member needs a real port.
-  if (!valid.ok()) return valid.WithContext(fmt::format("member add: --{}", option));
+  if (!valid.ok()) return valid.WithContext(fmt::format("{}: --{}", command, option));
   if (text->size() > wire::kMaxAdminAddressBytes) {
-    return Usage(fmt::format("member add: --{} is longer than {} bytes", option,
+    return Usage(fmt::format("{}: --{} is longer than {} bytes", command, option,
                              wire::kMaxAdminAddressBytes));
   }
   return *text;
@@ -480,6 +482,88 @@ Result<Command> ParseRing(const po::variables_map& vm, const std::vector<std::st
   return Cluster(RingCommand{Flag(vm, "tokens")});
 }
 
+// ---- dynamo ring membership: kvctl node ----
+
+void AddWaitOption(po::options_description* d) {
+  d->add_options()("wait", po::bool_switch(),
+                   "wait until the change has finished on every node, printing its progress "
+                   "(--timeout, default here 10m, bounds the wait)");
+}
+
+void AddNodeJoinOptions(po::options_description* d) {
+  d->add_options()("client", po::value<std::string>()->value_name("HOST:PORT"),
+                   "where clients reach the new node (its cluster.members client address)")(
+      "peer", po::value<std::string>()->value_name("HOST:PORT"),
+      "where the other nodes reach it (its cluster.members peer address)");
+  AddWaitOption(d);
+}
+
+void AddNodeStatusOptions(po::options_description* d) {
+  d->add_options()("sample", po::value<std::string>()->value_name("DURATION"),
+                   "time between the two rounds of STATUS that RATE and ETA are measured over "
+                   "(default 1s; 0: one round, no RATE or ETA)");
+}
+
+// With --wait: how long to wait (--timeout if given, else kDefaultRingWaitTimeout); 0
+// without --wait. --timeout itself was checked with the global options.
+Result<std::chrono::milliseconds> ParseWaitTimeout(const po::variables_map& vm) {
+  if (!Flag(vm, "wait")) return std::chrono::milliseconds(0);
+  std::optional<std::string> timeout = OptionalString(vm, "timeout");
+  if (!timeout) return kDefaultRingWaitTimeout;
+  return ParseDuration(*timeout);
+}
+
+Result<Command> ParseNodeJoin(const po::variables_map& vm, const std::vector<std::string>& args) {
+  KVD_TRY(CheckPositionals("node join",
+                           "node join NODE_ID --client HOST:PORT --peer HOST:PORT [--wait]", args,
+                           1, 1));
+  NodeJoinCommand join;
+  KVD_ASSIGN_OR_RETURN(join.node_id, ParseNodeId("node join", args[0]));
+  KVD_ASSIGN_OR_RETURN(join.client_address, ParseMemberAddress(vm, "client", "node join"));
+  KVD_ASSIGN_OR_RETURN(join.peer_address, ParseMemberAddress(vm, "peer", "node join"));
+  if (join.client_address == join.peer_address) {
+    return Usage("node join: --client and --peer must be different addresses");
+  }
+  KVD_ASSIGN_OR_RETURN(join.wait_timeout, ParseWaitTimeout(vm));
+  return Cluster(std::move(join));
+}
+
+Result<Command> ParseNodeDecommission(const po::variables_map& vm,
+                                      const std::vector<std::string>& args) {
+  KVD_TRY(CheckPositionals("node decommission", "node decommission NODE_ID [--wait]", args, 1,
+                           1));
+  NodeDecommissionCommand decommission;
+  KVD_ASSIGN_OR_RETURN(decommission.node_id, ParseNodeId("node decommission", args[0]));
+  KVD_ASSIGN_OR_RETURN(decommission.wait_timeout, ParseWaitTimeout(vm));
+  return Cluster(decommission);
+}
+
+Result<Command> ParseNodePause(const po::variables_map&, const std::vector<std::string>& args) {
+  KVD_TRY(CheckPositionals("node pause", "node pause", args, 0, 0));
+  return Cluster(NodeStreamsCommand{true});
+}
+
+Result<Command> ParseNodeResume(const po::variables_map&, const std::vector<std::string>& args) {
+  KVD_TRY(CheckPositionals("node resume", "node resume", args, 0, 0));
+  return Cluster(NodeStreamsCommand{false});
+}
+
+Result<Command> ParseNodeStatus(const po::variables_map& vm,
+                                const std::vector<std::string>& args) {
+  KVD_TRY(CheckPositionals("node status", "node status [--sample DURATION]", args, 0, 0));
+  NodeStatusCommand status;
+  if (std::optional<std::string> text = OptionalString(vm, "sample")) {
+    Result<std::chrono::milliseconds> sample = ParseDuration(*text);
+    if (!sample.ok()) return sample.status().WithContext("node status: --sample");
+    if (*sample > kMaxRateSample) {
+      return Usage(fmt::format("node status: --sample must be at most {}",
+                               FormatTtl(static_cast<uint64_t>(kMaxRateSample.count()))));
+    }
+    status.sample = *sample;
+  }
+  return Cluster(status);
+}
+
 struct CommandSpec {
   std::string_view name;
   std::string_view usage;                         // after "Usage: "
@@ -494,7 +578,7 @@ struct CommandSpec {
 };
 
 // Command groups: the spec names "cluster status", "member add", ... start with these.
-constexpr std::string_view kGroups[] = {"cluster", "member"};
+constexpr std::string_view kGroups[] = {"cluster", "member", "node"};
 
 bool IsGroup(std::string_view word) {
   return std::find(std::begin(kGroups), std::end(kGroups), word) != std::end(kGroups);
@@ -770,8 +854,10 @@ const CommandSpec kCommands[] = {
      "\"seconds_since_ack\":X.X,\"state\":...}]}],\"converged\":true,\"notes\":[...]} (a member\n"
      "that did not answer: \"up\":false, null numbers, no peers, and \"error\").\n"
      "\n"
-     "dynamo (a ring without a leader): asks every member of the answers' configured\n"
-     "cluster.members the same way and prints one row per node:\n"
+     "dynamo (a ring without a leader): asks every member of the ring the same way (the\n"
+     "answers' ring membership, which kvctl node join and decommission change; their\n"
+     "configured cluster.members from servers that do not report it) and prints one row per\n"
+     "node:\n"
      "  ID, CLIENT    as above\n"
      "  STATE         up, or unreachable if it did not answer (why: below the table)\n"
      "  KEYS          keys in its store\n"
@@ -930,10 +1016,12 @@ const CommandSpec kCommands[] = {
     {"ring", "kvctl [global options] ring [--tokens]",
      "dynamo: each node's tokens, share of the keys and up/down state",
      "Shows the consistent-hash ring of a dynamo cluster as the node at --endpoints (the\n"
-     "first that answers) describes it. kvctl rebuilds the ring from that node's configured\n"
-     "cluster.members (ids and zones) and tokens_per_node: a node's tokens derive from its id\n"
-     "alone, so this is the ring every node computes. Keys hash uniformly onto the ring's\n"
-     "circle, so a share of the circle is that share of the keys. One row per node:\n"
+     "first that answers) describes it. kvctl rebuilds the ring from that node's ring\n"
+     "membership (ids and zones; nodes joined with kvctl node join included, decommissioned\n"
+     "ones left out; a server that does not report it: its configured cluster.members) and\n"
+     "tokens_per_node: a node's tokens derive from its id alone, so this is the ring every\n"
+     "node computes. Keys hash uniformly onto the ring's circle, so a share of the circle is\n"
+     "that share of the keys. One row per node:\n"
      "  ID, CLIENT    node id and the address clients use (from the configuration)\n"
      "  ZONE          its zone (rack, availability zone), \"-\" if unlabelled\n"
      "  TOKENS        how many tokens (virtual nodes) it has on the ring\n"
@@ -943,9 +1031,13 @@ const CommandSpec kCommands[] = {
      "                (Ownership(N)). Over all nodes: N x 100% (with N=3 and 5 nodes, about\n"
      "                60% each); a node of a zone with fewer nodes holds more.\n"
      "  STATE         self (the node that answered), or up or down as that node's failure\n"
-     "                detector sees it (unknown if it does not report the node)\n"
+     "                detector sees it (unknown if it does not report the node), followed\n"
+     "                by \", joining\" or \", leaving\" while a ring change is under way\n"
      "Below the table: \"N=3 R=2 W=2, 256 tokens per node, 5 nodes (4 up as node 1 sees\n"
-     "it)\". With --tokens, each row is followed by the node's tokens, ascending, in decimal.\n"
+     "it)\". During a ring change (kvctl node status) a line says so, and the shares are those\n"
+     "of the ring the change leads to: a joining node's share is what it will hold, a leaving\n"
+     "node's is 0%. With --tokens, each row is followed by the node's tokens, ascending, in\n"
+     "decimal.\n"
      "A node in another mode: exit 4, \"unsupported: the node at H:P runs in mode M; kvctl\n"
      "ring needs a dynamo node\". For each node's keys, hints and counters, see kvctl cluster\n"
      "status.\n"
@@ -953,12 +1045,139 @@ const CommandSpec kCommands[] = {
      "as fractions with 6 decimals (--tokens is ignored); json {\"replicas\":N,\n"
      "\"read_quorum\":R,\"write_quorum\":W,\"tokens_per_node\":T,\"from_node\":N,\n"
      "\"nodes\":[{\"id\":N,\"client\":...,\"zone\":...|null,\"tokens\":[every token, ascending],\n"
-     "\"primary_share\":0.2,\"replica_share\":0.6,\"state\":\"self\"}]} (shares as fractions\n"
-     "0..1).",
+     "\"primary_share\":0.2,\"replica_share\":0.6,\"state\":\"self\",\"ring_role\":\"normal\"}],\n"
+     "\"ring_version\":N,\"ring_transition\":T} (shares as fractions 0..1; ring_role normal,\n"
+     "joining or leaving; ring_transition 0 when no change is under way).",
      "kvctl --endpoints 127.0.0.1:7421 ring\n"
      "kvctl --endpoints 127.0.0.1:7421 ring --tokens\n"
      "kvctl ring --output json | jq '.nodes[] | {id, replica_share}'",
      AddRingOptions, ParseRing, kDefaultTimeout, true},
+    {"node join",
+     "kvctl [global options] node join NODE_ID --client HOST:PORT --peer HOST:PORT [--wait]",
+     "dynamo: add a node to the ring; it pulls the ranges it gains",
+     "Adds NODE_ID to a dynamo ring. To grow a ring:\n"
+     "  1. Start the new node with a configuration whose cluster.members lists every node of\n"
+     "     the ring and itself (id, client, peer), and with cluster.join: true.\n"
+     "  2. kvctl node join 6 --client 10.0.0.6:7379 --peer 10.0.0.6:7380 (the addresses of\n"
+     "     its cluster.members entry). The request goes to the first node at --endpoints that\n"
+     "     answers (any node of the ring will do; kvctl checks first that it is a dynamo\n"
+     "     node, and sends nothing to another).\n"
+     "  3. Follow the change with kvctl node status, or pass --wait.\n"
+     "The node records the change in the ring state (a new ring version), answers at once, and\n"
+     "the ring state spreads to every node; the change then goes on in the background. Writes\n"
+     "go to the replicas of both the old and the new ring from then on. The gainers (the nodes\n"
+     "that replicate ranges in the new ring they did not hold: the new node, and with zones\n"
+     "perhaps others) pull those ranges from the current replicas, throttled (pause it with\n"
+     "kvctl node pause). When every gainer is done, every node finalizes the change: the new\n"
+     "node's role goes from joining to normal and reads use the new ring (ring_transition 0).\n"
+     "One ring change at a time: while one is under way the ring refuses another (exit 5,\n"
+     "\"a ring change is under way (node 6 is joining): one at a time; ...\"). Other refusals\n"
+     "exit 4 with the server's message (the node is already in the ring, an address already\n"
+     "in use, ...).\n"
+     "--wait: kvctl then reads every ring member's STATUS every second until every node that\n"
+     "answers has finished the change, and prints a line of progress when it changes (at\n"
+     "least every 10 s; table output only), e.g. \"[3.0 s] ring version 7: ranges 120/768,\n"
+     "34567 keys streamed (19874 keys/s), 0 of 1 gainers done, eta 4s\": summed over the\n"
+     "gainers, keys since kvctl first saw each, the rate between the last two reads, and the\n"
+     "slowest gainer's ETA (computed as in kvctl node status; none while any is unknown).\n"
+     "--timeout bounds the wait (default with --wait: 10m; each request still within 10s):\n"
+     "exit 6 if the change has not finished by then (it goes on in the background), 5 if it\n"
+     "was dropped because a change recorded at the same time on another node won. Without\n"
+     "--wait, --timeout (default here: 10s) bounds each request.\n"
+     "Output: table \"node 6 is joining the ring (version 7); follow with: kvctl node status\"\n"
+     "(--wait: then the progress lines and \"node 6 joined the ring: ring version 8, 6 nodes\n"
+     "(after 12.3 s)\"); raw: the ring version (--wait: once finished); json {\"node_id\":6,\n"
+     "\"action\":\"join\",\"ring_version\":7,\"transition\":7,\"paused\":false,\n"
+     "\"members\":[{\"id\":1,\"role\":\"normal\"},...],\"finished\":false} (--wait:\n"
+     "{\"node_id\":6,\"action\":\"join\",\"ring_version\":8,\"nodes\":6,\"finished\":true,\n"
+     "\"elapsed_ms\":N,\"notes\":[...]}).",
+     "kvctl --endpoints 127.0.0.1:7421 node join 6 --client 127.0.0.1:7426 --peer "
+     "127.0.0.1:7526\n"
+     "kvctl node join 6 --client 10.0.0.6:7379 --peer 10.0.0.6:7380 --wait",
+     AddNodeJoinOptions, ParseNodeJoin, kDefaultAdminTimeout, true},
+    {"node decommission", "kvctl [global options] node decommission NODE_ID [--wait]",
+     "dynamo: remove a node from the ring once others hold its ranges",
+     "Removes NODE_ID from a dynamo ring. The request goes to the first node at --endpoints\n"
+     "that answers (any node of the ring will do; it must be a dynamo node). The ring refuses\n"
+     "(exit 4, with the server's message) if NODE_ID is not in it, or if fewer nodes than\n"
+     "dynamo.replicas would remain. As for a join, the change is recorded at once and goes on\n"
+     "in the background: the nodes that become replicas of NODE_ID's ranges pull them from the\n"
+     "current replicas (NODE_ID among them: keep it running until the change has finished).\n"
+     "When every gainer is done, every node finalizes the change and NODE_ID leaves the ring:\n"
+     "it is told so and holds no data for the ring any more. Then stop it, and delete its data\n"
+     "directory before reusing it.\n"
+     "One ring change at a time (exit 5 while another is under way). --wait, --timeout, the\n"
+     "progress lines and the exit codes are those of kvctl node join.\n"
+     "Output: table \"node 2 is leaving the ring (version 9); follow with: kvctl node status\"\n"
+     "(--wait: then the progress lines and \"node 2 left the ring: ring version 10, 5 nodes\n"
+     "(after 3.1 s); stop it, ...\"); raw: the ring version; json as for node join, with\n"
+     "\"action\":\"decommission\".",
+     "kvctl node decommission 2\n"
+     "kvctl --endpoints 127.0.0.1:7421 node decommission 2 --wait --timeout 30m",
+     AddWaitOption, ParseNodeDecommission, kDefaultAdminTimeout, true},
+    {"node pause", "kvctl [global options] node pause",
+     "dynamo: pause the streaming of the ring change under way",
+     "Pauses the streaming of the ring change under way (a join or a decommission), for\n"
+     "instance to relieve a loaded ring: the gainers stop pulling ranges, and the change waits\n"
+     "(writes still go to the replicas of both rings; ranges already pulled stay pulled). The\n"
+     "request goes to the first node at --endpoints that answers, and spreads to the ring with\n"
+     "the ring state (a new ring version). kvctl node resume continues it. The ring refuses\n"
+     "(exit 4, with the server's message) when no change is under way or streaming is already\n"
+     "paused.\n"
+     "Output: table \"streaming paused (node 2 leaving the ring, ring version 10); resume with:\n"
+     "kvctl node resume\"; raw: the ring version; json {\"action\":\"pause_streams\",\n"
+     "\"ring_version\":N,\"transition\":T,\"paused\":true,\"members\":[{\"id\":N,\"role\":...}]}.",
+     "kvctl node pause\n"
+     "kvctl --endpoints 127.0.0.1:7421 node pause --output json",
+     nullptr, ParseNodePause, kDefaultAdminTimeout, true},
+    {"node resume", "kvctl [global options] node resume",
+     "dynamo: resume the streaming of the ring change under way",
+     "Resumes the streaming that kvctl node pause paused: the gainers pull the rest of their\n"
+     "ranges, from where they stopped. The request goes to the first node at --endpoints that\n"
+     "answers. The ring refuses (exit 4, with the server's message) when no change is under\n"
+     "way or streaming is not paused.\n"
+     "Output: table \"streaming resumed (node 2 leaving the ring, ring version 11); follow\n"
+     "with: kvctl node status\"; raw: the ring version; json as for node pause, with\n"
+     "\"action\":\"resume_streams\" and \"paused\":false.",
+     "kvctl node resume", nullptr, ParseNodeResume, kDefaultAdminTimeout, true},
+    {"node status", "kvctl [global options] node status [--sample DURATION]",
+     "dynamo: the ring change under way and each gainer's streaming progress",
+     "Shows the ring change under way in a dynamo ring (kvctl node join or decommission), as\n"
+     "its members report it. kvctl asks every ring member for its STATUS (found as kvctl\n"
+     "cluster status finds them: the nodes at --endpoints, then the members their answers\n"
+     "name), takes the ring state of the node with the highest ring version, and prints the\n"
+     "change, e.g. \"node 6 is joining the ring: ring version 7, 6 members, streaming running\"\n"
+     "(or \"streaming paused\"), then one row per gainer: a node with ranges to pull in this\n"
+     "change, or one that a node lists as done streaming.\n"
+     "  NODE     the gainer's id\n"
+     "  RANGES   ranges pulled / ranges it gains in this change (\"-\" for a gainer that is\n"
+     "           done: the server reports 0/0 once the ring state has moved on)\n"
+     "  KEYS     keys it has received by streaming (stream_keys_received_total: counted since\n"
+     "           the node started, so over every change it has gained ranges in)\n"
+     "  BYTES    the same in bytes (B, KiB, MiB, GiB: powers of 1024)\n"
+     "  RATE     keys it received per second between two rounds of STATUS --sample apart\n"
+     "           (default 1s: while a gainer streams, the command takes that much longer)\n"
+     "  ETA      its remaining ranges at the rate its ranges completed between those two\n"
+     "           rounds; \"-\" when unknown (no range completed in that time, or one round)\n"
+     "  DONE     yes once it has pulled every range it gains\n"
+     "A gainer known only from another node's list shows \"?\". Below the table: the time the\n"
+     "rates are measured over, the nodes that did not answer (a gainer among them is missing\n"
+     "from the table), and nodes behind the ring version shown. With no change under way:\n"
+     "\"no ring change under way (ring version 8, 6 nodes)\". Exit codes: 0 as long as a node\n"
+     "at --endpoints answers, even with nodes down; 4 if it is not a dynamo node; 6 if none\n"
+     "answers.\n"
+     "Output: table as above; raw: one line per gainer, tab-separated: id, ranges done,\n"
+     "ranges total, keys, bytes, keys per second, eta seconds, done (yes/no) (\"-\": unknown;\n"
+     "no lines when no change is under way); json {\"ring_version\":N,\"transition\":T,\n"
+     "\"under_way\":true,\"kind\":\"join\"|\"decommission\"|null,\"node_id\":N|null,\n"
+     "\"paused\":false,\"members\":[{\"id\":N,\"role\":\"normal\"}],\"gainers\":[{\"id\":N,\n"
+     "\"answered\":true,\"ranges_done\":N,\"ranges_total\":N,\"keys_received\":N,\n"
+     "\"bytes_received\":N,\"keys_per_second\":X|null,\"eta_seconds\":X|null,\"paused\":false,\n"
+     "\"done\":false}],\"sample_ms\":N|null,\"from_node\":N,\"notes\":[...]}.",
+     "kvctl --endpoints 127.0.0.1:7421 node status\n"
+     "kvctl node status --sample 5s\n"
+     "kvctl node status --output json | jq '.gainers[] | select(.done | not) | .id'",
+     AddNodeStatusOptions, ParseNodeStatus, kDefaultTimeout, true},
     {"help", "kvctl help [COMMAND]", "show the list of commands, or one command's help",
      "Shows kvctl's help, or COMMAND's (the same as kvctl COMMAND --help).",
      "kvctl help\n"
@@ -1429,10 +1648,14 @@ std::string GeneralHelp() {
     if (!spec.cluster) out += fmt::format("  {:<16} {}\n", spec.name, spec.summary);
   }
   out +=
-      "\nCluster commands (leader_follower; cluster status also multi_leader and dynamo; ring:\n"
-      "dynamo; see their --help):\n";
+      "\nCluster commands (leader_follower; cluster status also multi_leader and dynamo; ring\n"
+      "and node: dynamo; see their --help):\n";
+  size_t width = 16;
   for (const CommandSpec& spec : kCommands) {
-    if (spec.cluster) out += fmt::format("  {:<16} {}\n", spec.name, spec.summary);
+    if (spec.cluster) width = std::max(width, spec.name.size());
+  }
+  for (const CommandSpec& spec : kCommands) {
+    if (spec.cluster) out += fmt::format("  {:<{}} {}\n", spec.name, width, spec.summary);
   }
   po::options_description globals("Global options (before or after the command)", 100, 50);
   AddGlobalOptions(&globals);
@@ -1466,11 +1689,18 @@ std::string GroupHelp(std::string_view group) {
   std::string out = fmt::format(
       "Usage: kvctl [global options] {} SUBCOMMAND [arguments and options]\n\nSubcommands:\n",
       group);
+  auto in_group = [&](std::string_view name) {
+    return name.size() > group.size() && name.substr(0, group.size()) == group &&
+           name[group.size()] == ' ';
+  };
+  size_t width = 8;
   for (const CommandSpec& spec : kCommands) {
-    std::string_view name = spec.name;
-    if (name.size() > group.size() && name.substr(0, group.size()) == group &&
-        name[group.size()] == ' ') {
-      out += fmt::format("  {:<8} {}\n", name.substr(group.size() + 1), spec.summary);
+    if (in_group(spec.name)) width = std::max(width, spec.name.size() - group.size() - 1);
+  }
+  for (const CommandSpec& spec : kCommands) {
+    if (in_group(spec.name)) {
+      out += fmt::format("  {:<{}} {}\n", spec.name.substr(group.size() + 1), width,
+                         spec.summary);
     }
   }
   out += fmt::format(

@@ -12,6 +12,7 @@
 #include <variant>
 
 #include "client/kvctl/cluster_view.h"
+#include "client/kvctl/ring_change.h"
 #include "client/kvctl/ring_view.h"
 #include "client/lib/client.h"
 
@@ -33,9 +34,13 @@ struct Context {
   const ClusterBackend& backend;
   Clock::time_point start;
   Clock::time_point deadline;
+  // A long wait (node join --wait) bounds each request by less than --timeout.
+  std::chrono::milliseconds request_limit = kMaxTimeout;
 
   OutputFormat format() const { return invocation.global.output; }
-  std::chrono::milliseconds timeout() const { return invocation.global.timeout; }
+  std::chrono::milliseconds timeout() const {
+    return std::min(invocation.global.timeout, request_limit);
+  }
   uint64_t MsSince(Clock::time_point since) const {
     auto elapsed =
         std::chrono::duration_cast<std::chrono::milliseconds>(backend.steady_now() - since);
@@ -653,6 +658,270 @@ Output RunRing(const Context& ctx, const RingCommand& command) {
   return FormatRing(*view, ctx.format(), command.tokens);
 }
 
+// ---- dynamo ring changes: kvctl node ----
+
+// What an ADMIN answer of a dynamo node says: the ring state once the request is recorded.
+struct RingAnswer {
+  uint64_t ring_version = 0;
+  uint64_t transition = 0;
+  bool paused = false;
+  std::vector<RingMember> members;  // id and role ("status" in the answer)
+  // The change under way: "joining"/"leaving" and the node, or "" and 0.
+  std::string role;
+  uint64_t node_id = 0;
+};
+
+RingAnswer ParseRingAnswer(const Json& j) {
+  RingAnswer a;
+  a.ring_version = U64(j, "ring_version");
+  a.transition = U64(j, "transition");
+  auto paused = j.find("paused");
+  a.paused = paused != j.end() && paused->is_boolean() && paused->get<bool>();
+  if (auto members = j.find("members"); members != j.end() && members->is_array()) {
+    for (const Json& m : *members) {
+      if (!m.is_object()) continue;
+      RingMember member{U64(m, "id"), Str(m, "status"), "", "", ""};
+      if (member.role == "joining" || member.role == "leaving") {
+        a.role = member.role;
+        a.node_id = member.id;
+      }
+      a.members.push_back(std::move(member));
+    }
+  }
+  return a;
+}
+
+// Adds the answer's fields to the json output `j`.
+void AddRingAnswer(const RingAnswer& a, Json* j) {
+  (*j)["ring_version"] = a.ring_version;
+  (*j)["transition"] = a.transition;
+  (*j)["paused"] = a.paused;
+  Json members = Json::array();
+  for (const RingMember& m : a.members) members.push_back({{"id", m.id}, {"role", m.role}});
+  (*j)["members"] = std::move(members);
+}
+
+// The first node at --endpoints that answers, which must be a dynamo node: ADMIN
+// add_learner and remove_member mean Raft membership changes to a leader_follower node.
+OrOutput<Probe> RingEndpoint(const Context& ctx) {
+  std::vector<Probe> probes = ProbeEndpoints(ctx);
+  const Probe* answered = FirstAnswer(probes);
+  if (answered == nullptr) return NoEndpointAnswered(probes);
+  if (!answered->status->is_dynamo()) {
+    return Failure(ExitCode::kRejected,
+                   fmt::format("unsupported: the node at {} runs in mode {}; kvctl node needs a "
+                               "dynamo ring (leader_follower: kvctl member add/remove)",
+                               answered->endpoint, answered->status->mode));
+  }
+  return *answered;
+}
+
+// One round of STATUS to every ring member, or the output that ends the command.
+OrOutput<RingSample> SampleRing(const Context& ctx) {
+  OrOutput<Discovery> found = Discover(ctx, /*all_members=*/true, /*accept_leaderless=*/true);
+  if (auto* failure = std::get_if<Output>(&found)) return std::move(*failure);
+  Discovery& d = std::get<Discovery>(found);
+  if (!d.dynamo_view) {
+    const Probe* answered = FirstAnswer(d.probes);
+    KVD_ASSERT(answered != nullptr);
+    return Failure(ExitCode::kRejected,
+                   fmt::format("unsupported: the node at {} runs in mode {}; kvctl node needs a "
+                               "dynamo ring",
+                               answered->endpoint, answered->status->mode));
+  }
+  return RingSample{std::move(d.probes), ctx.ElapsedMs()};
+}
+
+// A join or decommission kvctl asked for.
+struct RingChange {
+  bool join = true;
+  uint64_t node_id = 0;
+  std::chrono::milliseconds wait_timeout{0};
+  const char* verb() const { return join ? "join" : "decommission"; }
+};
+
+// Shows a progress line now (backend.progress) or keeps it for the output.
+void ShowProgress(const Context& ctx, const std::string& line, std::string* kept) {
+  if (ctx.format() != OutputFormat::kTable) return;
+  if (ctx.backend.progress) {
+    ctx.backend.progress(line);
+  } else {
+    *kept += line;
+  }
+}
+
+Output RingChangeStarted(const Context& ctx, const RingChange& change, const RingAnswer& a) {
+  switch (ctx.format()) {
+    case OutputFormat::kTable:
+      return Success(fmt::format("node {} is {} the ring (version {}); follow with: kvctl node "
+                                 "status\n",
+                                 change.node_id, change.join ? "joining" : "leaving",
+                                 a.ring_version));
+    case OutputFormat::kRaw:
+      return Success(fmt::format("{}\n", a.ring_version));
+    case OutputFormat::kJson:
+      break;
+  }
+  Json j = Json::object();
+  j["node_id"] = change.node_id;
+  j["action"] = change.verb();
+  AddRingAnswer(a, &j);
+  j["finished"] = false;
+  return Success(JsonLine(j));
+}
+
+Output RingChangeFinished(const Context& ctx, const RingChange& change, const RingSample& last,
+                          std::string kept) {
+  RingChangeView view = BuildRingChangeView(last, nullptr);
+  uint64_t elapsed_ms = ctx.ElapsedMs();
+  switch (ctx.format()) {
+    case OutputFormat::kTable: {
+      std::string out = std::move(kept);
+      out += fmt::format("node {} {} the ring: ring version {}, {} nodes (after {} s){}\n",
+                         change.node_id, change.join ? "joined" : "left", view.ring_version,
+                         view.members.size(), FormatSecondsTenths(elapsed_ms),
+                         change.join ? ""
+                                     : "; stop it, and delete its data directory before "
+                                       "reusing it");
+      for (const std::string& note : view.notes) out += note + "\n";
+      return Success(std::move(out));
+    }
+    case OutputFormat::kRaw:
+      return Success(fmt::format("{}\n", view.ring_version));
+    case OutputFormat::kJson:
+      break;
+  }
+  Json j = Json::object();
+  j["node_id"] = change.node_id;
+  j["action"] = change.verb();
+  j["ring_version"] = view.ring_version;
+  j["nodes"] = view.members.size();
+  j["finished"] = true;
+  j["elapsed_ms"] = elapsed_ms;
+  j["notes"] = view.notes;
+  return Success(JsonLine(j));
+}
+
+// Reads the ring every kRingPollInterval until the change recorded at ring version
+// `transition` is finished on every node that answers, or the deadline.
+Output WaitForRingChange(const Context& ctx, const RingChange& change, uint64_t transition,
+                         std::string kept) {
+  std::optional<RingSample> previous;
+  RingProgress progress;
+  std::string last_line;
+  uint64_t last_line_ms = 0;
+  std::string last_seen = "no node answered";
+  while (true) {
+    OrOutput<RingSample> sampled = SampleRing(ctx);
+    if (auto* sample = std::get_if<RingSample>(&sampled)) {
+      RingChangeOutcome outcome = JudgeRingChange(*sample, transition, change.node_id, change.join);
+      if (outcome == RingChangeOutcome::kFinished) {
+        return RingChangeFinished(ctx, change, *sample, std::move(kept));
+      }
+      RingChangeView view = BuildRingChangeView(*sample, previous ? &*previous : nullptr);
+      if (outcome == RingChangeOutcome::kDropped) {
+        return Failure(ExitCode::kServerFailure,
+                       fmt::format("the {} of node {} was dropped: another ring change recorded "
+                                   "at the same time won (ring version {}); see kvctl node status",
+                                   change.verb(), change.node_id, view.ring_version));
+      }
+      last_seen = RingProgressLine(view, &progress);
+      // A line when something changed, and at least every 10 s.
+      uint64_t now_ms = ctx.ElapsedMs();
+      if (last_seen != last_line || now_ms >= last_line_ms + 10000) {
+        ShowProgress(ctx, fmt::format("[{} s] {}\n", FormatSecondsTenths(now_ms), last_seen),
+                     &kept);
+        last_line = last_seen;
+        last_line_ms = now_ms;
+      }
+      previous = std::move(*sample);
+    } else {
+      // "kvctl: <why>\n" -> "<why>".
+      last_seen = std::get<Output>(sampled).err;
+      if (last_seen.rfind("kvctl: ", 0) == 0) last_seen.erase(0, 7);
+      if (!last_seen.empty() && last_seen.back() == '\n') last_seen.pop_back();
+    }
+    if (!ctx.CanWait(kRingPollInterval)) break;
+    ctx.backend.sleep(kRingPollInterval);
+  }
+  Output timeout = Failure(
+      ExitCode::kUnreachable,
+      fmt::format("timeout: the {} of node {} did not finish within {} (last seen: {}); it goes "
+                  "on in the background: follow it with kvctl node status",
+                  change.verb(), change.node_id,
+                  FormatMs(static_cast<uint64_t>(change.wait_timeout.count())), last_seen));
+  timeout.out = std::move(kept);
+  return timeout;
+}
+
+Output RunRingChange(const Context& ctx, const RingChange& change, wire::Request request) {
+  OrOutput<Probe> target = RingEndpoint(ctx);
+  if (auto* failure = std::get_if<Output>(&target)) return std::move(*failure);
+  OrOutput<Json> answer =
+      AdminAnswer(CallOne(ctx, std::get<Probe>(target).endpoint, std::move(request)));
+  if (auto* failure = std::get_if<Output>(&answer)) return std::move(*failure);
+  RingAnswer started = ParseRingAnswer(std::get<Json>(answer));
+  if (change.wait_timeout.count() == 0) return RingChangeStarted(ctx, change, started);
+  std::string kept;
+  ShowProgress(ctx, RingChangeStarted(ctx, change, started).out, &kept);
+  // The wait has its own deadline; each request keeps the usual admin bound.
+  Context waiting{ctx.invocation, ctx.backend, ctx.start, ctx.start + change.wait_timeout,
+                  kDefaultAdminTimeout};
+  return WaitForRingChange(waiting, change, started.transition, std::move(kept));
+}
+
+Output RunNodeStreams(const Context& ctx, bool pause) {
+  OrOutput<Probe> target = RingEndpoint(ctx);
+  if (auto* failure = std::get_if<Output>(&target)) return std::move(*failure);
+  wire::AdminAction action =
+      pause ? wire::AdminAction::kPauseStreams : wire::AdminAction::kResumeStreams;
+  OrOutput<Json> answer =
+      AdminAnswer(CallOne(ctx, std::get<Probe>(target).endpoint, AdminRequestFor(action, 0)));
+  if (auto* failure = std::get_if<Output>(&answer)) return std::move(*failure);
+  RingAnswer a = ParseRingAnswer(std::get<Json>(answer));
+  switch (ctx.format()) {
+    case OutputFormat::kTable: {
+      std::string change =
+          a.node_id == 0 ? std::string("the ring change")
+                         : fmt::format("node {} {} the ring", a.node_id,
+                                       a.role == "joining" ? "joining" : "leaving");
+      return Success(fmt::format(
+          "streaming {} ({}, ring version {}); {}\n", pause ? "paused" : "resumed", change,
+          a.ring_version,
+          pause ? "resume with: kvctl node resume" : "follow with: kvctl node status"));
+    }
+    case OutputFormat::kRaw:
+      return Success(fmt::format("{}\n", a.ring_version));
+    case OutputFormat::kJson:
+      break;
+  }
+  Json j = Json::object();
+  j["action"] = wire::AdminActionName(action);
+  AddRingAnswer(a, &j);
+  return Success(JsonLine(j));
+}
+
+Output RunNodeStatus(const Context& ctx, const NodeStatusCommand& command) {
+  OrOutput<RingSample> first = SampleRing(ctx);
+  if (auto* failure = std::get_if<Output>(&first)) return std::move(*failure);
+  RingSample& sample = std::get<RingSample>(first);
+  RingChangeView view = BuildRingChangeView(sample, nullptr);
+  // Rates need a second round, worth it only while some gainer streams.
+  if (command.sample.count() == 0 || !StillStreaming(view)) {
+    return FormatRingChange(view, ctx.format());
+  }
+  ctx.backend.sleep(command.sample);
+  OrOutput<RingSample> second = SampleRing(ctx);
+  if (auto* failure = std::get_if<Output>(&second)) {
+    // The first round stands; say why there are no rates.
+    view.notes.push_back(fmt::format("no second round of STATUS for the rates: {}",
+                                     failure->err.substr(0, failure->err.find('\n'))));
+    return FormatRingChange(view, ctx.format());
+  }
+  return FormatRingChange(BuildRingChangeView(std::get<RingSample>(second), &sample),
+                          ctx.format());
+}
+
 Output Dispatch(const Context& ctx, const ClusterAction& action) {
   using wire::AdminAction;
   return std::visit(
@@ -675,9 +944,20 @@ Output Dispatch(const Context& ctx, const ClusterAction& action) {
           return RunMemberChange(ctx, {AdminAction::kRemoveMember, command.node_id, "", ""});
         } else if constexpr (std::is_same_v<T, SnapshotCommand>) {
           return RunSnapshot(ctx, command.node_id);
-        } else {
-          static_assert(std::is_same_v<T, RingCommand>);
+        } else if constexpr (std::is_same_v<T, RingCommand>) {
           return RunRing(ctx, command);
+        } else if constexpr (std::is_same_v<T, NodeJoinCommand>) {
+          return RunRingChange(ctx, {true, command.node_id, command.wait_timeout},
+                               AdminRequestFor(AdminAction::kAddLearner, command.node_id,
+                                               command.client_address, command.peer_address));
+        } else if constexpr (std::is_same_v<T, NodeDecommissionCommand>) {
+          return RunRingChange(ctx, {false, command.node_id, command.wait_timeout},
+                               AdminRequestFor(AdminAction::kRemoveMember, command.node_id));
+        } else if constexpr (std::is_same_v<T, NodeStreamsCommand>) {
+          return RunNodeStreams(ctx, command.pause);
+        } else {
+          static_assert(std::is_same_v<T, NodeStatusCommand>);
+          return RunNodeStatus(ctx, command);
         }
       },
       action);
@@ -751,9 +1031,11 @@ Output RunClusterCommand(const Invocation& invocation, const ClusterBackend& bac
   return Dispatch(ctx, command->action);
 }
 
-ClusterBackend MakeClusterBackend(const GlobalOptions& global) {
+ClusterBackend MakeClusterBackend(const GlobalOptions& global,
+                                  std::function<void(const std::string&)> progress) {
   auto clients = std::make_shared<NodeClients>(global);
   ClusterBackend backend;
+  backend.progress = std::move(progress);
   backend.call = [clients](const std::vector<NodeCall>& calls, std::chrono::milliseconds timeout) {
     return clients->Call(calls, timeout);
   };

@@ -1,5 +1,6 @@
 // Running kvctl's cluster commands (ClusterCommand in invocation.h): cluster status,
-// promote, transfer-leader, switchover, member add/promote/remove/list, snapshot, ring.
+// promote, transfer-leader, switchover, member add/promote/remove/list, snapshot, ring,
+// node join/decommission/pause/resume/status.
 //
 // Unlike the data commands, these talk to several nodes, each at its own client address
 // and without the client library's redirects, because they must know which node
@@ -17,10 +18,21 @@
 // cluster status also shows multi_leader and dynamo clusters (every member, each asked
 // once); ring asks one dynamo node and rebuilds the ring from its answer (ring_view.h).
 //
+// The node commands change a dynamo ring's membership (ring_change.h): join, decommission,
+// pause and resume are one ADMIN request to the first node at --endpoints that answers
+// (as a dynamo node: kvctl checks its mode first, since ADMIN add_learner means something
+// else to a leader_follower cluster); a ring has no leader, and any member records the
+// change and spreads it. With --wait, kvctl then reads every ring member's STATUS every
+// kRingPollInterval until every node that answers has finished the change, printing a
+// line of progress as it goes. node status reads every ring member twice, --sample apart,
+// to measure rates.
+//
 // Exit codes are those of the data commands: 4 for a refusal (INVALID_ARGUMENT, e.g. an
-// unknown node; UNSUPPORTED from a single node; ring: a node that is not dynamo), 5 for a
-// server-side failure (UNAVAILABLE, a lost election, a malformed answer), 6 when no node
-// at --endpoints answers, or when what kvctl waits for does not happen within --timeout.
+// unknown node; UNSUPPORTED from a single node; ring and node: a node that is not dynamo),
+// 5 for a server-side failure (UNAVAILABLE, e.g. "a ring change is under way"; a lost
+// election; a ring change dropped for a concurrent one; a malformed answer), 6 when no
+// node at --endpoints answers, or when what kvctl waits for does not happen within
+// --timeout.
 //
 // Everything is written against a ClusterBackend (send requests to given addresses, a
 // clock, a sleep) so that the unit tests run it with a scripted fake cluster.
@@ -65,6 +77,10 @@ struct ClusterBackend {
       call;
   std::function<std::chrono::steady_clock::time_point()> steady_now;
   std::function<void(std::chrono::milliseconds)> sleep;
+  // Shows one line of progress (with its '\n') at once, while a command waits (kvctl node
+  // join/decommission --wait, table output only). Unset: the lines are kept and printed
+  // with the command's output instead.
+  std::function<void(const std::string& line)> progress;
 };
 
 // Runs invocation.command, a ClusterCommand, and renders its result (see each command's
@@ -73,7 +89,10 @@ Output RunClusterCommand(const Invocation& invocation, const ClusterBackend& bac
 
 // The real backend: one kvd::client::Client per address (created on first use, kept for
 // the backend's lifetime), connected before each request so that an address where nothing
-// listens fails at once; redirects off; --timeout as the connect and request timeout.
-ClusterBackend MakeClusterBackend(const GlobalOptions& global);
+// listens fails at once; redirects off; --timeout as the connect and request timeout
+// (each call still returns within its own timeout). `progress` becomes
+// ClusterBackend::progress.
+ClusterBackend MakeClusterBackend(const GlobalOptions& global,
+                                  std::function<void(const std::string&)> progress = nullptr);
 
 }  // namespace kvd::kvctl

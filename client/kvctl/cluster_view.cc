@@ -147,6 +147,57 @@ std::vector<DynamoPeer> ParseDynamoPeers(const Json& dynamo) {
   return peers;
 }
 
+// ring_streamed: ids separated by commas ("3,6"); anything that is not an id is skipped.
+std::vector<uint64_t> ParseIdCsv(std::string_view text) {
+  std::vector<uint64_t> ids;
+  while (!text.empty()) {
+    size_t comma = text.find(',');
+    std::string_view item = text.substr(0, comma);
+    uint64_t id = 0;
+    auto [ptr, ec] = std::from_chars(item.data(), item.data() + item.size(), id);
+    if (ec == std::errc() && ptr == item.data() + item.size() && id != 0) ids.push_back(id);
+    if (comma == std::string_view::npos) break;
+    text.remove_prefix(comma + 1);
+  }
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  return ids;
+}
+
+// A flag sent as a label ("true"/"false") or a counter (0/1).
+bool FlagOf(const Json& j, const char* key) { return Bool(j, key) || U64(j, key) != 0; }
+
+std::vector<RingMember> ParseRingMembers(const Json& dynamo) {
+  std::vector<RingMember> members;
+  auto it = dynamo.find("members");
+  if (it == dynamo.end() || !it->is_array()) return members;
+  for (const Json& m : *it) {
+    if (!m.is_object() || U64(m, "id") == 0) continue;
+    members.push_back(
+        RingMember{U64(m, "id"), Str(m, "role"), Str(m, "client"), Str(m, "peer"), Str(m, "zone")});
+  }
+  std::sort(members.begin(), members.end(),
+            [](const RingMember& a, const RingMember& b) { return a.id < b.id; });
+  return members;
+}
+
+RingChangeStatus ParseRingChange(const Json& j) {
+  RingChangeStatus r;
+  r.ring_version = U64(j, "ring_version");
+  r.ring_transition = U64(j, "ring_transition");
+  r.ring_paused = FlagOf(j, "ring_paused");
+  r.streamed = ParseIdCsv(Str(j, "ring_streamed"));
+  r.nodes = U64(j, "nodes");
+  r.nodes_up = U64(j, "nodes_up");
+  r.ranges_total = U64(j, "stream_ranges_total");
+  r.ranges_done = U64(j, "stream_ranges_done");
+  r.keys_received = U64(j, "stream_keys_received_total");
+  r.bytes_received = U64(j, "stream_bytes_received_total");
+  r.keys_sent = U64(j, "stream_keys_sent_total");
+  r.streaming_paused = FlagOf(j, "streaming_paused");
+  return r;
+}
+
 DynamoStatus ParseDynamo(const Json& j) {
   DynamoStatus d;
   d.settings.replicas = U64(j, "replicas");
@@ -159,6 +210,8 @@ DynamoStatus ParseDynamo(const Json& j) {
   d.ae_exchanges = U64(j, "ae_exchanges_total");
   d.read_repairs = U64(j, "read_repairs_total");
   d.peers = ParseDynamoPeers(j);
+  d.members = ParseRingMembers(j);
+  d.ring = ParseRingChange(j);
   return d;
 }
 
@@ -237,7 +290,7 @@ std::map<uint64_t, std::string> ClientAddresses(const std::vector<Probe>& probes
     if (probe.status) addresses.emplace(probe.status->node_id, probe.endpoint);
   }
   for (const NodeStatus* s : answers) {
-    for (const ConfiguredMember& m : s->configured_members) {
+    for (const ConfiguredMember& m : s->Members()) {
       if (!m.client.empty()) addresses.emplace(m.id, m.client);
     }
   }
@@ -254,7 +307,7 @@ std::set<uint64_t> MemberIds(const std::vector<const NodeStatus*>& answers) {
   for (const NodeStatus* s : answers) {
     ids.insert(s->membership.voters.begin(), s->membership.voters.end());
     ids.insert(s->membership.learners.begin(), s->membership.learners.end());
-    for (const ConfiguredMember& m : s->configured_members) ids.insert(m.id);
+    for (const ConfiguredMember& m : s->Members()) ids.insert(m.id);
     if (s->leader_id != 0) ids.insert(s->leader_id);
   }
   return ids;
@@ -310,7 +363,7 @@ std::vector<NodeRow> LeaderlessRows(const std::vector<Probe>& probes,
     row.id = id;
     if (auto it = addresses.find(id); it != addresses.end()) row.client_address = it->second;
     for (const NodeStatus* s : answers) {
-      for (const ConfiguredMember& m : s->configured_members) {
+      for (const ConfiguredMember& m : s->Members()) {
         if (m.id == id && row.peer_address.empty()) row.peer_address = m.peer;
       }
     }
@@ -975,6 +1028,15 @@ std::string DynamoSettings::Text() const {
   return fmt::format("N={} R={} W={}, read repair {}, sloppy quorum {}", replicas, read_quorum,
                      write_quorum, read_repair.empty() ? "unknown" : read_repair,
                      sloppy_quorum ? "on" : "off");
+}
+
+std::vector<ConfiguredMember> NodeStatus::Members() const {
+  if (!is_dynamo() || dynamo.members.empty()) return configured_members;
+  std::vector<ConfiguredMember> members;
+  for (const RingMember& m : dynamo.members) {
+    members.push_back(ConfiguredMember{m.id, m.client, m.peer, "", m.zone});
+  }
+  return members;
 }
 
 bool IsUpDynamo(const NodeRow& row) { return row.status && row.status->is_dynamo(); }

@@ -24,7 +24,9 @@
 // none of these unless its address is passed in --endpoints (the server does not report
 // the membership's addresses in STATUS yet). A multi_leader node reports the same
 // configured_members, in its "multi_leader" object, and a dynamo node in its "dynamo"
-// object (with each member's zone); their members are those.
+// object (with each member's zone); a multi_leader cluster's members are those. A dynamo
+// node also reports the ring's live membership (dynamo.members: nodes joined with kvctl
+// node join are in it, decommissioned ones are not), and kvctl follows that instead.
 //
 // Thread-safety: plain values and pure functions.
 #pragma once
@@ -127,6 +129,38 @@ struct DynamoSettings {
   bool operator==(const DynamoSettings&) const = default;
 };
 
+// One entry of dynamo.members: a member of the ring as the node's ring state has it (the
+// live membership, which joins and decommissions change; cluster.members in the node's
+// configuration file is only where the ring started).
+struct RingMember {
+  uint64_t id = 0;
+  std::string role;  // normal, joining, leaving ("replica" from servers before ring changes)
+  std::string client;
+  std::string peer;
+  std::string zone;  // "" if unlabelled
+  bool operator==(const RingMember&) const = default;
+};
+
+// The ring state and this node's streaming, as a dynamo node reports them (see kvctl node
+// status). A change under way has ring_transition != 0: the ring version that started it.
+struct RingChangeStatus {
+  uint64_t ring_version = 0;
+  uint64_t ring_transition = 0;   // 0: no change under way
+  bool ring_paused = false;       // the ring state says streaming is paused
+  std::vector<uint64_t> streamed;  // ring_streamed: gainers that finished, ascending
+  uint64_t nodes = 0;             // ring members
+  uint64_t nodes_up = 0;          // of which this node believes up (itself included)
+  // This node's own pulling of the ranges it gains (ranges reset with each change; keys
+  // and bytes count since the node started).
+  uint64_t ranges_total = 0;
+  uint64_t ranges_done = 0;
+  uint64_t keys_received = 0;
+  uint64_t bytes_received = 0;
+  uint64_t keys_sent = 0;         // to the gainers that pulled from it
+  bool streaming_paused = false;  // this node's streaming is paused
+  bool operator==(const RingChangeStatus&) const = default;
+};
+
 // What kvctl uses of a dynamo node's "dynamo" object.
 struct DynamoStatus {
   DynamoSettings settings;
@@ -135,6 +169,8 @@ struct DynamoStatus {
   uint64_t ae_exchanges = 0;      // ae_exchanges_total: Merkle tree comparisons it started
   uint64_t read_repairs = 0;      // read_repairs_total: stale replicas its reads repaired
   std::vector<DynamoPeer> peers;  // every other node, as sent
+  std::vector<RingMember> members;  // dynamo.members, ascending id; empty if not sent
+  RingChangeStatus ring;
   bool operator==(const DynamoStatus&) const = default;
 };
 
@@ -164,11 +200,14 @@ struct NodeStatus {
   DynamoStatus dynamo;
 
   // "replicated" is historical: it means leader_follower, the mode every cluster command
-  // supports; multi_leader and dynamo clusters support only cluster status (and dynamo
-  // kvctl ring).
+  // but ring and node supports; multi_leader and dynamo clusters support only cluster
+  // status (and dynamo kvctl ring and kvctl node).
   bool replicated() const { return mode == "leader_follower"; }
   bool is_multi_leader() const { return mode == "multi_leader"; }
   bool is_dynamo() const { return mode == "dynamo"; }
+  // The members kvctl follows: a dynamo node's live ring membership (dynamo.members) when
+  // it reports one, else configured_members (admin is empty for ring members).
+  std::vector<ConfiguredMember> Members() const;
   bool operator==(const NodeStatus&) const = default;
 };
 
@@ -178,7 +217,8 @@ struct NodeStatus {
 // Errors (kProtocolError): not a JSON object; no "mode" or "node_id"; for a leader_follower
 // node, no "raft" object or a membership ParseMembership rejects; for a multi_leader node,
 // no "multi_leader" object; for a dynamo node, no "dynamo" object. (dynamo.sloppy_quorum
-// is read from the string the server sends, "true" or "false", or a boolean.)
+// is read from the string the server sends, "true" or "false", or a boolean, as are
+// dynamo.ring_paused and dynamo.streaming_paused (also 0 or 1); ring_streamed is "3,6".)
 Result<NodeStatus> ParseNodeStatus(std::string_view json);
 
 // One STATUS request and its outcome.

@@ -161,7 +161,7 @@ struct SmembersCommand {
 };
 
 // ---- cluster administration (leader_follower; cluster status also multi_leader and
-// dynamo; ring: dynamo only) ----
+// dynamo; ring and node: dynamo only) ----
 // These commands talk to nodes each by its own address, so they do not go through
 // BuildRequest/FormatResult: RunClusterCommand (cluster.h) runs them. A node id is in
 // [1, kMaxNodeId], as in the server's config.
@@ -222,10 +222,54 @@ struct RingCommand {
   bool operator==(const RingCommand&) const = default;
 };
 
+// ---- dynamo ring membership (`kvctl node ...`) ----
+// A ring change (a join or a decommission) is recorded at once and then proceeds in the
+// background: the nodes that gain ranges pull them, then every node finalizes. One change
+// at a time.
+
+// With --wait and no --timeout, join and decommission wait this long for the change to
+// finish (streaming a large node's ranges takes minutes).
+inline constexpr std::chrono::milliseconds kDefaultRingWaitTimeout = std::chrono::minutes(10);
+// How often kvctl node join/decommission --wait reads the ring.
+inline constexpr std::chrono::milliseconds kRingPollInterval{1000};
+// kvctl node status: the time between the two STATUS rounds RATE and ETA come from.
+inline constexpr std::chrono::milliseconds kDefaultRateSample{1000};
+// Bounds --sample.
+inline constexpr std::chrono::milliseconds kMaxRateSample = std::chrono::minutes(1);
+
+// `kvctl node join NODE_ID --client H:P --peer H:P [--wait]` (ADMIN add_learner) and
+// `kvctl node decommission NODE_ID [--wait]` (ADMIN remove_member), sent to the node at
+// --endpoints. wait_timeout: 0 without --wait; with it, how long to wait for the change
+// to finish (--timeout, else kDefaultRingWaitTimeout).
+struct NodeJoinCommand {
+  uint64_t node_id = 0;
+  std::string client_address;
+  std::string peer_address;
+  std::chrono::milliseconds wait_timeout{0};
+  bool operator==(const NodeJoinCommand&) const = default;
+};
+struct NodeDecommissionCommand {
+  uint64_t node_id = 0;
+  std::chrono::milliseconds wait_timeout{0};
+  bool operator==(const NodeDecommissionCommand&) const = default;
+};
+// `kvctl node pause` / `kvctl node resume`: ADMIN pause_streams / resume_streams.
+struct NodeStreamsCommand {
+  bool pause = true;
+  bool operator==(const NodeStreamsCommand&) const = default;
+};
+// `kvctl node status [--sample DURATION]`: the ring change under way and each gainer's
+// progress; RATE and ETA from two STATUS rounds `sample` apart (0: one round, no rates).
+struct NodeStatusCommand {
+  std::chrono::milliseconds sample = kDefaultRateSample;
+  bool operator==(const NodeStatusCommand&) const = default;
+};
+
 using ClusterAction =
     std::variant<ClusterStatusCommand, PromoteCommand, TransferLeaderCommand, MemberAddCommand,
                  MemberPromoteCommand, MemberRemoveCommand, MemberListCommand, SnapshotCommand,
-                 RingCommand>;
+                 RingCommand, NodeJoinCommand, NodeDecommissionCommand, NodeStreamsCommand,
+                 NodeStatusCommand>;
 struct ClusterCommand {
   ClusterAction action;
   bool operator==(const ClusterCommand&) const = default;

@@ -54,7 +54,8 @@ std::string RingTable(const RingView& view, bool show_tokens) {
   for (const RingNodeRow& node : view.nodes) {
     rows.push_back({std::to_string(node.id), node.client.empty() ? "?" : node.client,
                     node.zone.empty() ? "-" : node.zone, std::to_string(node.tokens.size()),
-                    Percent(node.primary_share), Percent(node.replica_share), node.state});
+                    Percent(node.primary_share), Percent(node.replica_share),
+                    node.StateText()});
   }
   std::string table = AlignColumns(rows);
   std::string out;
@@ -70,7 +71,23 @@ std::string RingTable(const RingView& view, bool show_tokens) {
                      view.settings.replicas, view.settings.read_quorum,
                      view.settings.write_quorum, view.tokens_per_node, view.nodes.size(), view.up,
                      view.from);
+  if (view.transition != 0) {
+    out += fmt::format(
+        "a ring change is under way (ring version {}): the shares are those of the ring it "
+        "leads to; follow it with kvctl node status\n",
+        view.ring_version);
+  }
   return out;
+}
+
+// The ring's members as `status` reports them, with their roles.
+std::vector<RingMember> RingMembersOf(const NodeStatus& status) {
+  if (!status.dynamo.members.empty()) return status.dynamo.members;
+  std::vector<RingMember> members;
+  for (const ConfiguredMember& m : status.configured_members) {
+    members.push_back(RingMember{m.id, "normal", m.client, m.peer, m.zone});
+  }
+  return members;
 }
 
 }  // namespace
@@ -91,33 +108,45 @@ Result<RingView> BuildRingView(const NodeStatus& status) {
   view.from = status.node_id;
   view.settings = d.settings;
   view.tokens_per_node = static_cast<uint32_t>(d.tokens_per_node);
+  view.ring_version = d.ring.ring_version;
+  view.transition = d.ring.ring_transition;
+  const std::vector<RingMember> members = RingMembersOf(status);
+  // The ring the change under way leads to (the servers' write ring): leaving nodes out.
   std::vector<ring::NodeSpec> specs;
-  for (const ConfiguredMember& m : status.configured_members) {
-    specs.push_back(ring::NodeSpec{m.id, view.tokens_per_node, m.zone});
+  for (const RingMember& m : members) {
+    if (m.role != "leaving") specs.push_back(ring::NodeSpec{m.id, view.tokens_per_node, m.zone});
   }
+  const char* source = d.members.empty() ? "configured_members" : "ring members";
   Result<ring::Ring> ring = ring::Ring::Make(std::move(specs));
   if (!ring.ok()) {
-    return Status::ProtocolError(fmt::format("the configured_members of node {} make no ring: {}",
+    return Status::ProtocolError(fmt::format("the {} of node {} make no ring: {}", source,
                                              status.node_id, ring.status().message()));
   }
   std::map<uint64_t, double> primary = ring->Ownership(1);
   std::map<uint64_t, double> replica = ring->Ownership(d.settings.replicas);
-  for (const ring::NodeSpec& spec : ring->nodes()) {
+  for (const RingMember& m : members) {
     RingNodeRow node;
-    node.id = spec.id;
-    node.zone = spec.zone;
-    for (const ConfiguredMember& m : status.configured_members) {
-      if (m.id == spec.id) node.client = m.client;
+    node.id = m.id;
+    node.zone = m.zone;
+    node.client = m.client;
+    if (m.role == "joining" || m.role == "leaving") node.ring_role = m.role;
+    for (uint32_t i = 0; i < view.tokens_per_node; ++i) {
+      node.tokens.push_back(ring::TokenFor(m.id, i));
     }
-    for (uint32_t i = 0; i < spec.tokens; ++i) node.tokens.push_back(ring::TokenFor(spec.id, i));
     std::sort(node.tokens.begin(), node.tokens.end());
-    node.primary_share = primary[spec.id];
-    node.replica_share = replica[spec.id];
-    node.state = StateOf(status, spec.id);
+    node.primary_share = primary[m.id];  // 0 for a leaving node
+    node.replica_share = replica[m.id];
+    node.state = StateOf(status, m.id);
     if (node.state == "self" || node.state == "up") ++view.up;
     view.nodes.push_back(std::move(node));
   }
+  std::sort(view.nodes.begin(), view.nodes.end(),
+            [](const RingNodeRow& a, const RingNodeRow& b) { return a.id < b.id; });
   return view;
+}
+
+std::string RingNodeRow::StateText() const {
+  return ring_role == "normal" ? state : fmt::format("{}, {}", state, ring_role);
 }
 
 Output FormatRing(const RingView& view, OutputFormat format, bool show_tokens) {
@@ -151,9 +180,12 @@ Output FormatRing(const RingView& view, OutputFormat format, bool show_tokens) {
     n["primary_share"] = node.primary_share;
     n["replica_share"] = node.replica_share;
     n["state"] = node.state;
+    n["ring_role"] = node.ring_role;
     nodes.push_back(std::move(n));
   }
   j["nodes"] = std::move(nodes);
+  j["ring_version"] = view.ring_version;
+  j["ring_transition"] = view.transition;
   output.out = JsonLine(j);
   return output;
 }

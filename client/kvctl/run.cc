@@ -138,7 +138,10 @@ Status ConnectWithin(std::shared_ptr<client::Client> client, std::chrono::millis
   return connected.get();
 }
 
-Output Run(const std::vector<std::string>& args, const Environment& env, std::istream& in) {
+// `out` takes the progress lines of a cluster command as they come (kvctl node join
+// --wait); everything else is in the returned Output.
+Output Run(const std::vector<std::string>& args, const Environment& env, std::istream& in,
+           std::ostream& out) {
   Result<Invocation> invocation = ParseArgs(args, env);
   if (!invocation.ok()) return UsageError(invocation.status().message());
   if (const auto* help = std::get_if<HelpCommand>(&invocation->command)) {
@@ -148,7 +151,11 @@ Output Run(const std::vector<std::string>& args, const Environment& env, std::is
   }
   if (std::holds_alternative<ClusterCommand>(invocation->command)) {
     // Cluster commands talk to several nodes, each at its own address (cluster.h).
-    return RunClusterCommand(*invocation, MakeClusterBackend(invocation->global));
+    auto progress = [&out](const std::string& line) {
+      out.write(line.data(), static_cast<std::streamsize>(line.size()));
+      out.flush();
+    };
+    return RunClusterCommand(*invocation, MakeClusterBackend(invocation->global, progress));
   }
   Result<wire::Request> request = BuildRequest(*invocation, in);
   if (!request.ok()) return UsageError(request.status().message());
@@ -214,7 +221,7 @@ int Main(const std::vector<std::string>& args, const Environment& env, std::istr
   Output output;
   // Nothing below should throw; this keeps a surprise (e.g. bad_alloc) to one line.
   try {
-    output = Run(args, env, in);
+    output = Run(args, env, in, out);
   } catch (const std::exception& e) {
     output = Output{};
     output.err = fmt::format("kvctl: internal error: {}\n", e.what());

@@ -86,7 +86,8 @@ struct DynamoDoc {
       if (!m.zone.empty()) e["zone"] = m.zone;
       members.push_back(e);
       running.push_back(
-          {{"id", m.id}, {"role", "replica"}, {"client", m.client}, {"peer", m.peer}});
+          {{"id", m.id}, {"role", "normal"}, {"client", m.client}, {"peer", m.peer}});
+      if (!m.zone.empty()) running.back()["zone"] = m.zone;
     }
     nlohmann::json dynamo = {
         {"ae_exchanges_total", ae_exchanges},
@@ -224,10 +225,10 @@ TEST_CASE("kvctl dynamo: help of kvctl ring and of cluster status", "[unit][kvct
   CHECK(std::get<HelpCommand>(MustParse({"help", "ring"}).command).text == ring);
 
   std::string general = GeneralHelp();
-  CHECK_THAT(general, Catch::Contains("cluster status also multi_leader and dynamo; ring:\n"
-                                      "dynamo"));
+  CHECK_THAT(general, Catch::Contains("cluster status also multi_leader and dynamo; ring\n"
+                                      "and node: dynamo"));
   CHECK_THAT(general, Catch::Contains(
-                          "  ring             dynamo: each node's tokens, share of the keys"));
+                          "  ring              dynamo: each node's tokens, share of the keys"));
   CHECK_THAT(GroupHelp("cluster"),
              Catch::Contains("multi_leader progress, dynamo up/down and hints"));
 
@@ -279,6 +280,10 @@ TEST_CASE("kvctl dynamo: reads a dynamo STATUS document", "[unit][kvctl]") {
   expected.ae_exchanges = 5;
   expected.read_repairs = 7;
   expected.peers = {DynamoPeer{2, "down"}};
+  // A server from before ring changes: members with role "replica", no ring_* fields.
+  expected.members = {RingMember{1, "replica", "127.0.0.1:7421", "127.0.0.1:7521", ""}};
+  expected.ring.nodes = 2;
+  expected.ring.nodes_up = 1;
   CHECK(s.dynamo == expected);
   CHECK(s.dynamo.settings.Text() == "N=2 R=1 W=1, read repair before_reply, sloppy quorum off");
 
