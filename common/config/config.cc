@@ -56,6 +56,8 @@
 //   dynamo.read_repair                   background, before_reply        background
 //   dynamo.sloppy_quorum                 true, false                     true
 //   dynamo.max_hints_per_target          0 .. 100000000                  100000
+//   dynamo.max_hint_bytes_per_target     0 .. 1099511627776              67108864
+//   dynamo.hint_max_age_ms               0 .. 2592000000 (0 = no limit)  10800000
 //   dynamo.hint_replay_per_second        1 .. 1000000                    1000
 //   dynamo.anti_entropy_interval_ms      0 .. 86400000 (0 = off)         1000
 //   dynamo.merkle_depth                  4 .. 16                         10
@@ -207,6 +209,8 @@ constexpr Range kReplicasRange{1, 16};
 constexpr Range kTokensPerNodeRange{1, 4'096};
 constexpr Range kRequestTimeoutRange{10, 600'000};
 constexpr Range kMaxHintsRange{0, 100'000'000};
+constexpr Range kMaxHintBytesRange{0, uint64_t{1} << 40};
+constexpr Range kHintMaxAgeRange{0, 2'592'000'000};
 constexpr Range kHintReplayRange{1, 1'000'000};
 constexpr Range kAntiEntropyIntervalRange{0, 86'400'000};
 constexpr Range kMerkleDepthRange{4, 16};
@@ -836,6 +840,9 @@ constexpr FieldSpec kDynamoFields[] = {
     BoolField<kDynamo, &DynamoConfig::sloppy_quorum>("sloppy_quorum"),
     UintField<kDynamo, &DynamoConfig::max_hints_per_target, kMaxHintsRange>(
         "max_hints_per_target"),
+    UintField<kDynamo, &DynamoConfig::max_hint_bytes_per_target, kMaxHintBytesRange>(
+        "max_hint_bytes_per_target"),
+    UintField<kDynamo, &DynamoConfig::hint_max_age_ms, kHintMaxAgeRange>("hint_max_age_ms"),
     UintField<kDynamo, &DynamoConfig::hint_replay_per_second, kHintReplayRange>(
         "hint_replay_per_second"),
     UintField<kDynamo, &DynamoConfig::anti_entropy_interval_ms, kAntiEntropyIntervalRange>(

@@ -263,6 +263,11 @@ struct DynamoConfig {
   bool sloppy_quorum = true;           // dynamo.sloppy_quorum: hinted handoff
   // dynamo.max_hints_per_target: 0..100000000 keys held for one node that is down.
   uint32_t max_hints_per_target = 100000;
+  // dynamo.max_hint_bytes_per_target: 0..1099511627776, keys and states held for one node.
+  uint64_t max_hint_bytes_per_target = 64u << 20;
+  // dynamo.hint_max_age_ms: 0..2592000000 (0 = no limit), how long a hint is kept before it
+  // is dropped (the key is then left to read repair and anti-entropy).
+  uint64_t hint_max_age_ms = 10'800'000;
   // dynamo.hint_replay_per_second: 1..1000000 hints delivered per second per node.
   uint32_t hint_replay_per_second = 1000;
   // dynamo.anti_entropy_interval_ms: 0..86400000 (0 = off), the pause between two

@@ -48,6 +48,12 @@ Coordinator::Coordinator(uint64_t self, ring::Ring ring, QuorumConfig config, Lo
       clock_(config.max_clock_offset_ms),
       hints_(std::move(hints)) {
   clock_.Restore(clock_floor);
+  for (const auto& [target, keys] : hints_) {
+    for (const auto& [key, state] : keys) {
+      hint_bytes_[target] += key.size() + state.size();
+      hint_since_[{target, key}] = 0;
+    }
+  }
   BuildTrees();
   // Every local key by token (anti-entropy buckets and streaming serve from it), and into
   // its range's tree.
@@ -197,6 +203,22 @@ void Coordinator::StepRepair() {
   w.U8(0);
   w.U64(tit->second.Node(0, 0));
   out_.send.push_back(Envelope{peer, std::move(msg)});
+}
+
+void Coordinator::DropHint(uint64_t target, const std::string& key) {
+  auto tit = hints_.find(target);
+  if (tit == hints_.end()) return;
+  auto hit = tit->second.find(key);
+  if (hit == tit->second.end()) return;
+  hint_bytes_[target] -= key.size() + hit->second.size();
+  tit->second.erase(hit);
+  if (tit->second.empty()) {
+    hints_.erase(tit);
+    hint_bytes_.erase(target);
+  }
+  hint_since_.erase({target, key});
+  replaying_.erase({target, key});
+  out_.hints.push_back(HintWrite{target, key, std::string()});
 }
 
 std::vector<uint64_t> Coordinator::TakeFinishedRanges() {
@@ -750,15 +772,21 @@ void Coordinator::OnMessage(uint64_t from, std::string_view bytes, uint64_t now_
       if (!st || target == self_) return;
       auto& held = hints_[target];
       auto hit = held.find(k);
-      if (hit == held.end() && held.size() >= config_.max_hints_per_target) {
-        ++hints_refused_;  // full: no acknowledgement, the write may miss its quorum
-        return;
-      }
       if (hit != held.end()) {
         if (std::optional<kv::KeyState> old = Decode(k, hit->second)) (void)st->Merge(*old);
       }
-      ++hints_stored_;
       std::string encoded = Encode(*st);
+      const uint64_t old_size = hit == held.end() ? 0 : k.size() + hit->second.size();
+      const uint64_t held_bytes = hint_bytes_[target] - old_size + k.size() + encoded.size();
+      if ((hit == held.end() && held.size() >= config_.max_hints_per_target) ||
+          held_bytes > config_.max_hint_bytes_per_target) {
+        ++hints_refused_;  // full: no acknowledgement, the write may miss its quorum
+        if (held.empty()) hints_.erase(target);
+        return;
+      }
+      ++hints_stored_;
+      hint_bytes_[target] = held_bytes;
+      hint_since_.try_emplace({target, k}, now_ms_);  // 0 before the first Tick: set there
       held[k] = encoded;
       out_.hints.push_back(HintWrite{target, k, std::move(encoded)});
       std::string msg;
@@ -794,10 +822,8 @@ void Coordinator::OnMessage(uint64_t from, std::string_view bytes, uint64_t now_
       auto hit = tit->second.find(k);
       // Dropped only if no newer version arrived while the replay was in flight.
       if (hit == tit->second.end() || hit->second != state) return;
-      tit->second.erase(hit);
-      if (tit->second.empty()) hints_.erase(tit);
+      DropHint(from, k);
       ++hints_delivered_;
-      out_.hints.push_back(HintWrite{from, k, std::string()});
       return;
     }
     case kForward: {
@@ -1053,6 +1079,18 @@ void Coordinator::Tick(uint64_t now_ms) {
     next_exchange_ms_ = now_ms_ + config_.anti_entropy_interval_ms;
     StartExchange();
   }
+  // Hints held too long go (read repair and anti-entropy are left to bring the key over).
+  if (config_.max_hint_age_ms > 0) {
+    std::vector<std::pair<uint64_t, std::string>> expired;
+    for (auto& [hint, since] : hint_since_) {
+      if (since == 0) since = now_ms_;  // restored at start: counted from now
+      if (now_ms_ >= since + config_.max_hint_age_ms) expired.push_back(hint);
+    }
+    for (const auto& [target, key] : expired) {
+      DropHint(target, key);
+      ++hints_expired_;
+    }
+  }
   // Hint replay: a bounded number of keys per tick, to home replicas believed up. A replay
   // whose acknowledgement was lost is sent again on a later tick.
   size_t budget = config_.hint_replay_per_tick;
@@ -1118,6 +1156,12 @@ std::map<std::string, uint64_t> Coordinator::Counters() const {
           {"read_repairs_total", repairs_}, {"malformed_messages_total", malformed_},
           {"requests_pending", pending_.size()}, {"hints_stored_total", hints_stored_},
           {"hints_refused_total", hints_refused_}, {"hints_delivered_total", hints_delivered_},
+          {"hints_expired_total", hints_expired_},
+          {"hint_bytes", [&] {
+             uint64_t total = 0;
+             for (const auto& [target, bytes] : hint_bytes_) total += bytes;
+             return total;
+           }()},
           {"hints_pending", hints_pending()}, {"ae_exchanges_total", ae_exchanges_},
           {"ae_hashes_sent_total", ae_hashes_sent_}, {"ae_keys_sent_total", ae_keys_sent_},
           {"ae_keys_received_total", ae_keys_received_},

@@ -32,7 +32,9 @@
 // instead to the next node of the ring's preference list that is up and not a home
 // replica (Dynamo §4.6), with a hint naming the home replica; the fallback keeps it in
 // its hint store, durably and apart from its own data (at most `max_hints_per_target`
-// keys per home replica; beyond, it refuses the hint and the write may miss its quorum),
+// keys and `max_hint_bytes_per_target` bytes per home replica; beyond, it refuses the hint
+// and the write may miss its quorum; a hint held longer than `max_hint_age_ms` is dropped,
+// leaving the key to read repair and anti-entropy),
 // and its acknowledgement counts toward W. Once the home replica is up again, the
 // fallback replays its hints to it, at most `hint_replay_per_tick` keys per Tick, and
 // drops each one when it is acknowledged (unless a newer version arrived meanwhile).
@@ -66,8 +68,9 @@
 // replicas of the write ring too, or from another read-ring replica when that one does not
 // answer, which does not promise as much): chunks of at most
 // `stream_keys_per_chunk` key states, ordered by token, at most `stream_keys_per_second`
-// keys per second, one chunk in flight, resumed from the next range after a restart
-// (ranges finished are reported through stream_done_ranges() for the driver to persist).
+// keys per second, one chunk in flight; after a restart it resumes with the ranges not
+// finished (those finished are reported through TakeFinishedRanges() for the driver to
+// persist; a range pulled in part starts again from its beginning).
 // Streaming can be paused. Anti-entropy compares read-ring ranges only.
 //
 // Because replicas exchange whole key states and merge them (a join), messages may be
@@ -109,6 +112,8 @@ struct QuorumConfig {
   bool repair_before_reply = false;
   bool sloppy_quorum = false;
   size_t max_hints_per_target = 10000;
+  uint64_t max_hint_bytes_per_target = 64u << 20;  // keys and states held for one node
+  uint64_t max_hint_age_ms = 0;  // a hint older than this is dropped (0: never)
   size_t hint_replay_per_tick = 16;
   uint64_t anti_entropy_interval_ms = 0;  // 0: off
   uint32_t merkle_depth = 10;
@@ -297,6 +302,10 @@ class Coordinator {
   std::map<uint64_t, Pending> pending_;
   std::map<std::string, std::string> written_;  // this output's state writes, by key
   Hints hints_;                                   // held for other nodes (fallback role)
+  std::map<uint64_t, uint64_t> hint_bytes_;       // per target: keys and states held
+  // When each hint was stored (0: restored at start; set at the first Tick).
+  std::map<std::pair<uint64_t, std::string>, uint64_t> hint_since_;
+  void DropHint(uint64_t target, const std::string& key);
   // Anti-entropy: a tree per replicated range, by the range's end token; every local key
   // by token; the next exchange.
   std::map<uint64_t, MerkleTree> trees_;
@@ -319,6 +328,7 @@ class Coordinator {
   // Counters.
   uint64_t reads_ = 0, writes_ = 0, forwards_ = 0, timeouts_ = 0, repairs_ = 0,
            malformed_ = 0, hints_stored_ = 0, hints_refused_ = 0, hints_delivered_ = 0,
+           hints_expired_ = 0,
            ae_exchanges_ = 0, ae_hashes_sent_ = 0, ae_keys_sent_ = 0, ae_keys_received_ = 0;
 };
 

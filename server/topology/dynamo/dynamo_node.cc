@@ -176,6 +176,8 @@ DynamoNode::DynamoNode(const config::Config& config, RingState state,
   quorum_.repair_before_reply = d.read_repair == config::ReadRepair::kBeforeReply;
   quorum_.sloppy_quorum = d.sloppy_quorum;
   quorum_.max_hints_per_target = d.max_hints_per_target;
+  quorum_.max_hint_bytes_per_target = d.max_hint_bytes_per_target;
+  quorum_.max_hint_age_ms = d.hint_max_age_ms;
   quorum_.hint_replay_per_tick =
       std::max<size_t>(1, (d.hint_replay_per_second + kTicksPerSecond - 1) / kTicksPerSecond);
   quorum_.anti_entropy_interval_ms = d.anti_entropy_interval_ms;
@@ -307,13 +309,21 @@ void DynamoNode::OnRingMessage(uint64_t from, std::string_view body) {
     out_.send.push_back(Envelope{from, std::string(1, static_cast<char>(kRingStateMsg)) + state_.Encode()});
     return;
   }
-  if (next.transition != 0 && next.transition == state_.transition) {
-    next.streamed.insert(state_.streamed.begin(), state_.streamed.end());
-  }
-  if (next.version == state_.version && next.transition != state_.transition) {
-    // Two different changes made at once at two nodes (two operators): every node keeps
-    // the one whose encoding hashes lower, so all agree; the other change is dropped and
-    // shows as never made in kvctl node status.
+  const bool same_change = next.transition != 0 && next.transition == state_.transition;
+  if (same_change) next.streamed.insert(state_.streamed.begin(), state_.streamed.end());
+  if (next.version == state_.version && !same_change) {
+    // Two different states at one version: two changes made at once at two nodes (two
+    // operators), or nodes started with different cluster.members. Every node keeps the
+    // one whose encoding hashes lower, so all agree (and no two nodes hand a pair back and
+    // forth); the other change is dropped and shows as never made in kvctl node status.
+    if (next.version == 0 && !warned_config_) {
+      warned_config_ = true;
+      out_.events.push_back(fmt::format(
+          "node {} started from another ring than this node (version 0 differs): check that "
+          "every node lists the same cluster.members; the ring whose encoding hashes lower is "
+          "kept",
+          from));
+    }
     if (ring::Hash64(next.Encode()) >= Digest()) return;
   }
   const bool grew = next.streamed != state_.streamed;
@@ -417,7 +427,8 @@ Status DynamoNode::ChangeRing(const wire::AdminRequest& req, RingState* next) co
     default:
       return Status::Unsupported(fmt::format(
           "ADMIN {} is for leader_follower; a dynamo ring takes add_learner (join), "
-          "remove_member (decommission), pause_streams and resume_streams",
+          "remove_member (decommission), pause_streams, resume_streams, repair and "
+          "repair_dry_run",
           wire::AdminActionName(req.action)));
   }
   ++next->version;

@@ -132,6 +132,7 @@ class DynamoNode final : public Node {
   std::map<uint64_t, Departed> departed_;  // nodes that left the ring lately
   std::set<uint64_t> gainers_;             // of state_ at gainers_version_
   uint64_t gainers_version_ = ~uint64_t{0};
+  bool warned_config_ = false;
   bool state_dirty_ = false;   // persist state_ with the next output
   QuorumConfig quorum_;
   clock::HlcTimestamp clock_floor_;

@@ -43,6 +43,8 @@ TEST_CASE("dynamo config: defaults", "[unit][config]") {
   CHECK(d.read_repair == ReadRepair::kBackground);
   CHECK(d.sloppy_quorum);
   CHECK(d.max_hints_per_target == 100000);
+  CHECK(d.max_hint_bytes_per_target == 64u << 20);
+  CHECK(d.hint_max_age_ms == 10'800'000);
   CHECK(d.hint_replay_per_second == 1000);
   CHECK(d.anti_entropy_interval_ms == 1000);
   CHECK(d.merkle_depth == 10);
@@ -62,6 +64,8 @@ TEST_CASE("dynamo config: every field is read as written", "[unit][config]") {
   read_repair: before_reply
   sloppy_quorum: false
   max_hints_per_target: 0
+  max_hint_bytes_per_target: 4096
+  hint_max_age_ms: 0
   hint_replay_per_second: 5
   anti_entropy_interval_ms: 0
   merkle_depth: 4
@@ -81,6 +85,8 @@ TEST_CASE("dynamo config: every field is read as written", "[unit][config]") {
   CHECK(d.read_repair == ReadRepair::kBeforeReply);
   CHECK_FALSE(d.sloppy_quorum);
   CHECK(d.max_hints_per_target == 0);
+  CHECK(d.max_hint_bytes_per_target == 4096);
+  CHECK(d.hint_max_age_ms == 0);
   CHECK(d.hint_replay_per_second == 5);
   CHECK(d.anti_entropy_interval_ms == 0);
   CHECK(d.merkle_depth == 4);
@@ -136,6 +142,9 @@ TEST_CASE("dynamo config: ranges, the ring and resolvers", "[unit][config]") {
         "replicas than there are nodes");
   CHECK(ErrorOf(Dynamo("dynamo:\n  tokens_per_node: 5000\n")) ==
         "dynamo.tokens_per_node: 5000 is out of range; expected an integer from 1 to 4096");
+  CHECK(ErrorOf(Dynamo("dynamo:\n  hint_max_age_ms: 2592000001\n")) ==
+        "dynamo.hint_max_age_ms: 2592000001 is out of range; expected an integer from 0 to "
+        "2592000000");
   CHECK(ErrorOf(Dynamo("dynamo:\n  merkle_depth: 20\n")) ==
         "dynamo.merkle_depth: 20 is out of range; expected an integer from 4 to 16");
   CHECK(ErrorOf(Dynamo("dynamo:\n  read_repair: never\n")) ==

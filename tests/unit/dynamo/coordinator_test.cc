@@ -330,3 +330,48 @@ TEST_CASE("dynamo coordinator: repair on demand; a dry run lists differing range
 
 }  // namespace
 }  // namespace kvd::topology::dynamo
+
+namespace kvd::topology::dynamo {
+namespace {
+
+TEST_CASE("dynamo coordinator: the hint store is bounded per target in bytes and in age") {
+  QuorumConfig q;
+  q.sloppy_quorum = true;
+  q.w = 3;
+  q.max_hint_bytes_per_target = 120;  // room for about one small key state
+  q.max_hint_age_ms = 5000;
+  Cluster c(5, q);
+  const auto replicas = ReplicasOf(c, "k");
+  const uint64_t down = replicas[2];
+  for (uint64_t id = 1; id <= 5; ++id) c.node(id).SetAlive(down, false);
+  c.unreachable = {down};
+  c.node(replicas[0]).Client(Put(1, "k", "v"), 1000);
+  auto first = c.Run(1000);
+  REQUIRE(first[replicas[0]].size() == 1);
+  REQUIRE(first[replicas[0]][0].status.ok());
+  uint64_t holder = 0;
+  for (uint64_t id = 1; id <= 5; ++id) {
+    if (c.node(id).hints_pending() > 0) holder = id;
+  }
+  REQUIRE(holder != 0);
+  const uint64_t held = c.node(holder).Counters().at("hint_bytes");
+  CHECK(held > 0);
+  CHECK(held <= 120);
+  // A big value for the same home replica does not fit: refused, so W = 3 is not met.
+  c.node(replicas[0]).Client(Put(2, "k", std::string(200, 'x')), 1100);
+  c.Run(1100);
+  CHECK(c.node(holder).Counters().at("hints_refused_total") == 1);
+  CHECK(c.node(holder).Counters().at("hint_bytes") == held);
+  // The hint (stored at 1000 ms) is kept until it is 5 s old, then dropped (the home
+  // replica is still down).
+  c.node(holder).Tick(5900);
+  CHECK(c.node(holder).hints_pending() == 1);
+  c.node(holder).Tick(6000);
+  c.Run(6000);
+  CHECK(c.node(holder).hints_pending() == 0);
+  CHECK(c.node(holder).Counters().at("hints_expired_total") == 1);
+  CHECK(c.node(holder).Counters().at("hint_bytes") == 0);
+}
+
+}  // namespace
+}  // namespace kvd::topology::dynamo
