@@ -683,8 +683,8 @@ std::string TooManyResolversMessage(size_t count) {
 // Re-checks multi_leader.resolvers (for ValidateConfig; ReadResolvers checks the same as
 // it reads). Duplicate prefixes are a cross-field rule (CheckMultiLeader), so that they
 // are found even when another entry of the list is wrong.
-void CheckResolvers(const Config& config, std::string_view path, Errors* errors) {
-  const std::vector<ResolverRule>& rules = config.multi_leader.resolvers;
+void CheckResolverRules(const std::vector<ResolverRule>& rules, std::string_view path,
+                        Errors* errors) {
   if (rules.size() > kMaxResolverRules) {
     errors->Add(path, TooManyResolversMessage(rules.size()));
     return;
@@ -694,6 +694,10 @@ void CheckResolvers(const Config& config, std::string_view path, Errors* errors)
       errors->Add(fmt::format("{}[{}].prefix", path, i), *problem);
     }
   }
+}
+
+void CheckResolvers(const Config& config, std::string_view path, Errors* errors) {
+  CheckResolverRules(config.multi_leader.resolvers, path, errors);
 }
 
 // Defined with the document walk below, like ReadMembers.
@@ -816,16 +820,7 @@ constexpr FieldSpec QuorumField(std::string_view key) {
 }
 
 void CheckDynamoResolvers(const Config& config, std::string_view path, Errors* errors) {
-  const std::vector<ResolverRule>& rules = config.dynamo.resolvers;
-  if (rules.size() > kMaxResolverRules) {
-    errors->Add(path, TooManyResolversMessage(rules.size()));
-    return;
-  }
-  for (size_t i = 0; i < rules.size(); ++i) {
-    if (auto problem = ResolverPrefixProblem(rules[i].prefix)) {
-      errors->Add(fmt::format("{}[{}].prefix", path, i), *problem);
-    }
-  }
+  CheckResolverRules(config.dynamo.resolvers, path, errors);
 }
 
 constexpr auto kDynamo = &Config::dynamo;

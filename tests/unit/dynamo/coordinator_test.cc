@@ -274,11 +274,6 @@ TEST_CASE("dynamo coordinator: with sloppy quorum a fallback holds a hint and ha
   CHECK(c.node(holder).Counters().at("hints_delivered_total") == 1);
 }
 
-}  // namespace
-}  // namespace kvd::topology::dynamo
-
-namespace kvd::topology::dynamo {
-namespace {
 
 TEST_CASE("dynamo coordinator: repair on demand; a dry run lists differing ranges and changes nothing") {
   QuorumConfig q;
@@ -328,11 +323,6 @@ TEST_CASE("dynamo coordinator: repair on demand; a dry run lists differing range
   CHECK(no_trees.node(1).StartRepair(true).code() == Code::kInvalidArgument);
 }
 
-}  // namespace
-}  // namespace kvd::topology::dynamo
-
-namespace kvd::topology::dynamo {
-namespace {
 
 TEST_CASE("dynamo coordinator: the hint store is bounded per target in bytes and in age") {
   QuorumConfig q;
