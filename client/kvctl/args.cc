@@ -564,6 +564,25 @@ Result<Command> ParseNodeStatus(const po::variables_map& vm,
   return Cluster(status);
 }
 
+// ---- dynamo on-demand repair: kvctl repair ----
+
+void AddRepairOptions(po::options_description* d) {
+  d->add_options()("dry-run", po::bool_switch(),
+                   "only compare the Merkle roots and list the ranges that differ; change "
+                   "nothing")("node", po::value<std::string>()->value_name("NODE_ID"),
+                              "ask only this ring member (default: every member that answers)");
+}
+
+Result<Command> ParseRepair(const po::variables_map& vm, const std::vector<std::string>& args) {
+  KVD_TRY(CheckPositionals("repair", "repair [--dry-run] [--node NODE_ID]", args, 0, 0));
+  RepairCommand repair;
+  repair.dry_run = Flag(vm, "dry-run");
+  if (std::optional<std::string> node = OptionalString(vm, "node")) {
+    KVD_ASSIGN_OR_RETURN(repair.node_id, ParseNodeId("repair", *node, "--node"));
+  }
+  return Cluster(repair);
+}
+
 struct CommandSpec {
   std::string_view name;
   std::string_view usage;                         // after "Usage: "
@@ -1178,6 +1197,54 @@ const CommandSpec kCommands[] = {
      "kvctl node status --sample 5s\n"
      "kvctl node status --output json | jq '.gainers[] | select(.done | not) | .id'",
      AddNodeStatusOptions, ParseNodeStatus, kDefaultTimeout, true},
+    {"repair", "kvctl [global options] repair [--dry-run] [--node NODE_ID]",
+     "dynamo: compare every range with its other replicas now, and repair (or list) differences",
+     "Repairs a dynamo ring on demand, without waiting for the background anti-entropy: each\n"
+     "node asked compares every range it replicates with each other replica of it, one\n"
+     "(range, replica) pair per tick (10 ms), by their Merkle trees. A full repair runs the\n"
+     "anti-entropy exchange for each pair (the keys that differ are merged both ways); with\n"
+     "--dry-run the two nodes only swap the trees' roots and record the pairs whose roots\n"
+     "differ, and nothing changes. kvctl first finds the ring's members (as kvctl cluster\n"
+     "status does; the node at --endpoints must be a dynamo node, else exit 4 and nothing is\n"
+     "sent), sends the ADMIN request to every member that answers (with --node, only to\n"
+     "NODE_ID), then reads their STATUS every 250 ms until each has done every comparison it\n"
+     "started, printing a line of progress every second (table output only), e.g.\n"
+     "\"[3.0 s] 1536/7680 comparisons, 2 differing\" (differing: dry run only; pairs, both\n"
+     "sides counted). Every range is compared from each of its replicas, so asking every node\n"
+     "compares every pair twice; --node NODE_ID repairs only the ranges NODE_ID holds.\n"
+     "Needs dynamo.anti_entropy_interval_ms > 0 (the trees); a node refuses otherwise (exit 4,\n"
+     "\"anti-entropy is off ...\"), and while a repair it started is still running (exit 5, \"a\n"
+     "repair is running (N of M comparisons started)\"). When some nodes refuse or do not\n"
+     "answer and others start, kvctl goes on with those and names the others below the result;\n"
+     "when none starts, it exits with the first refusal's code (6 if none answered). A replica\n"
+     "that is down is skipped (counted done); in a dry run a replica that does not answer\n"
+     "within the server's request timeout is counted as unanswered.\n"
+     "At the end, full repair: \"repair done: N comparisons on M nodes in T s\" (the exchanges\n"
+     "of the last pairs may still be merging keys for a moment; run a dry run after it to\n"
+     "check). Dry run: one row per differing range and pair of replicas, the pair found from\n"
+     "both sides shown once:\n"
+     "  RANGE    (start, end]: the tokens of the range (kvctl rebuilds the ring from the\n"
+     "           members, as kvctl ring does; \"?\" for a start it cannot tell)\n"
+     "  NODE     a node that found the difference (the lower id when both did)\n"
+     "  REPLICA  the replica whose tree differs from NODE's\n"
+     "then \"K ranges differ (of R compared)\" or \"no range differs (R compared)\" (R: the\n"
+     "ranges of the ring the nodes asked replicate) and the unanswered comparisons if any. A\n"
+     "node lists at most 200 pairs; when it found more, a line says so.\n"
+     "Exit codes: 0 when the repair ran (differences found or not); 4 or 5 as above; 6 when it\n"
+     "has not finished within --timeout (default here: 10m; each request within 10s): it goes\n"
+     "on in the background on the nodes.\n"
+     "Output: table as above; raw: dry run: one line per differing range, tab-separated:\n"
+     "start, end, replicas (ids separated by commas); full repair: the comparisons done; json\n"
+     "{\"dry_run\":true,\"comparisons\":N,\"differing\":[{\"start\":S|null,\"end\":E,\n"
+     "\"replicas\":[a,b]}],\"ranges_differing\":K,\"ranges_compared\":R,\"unanswered\":N,\n"
+     "\"elapsed_ms\":N,\"nodes\":[{\"id\":N,\"endpoint\":...,\"started\":true,\"pairs\":N,\n"
+     "\"done\":N,\"differing\":N,\"unanswered\":N,\"error\":null|\"...\"}],\"notes\":[...]}\n"
+     "(differing is empty for a full repair).",
+     "kvctl --endpoints 127.0.0.1:7421 repair --dry-run\n"
+     "kvctl repair\n"
+     "kvctl repair --node 3 --timeout 30m\n"
+     "kvctl repair --dry-run --output json | jq '.differing[] | .end'",
+     AddRepairOptions, ParseRepair, kDefaultRingWaitTimeout, true},
     {"help", "kvctl help [COMMAND]", "show the list of commands, or one command's help",
      "Shows kvctl's help, or COMMAND's (the same as kvctl COMMAND --help).",
      "kvctl help\n"

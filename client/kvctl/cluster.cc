@@ -8,10 +8,12 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <thread>
 #include <variant>
 
 #include "client/kvctl/cluster_view.h"
+#include "client/kvctl/repair.h"
 #include "client/kvctl/ring_change.h"
 #include "client/kvctl/ring_view.h"
 #include "client/lib/client.h"
@@ -922,6 +924,178 @@ Output RunNodeStatus(const Context& ctx, const NodeStatusCommand& command) {
                           ctx.format());
 }
 
+// ---- on-demand repair: kvctl repair ----
+
+// "kvctl: <why>\n" -> "<why>".
+std::string FailureText(const Output& failure) {
+  std::string text = failure.err;
+  if (text.rfind("kvctl: ", 0) == 0) text.erase(0, 7);
+  while (!text.empty() && text.back() == '\n') text.pop_back();
+  return text;
+}
+
+// The nodes to repair: every dynamo member that answered (ascending id), or only --node.
+// Members that did not answer are noted in `notes`.
+OrOutput<std::vector<RepairNode>> RepairTargets(const Discovery& d, uint64_t only,
+                                                std::vector<std::string>* notes) {
+  std::map<uint64_t, RepairNode> answered;
+  std::set<uint64_t> members;
+  for (const Probe& probe : d.probes) {
+    if (!probe.status || !probe.status->is_dynamo()) continue;
+    for (const ConfiguredMember& m : probe.status->Members()) members.insert(m.id);
+    RepairNode node;
+    node.id = probe.status->node_id;
+    node.endpoint = probe.endpoint;
+    answered.emplace(node.id, std::move(node));
+  }
+  std::vector<RepairNode> targets;
+  if (only != 0) {
+    auto it = answered.find(only);
+    if (it != answered.end()) {
+      targets.push_back(it->second);
+      return targets;
+    }
+    if (members.count(only) == 0) {
+      return Failure(ExitCode::kRejected,
+                     fmt::format("invalid argument: node {} is not a member of the ring "
+                                 "(members: {})",
+                                 only, fmt::join(members, ", ")));
+    }
+    std::string why = "its client address is unknown";
+    for (const Probe& probe : d.probes) {
+      if (probe.expected_id == only && !probe.status) {
+        why = fmt::format("{}: {}", probe.endpoint, DescribeStatus(probe.error));
+      }
+    }
+    return Failure(ExitCode::kUnreachable, fmt::format("node {} did not answer ({})", only, why));
+  }
+  for (auto& [id, node] : answered) targets.push_back(std::move(node));
+  for (const Probe& probe : d.probes) {
+    if (probe.status) continue;
+    notes->push_back(probe.expected_id == 0
+                         ? fmt::format("{} did not answer: {}", probe.endpoint,
+                                       DescribeStatus(probe.error))
+                         : fmt::format("node {} did not answer ({}: {}); it was not repaired",
+                                       probe.expected_id, probe.endpoint,
+                                       DescribeStatus(probe.error)));
+  }
+  return targets;
+}
+
+Output RunRepair(const Context& outer, const RepairCommand& command) {
+  // The wait is bounded by --timeout (default 10m); each request by the usual admin bound.
+  Context ctx{outer.invocation, outer.backend, outer.start, outer.deadline, kDefaultAdminTimeout};
+  OrOutput<Discovery> found = Discover(ctx, /*all_members=*/true, /*accept_leaderless=*/true);
+  if (auto* failure = std::get_if<Output>(&found)) return std::move(*failure);
+  const Discovery& d = std::get<Discovery>(found);
+  if (!d.dynamo_view) {
+    const Probe* answered = FirstAnswer(d.probes);
+    KVD_ASSERT(answered != nullptr);
+    return Failure(ExitCode::kRejected,
+                   fmt::format("unsupported: the node at {} runs in mode {}; kvctl repair needs "
+                               "a dynamo ring",
+                               answered->endpoint, answered->status->mode));
+  }
+  const NodeStatus* ring_from = nullptr;
+  for (const Probe& probe : d.probes) {
+    if (probe.status && probe.status->is_dynamo()) {
+      ring_from = &*probe.status;
+      break;
+    }
+  }
+  std::vector<std::string> notes;
+  OrOutput<std::vector<RepairNode>> targeted = RepairTargets(d, command.node_id, &notes);
+  if (auto* failure = std::get_if<Output>(&targeted)) return std::move(*failure);
+  std::vector<RepairNode> nodes = std::move(std::get<std::vector<RepairNode>>(targeted));
+
+  // The ADMIN requests, to every target at once.
+  const wire::AdminAction action =
+      command.dry_run ? wire::AdminAction::kRepairDryRun : wire::AdminAction::kRepair;
+  std::vector<NodeCall> calls;
+  for (const RepairNode& n : nodes) calls.push_back({n.endpoint, AdminRequestFor(action, 0)});
+  std::vector<Result<wire::Response>> results = ctx.backend.call(calls, ctx.RequestTimeout());
+  KVD_ASSERT(results.size() == nodes.size());
+  std::optional<Output> first_failure;
+  size_t started = 0;
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    OrOutput<Json> answer = AdminAnswer(results[i]);
+    if (auto* failure = std::get_if<Output>(&answer)) {
+      nodes[i].error = FailureText(*failure);
+      nodes[i].error_exit = failure->exit_code;
+      if (!first_failure) first_failure = std::move(*failure);
+      continue;
+    }
+    nodes[i].started = true;
+    nodes[i].pairs = U64(std::get<Json>(answer), "pairs");
+    ++started;
+  }
+  if (started == 0) {
+    KVD_ASSERT(first_failure.has_value());
+    if (nodes.size() == 1) return std::move(*first_failure);
+    std::vector<std::string> reasons;
+    for (const RepairNode& n : nodes) reasons.push_back(fmt::format("node {}: {}", n.id, n.error));
+    return Failure(first_failure->exit_code,
+                   fmt::format("no node started the repair ({})", fmt::join(reasons, "; ")));
+  }
+
+  // Poll every started node's STATUS until each has finished.
+  std::string kept;
+  uint64_t last_line_ms = 0;
+  bool any_line = false;
+  while (true) {
+    std::vector<ProbeTarget> targets;
+    std::vector<size_t> index;
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      if (!nodes[i].started || nodes[i].finished()) continue;
+      targets.push_back({nodes[i].id, nodes[i].endpoint});
+      index.push_back(i);
+    }
+    std::vector<Probe> probes = ProbeAll(ctx, targets);
+    for (size_t k = 0; k < probes.size(); ++k) {
+      RepairNode& n = nodes[index[k]];
+      if (probes[k].status && probes[k].status->is_dynamo()) {
+        n.last = probes[k].status->dynamo.repair;
+        n.status_error.clear();
+      } else {
+        n.status_error = probes[k].status ? "it no longer answers as a dynamo node"
+                                          : DescribeStatus(probes[k].error);
+      }
+    }
+    bool all_done = std::all_of(nodes.begin(), nodes.end(), [](const RepairNode& n) {
+      return !n.started || n.finished();
+    });
+    uint64_t now_ms = ctx.ElapsedMs();
+    if (!all_done && (!any_line || now_ms >= last_line_ms + kRepairProgressInterval.count())) {
+      ShowProgress(ctx, RepairProgressLine(command.dry_run, nodes, now_ms) + "\n", &kept);
+      any_line = true;
+      last_line_ms = now_ms;
+    }
+    if (all_done) break;
+    if (!ctx.CanWait(kRepairPollInterval)) {
+      std::vector<uint64_t> waiting;
+      for (const RepairNode& n : nodes) {
+        if (n.started && !n.finished()) waiting.push_back(n.id);
+      }
+      Output timeout = Failure(
+          ExitCode::kUnreachable,
+          fmt::format("timeout: the repair did not finish within {} ({}; still running on "
+                      "node{} {}); it goes on in the background on the nodes",
+                      FormatMs(static_cast<uint64_t>(ctx.invocation.global.timeout.count())),
+                      RepairProgressLine(command.dry_run, nodes, now_ms).substr(
+                          RepairProgressLine(command.dry_run, nodes, now_ms).find("] ") + 2),
+                      waiting.size() == 1 ? "" : "s", fmt::join(waiting, ", ")));
+      timeout.out = std::move(kept);
+      return timeout;
+    }
+    ctx.backend.sleep(kRepairPollInterval);
+  }
+  RepairReport report = BuildRepairReport(command.dry_run, nodes, ring_from, ctx.ElapsedMs());
+  report.notes.insert(report.notes.begin(), notes.begin(), notes.end());
+  Output output = FormatRepair(report, ctx.format());
+  output.out = kept + output.out;
+  return output;
+}
+
 Output Dispatch(const Context& ctx, const ClusterAction& action) {
   using wire::AdminAction;
   return std::visit(
@@ -955,9 +1129,11 @@ Output Dispatch(const Context& ctx, const ClusterAction& action) {
                                AdminRequestFor(AdminAction::kRemoveMember, command.node_id));
         } else if constexpr (std::is_same_v<T, NodeStreamsCommand>) {
           return RunNodeStreams(ctx, command.pause);
-        } else {
-          static_assert(std::is_same_v<T, NodeStatusCommand>);
+        } else if constexpr (std::is_same_v<T, NodeStatusCommand>) {
           return RunNodeStatus(ctx, command);
+        } else {
+          static_assert(std::is_same_v<T, RepairCommand>);
+          return RunRepair(ctx, command);
         }
       },
       action);

@@ -198,6 +198,41 @@ RingChangeStatus ParseRingChange(const Json& j) {
   return r;
 }
 
+// repair_differing: "END@REPLICA,END@REPLICA,...".
+std::vector<std::pair<uint64_t, uint64_t>> ParseDiffering(std::string_view text) {
+  std::vector<std::pair<uint64_t, uint64_t>> pairs;
+  while (!text.empty()) {
+    size_t comma = text.find(',');
+    std::string_view item = text.substr(0, comma);
+    size_t at = item.find('@');
+    uint64_t end = 0;
+    uint64_t replica = 0;
+    if (at != std::string_view::npos) {
+      auto [p1, e1] = std::from_chars(item.data(), item.data() + at, end);
+      auto [p2, e2] = std::from_chars(item.data() + at + 1, item.data() + item.size(), replica);
+      if (e1 == std::errc() && p1 == item.data() + at && e2 == std::errc() &&
+          p2 == item.data() + item.size() && replica != 0) {
+        pairs.emplace_back(end, replica);
+      }
+    }
+    if (comma == std::string_view::npos) break;
+    text.remove_prefix(comma + 1);
+  }
+  return pairs;
+}
+
+RepairStatus ParseRepair(const Json& j) {
+  RepairStatus r;
+  r.active = FlagOf(j, "repair_active");
+  r.dry_run = FlagOf(j, "repair_dry_run");
+  r.pairs_total = U64(j, "repair_pairs_total");
+  r.pairs_done = U64(j, "repair_pairs_done");
+  r.pairs_differing = U64(j, "repair_pairs_differing");
+  r.pairs_unanswered = U64(j, "repair_pairs_unanswered");
+  r.differing = ParseDiffering(Str(j, "repair_differing"));
+  return r;
+}
+
 DynamoStatus ParseDynamo(const Json& j) {
   DynamoStatus d;
   d.settings.replicas = U64(j, "replicas");
@@ -212,6 +247,7 @@ DynamoStatus ParseDynamo(const Json& j) {
   d.peers = ParseDynamoPeers(j);
   d.members = ParseRingMembers(j);
   d.ring = ParseRingChange(j);
+  d.repair = ParseRepair(j);
   return d;
 }
 

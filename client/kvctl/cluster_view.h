@@ -35,6 +35,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "client/kvctl/invocation.h"
@@ -161,6 +162,21 @@ struct RingChangeStatus {
   bool operator==(const RingChangeStatus&) const = default;
 };
 
+// The node's latest on-demand repair (ADMIN repair / repair_dry_run; see kvctl repair).
+struct RepairStatus {
+  bool active = false;    // repair_active: comparisons still to start or to be answered
+  bool dry_run = false;   // repair_dry_run
+  uint64_t pairs_total = 0;       // (range, replica) comparisons of the repair
+  uint64_t pairs_done = 0;        // started (full repair) or answered (dry run)
+  uint64_t pairs_differing = 0;   // dry run: pairs whose roots differ (all, not only listed)
+  uint64_t pairs_unanswered = 0;  // dry run: replicas that did not answer in time
+  // repair_differing: (range end token, replica) pairs, at most 200 as the server lists
+  // them; malformed entries are skipped.
+  std::vector<std::pair<uint64_t, uint64_t>> differing;
+  bool finished() const { return !active && pairs_done >= pairs_total; }
+  bool operator==(const RepairStatus&) const = default;
+};
+
 // What kvctl uses of a dynamo node's "dynamo" object.
 struct DynamoStatus {
   DynamoSettings settings;
@@ -171,6 +187,7 @@ struct DynamoStatus {
   std::vector<DynamoPeer> peers;  // every other node, as sent
   std::vector<RingMember> members;  // dynamo.members, ascending id; empty if not sent
   RingChangeStatus ring;
+  RepairStatus repair;
   bool operator==(const DynamoStatus&) const = default;
 };
 

@@ -265,11 +265,26 @@ struct NodeStatusCommand {
   bool operator==(const NodeStatusCommand&) const = default;
 };
 
+// ---- dynamo on-demand repair (`kvctl repair`) ----
+// How often kvctl repair reads the STATUS of the nodes repairing, and how often it prints
+// a line of progress.
+inline constexpr std::chrono::milliseconds kRepairPollInterval{250};
+inline constexpr std::chrono::milliseconds kRepairProgressInterval{1000};
+
+// `kvctl repair [--dry-run] [--node ID]`: ADMIN repair (or repair_dry_run) to every ring
+// member that answers (node_id 0) or only to node_id, then a wait until each has compared
+// every (range, replica) pair it holds (--timeout, default kDefaultRingWaitTimeout).
+struct RepairCommand {
+  bool dry_run = false;
+  uint64_t node_id = 0;
+  bool operator==(const RepairCommand&) const = default;
+};
+
 using ClusterAction =
     std::variant<ClusterStatusCommand, PromoteCommand, TransferLeaderCommand, MemberAddCommand,
                  MemberPromoteCommand, MemberRemoveCommand, MemberListCommand, SnapshotCommand,
                  RingCommand, NodeJoinCommand, NodeDecommissionCommand, NodeStreamsCommand,
-                 NodeStatusCommand>;
+                 NodeStatusCommand, RepairCommand>;
 struct ClusterCommand {
   ClusterAction action;
   bool operator==(const ClusterCommand&) const = default;

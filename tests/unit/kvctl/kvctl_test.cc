@@ -368,7 +368,7 @@ TEST_CASE("kvctl: usage errors name the problem", "[unit][kvctl]") {
       {{"frobnicate"},
        "unknown command \"frobnicate\" (commands: get, gets, put, del, cas, batch, scan, incr, "
        "decr, sadd, srem, smembers, ping, status, cluster, promote, transfer-leader, "
-       "switchover, member, snapshot, ring, node, help)"},
+       "switchover, member, snapshot, ring, node, repair, help)"},
       {{"help", "gte"},
        "unknown command \"gte\" (did you mean \"get\"? run 'kvctl --help' for the list)"},
       {{"help", "get", "put"}, "help: unexpected argument \"put\" (usage: kvctl help [COMMAND])"},
@@ -501,7 +501,7 @@ TEST_CASE("kvctl: usage errors exit 2 with one line on stderr", "[unit][kvctl]")
   CHECK(r.err ==
         "kvctl: unknown command \"frobnicate\\x0a\" (commands: get, gets, put, del, cas, batch, "
         "scan, incr, decr, sadd, srem, smembers, ping, status, cluster, promote, "
-        "transfer-leader, switchover, member, snapshot, ring, node, help)\n");
+        "transfer-leader, switchover, member, snapshot, ring, node, repair, help)\n");
 }
 
 TEST_CASE("kvctl: help exits 0 on stdout", "[unit][kvctl]") {
