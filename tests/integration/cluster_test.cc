@@ -789,8 +789,8 @@ TEST_CASE("cluster: a bad cluster config exits 2 and names the field", "[integra
        "cluster.members[0].client"},
       {"unknown member field",
        "    - {id: 1, client: 127.0.0.1:17401, peer: 127.0.0.1:17501, "
-       "zone: a}\n",
-       "", "1", "cluster.members[0].zone"},
+       "rack: a}\n",
+       "", "1", "cluster.members[0].rack"},
       {"bad replication mode", three, "raft:\n  replication: quorate\n", "1", "raft.replication"},
       {"heartbeat too long", three, "raft:\n  heartbeat_interval_ms: 600\n", "1",
        "raft.heartbeat_interval_ms"},
