@@ -194,9 +194,9 @@ DynamoNode::DynamoNode(const config::Config& config, RingState state,
 }
 
 void DynamoNode::AttachStore(LocalStore* store) {
-  coordinator_ = std::make_unique<Coordinator>(node_id_, state_.ReadRing(config_.dynamo.tokens_per_node),
-                                               quorum_, store, clock_floor_,
-                                               std::move(initial_hints_));
+  coordinator_ = std::make_unique<Coordinator>(
+      node_id_, state_.ReadRing(config_.dynamo.tokens_per_node), quorum_, store, clock_floor_,
+      std::move(initial_hints_));
   initial_hints_.clear();
   ApplyRings();
   // Connect to every member of the stored ring (it may differ from cluster.members).
@@ -752,8 +752,6 @@ NodeInfo DynamoNode::Inspect() const {
   info.counters["read_quorum"] = quorum_.r;
   info.counters["write_quorum"] = quorum_.w;
   info.counters["tokens_per_node"] = config_.dynamo.tokens_per_node;
-  const StreamStats* streams = coordinator_ != nullptr ? &coordinator_->stream_stats() : nullptr;
-  (void)streams;
   info.counters["ring_version"] = state_.version;
   info.counters["ring_transition"] = state_.transition;
   info.labels["ring_paused"] = state_.paused ? "true" : "false";
