@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include <nlohmann/json.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -13,15 +14,18 @@
 #include <boost/asio/write.hpp>
 #include <deque>
 #include <future>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <random>
+#include <set>
 #include <thread>
 #include <unordered_map>
 #include <algorithm>
 #include <atomic>
 
 #include "common/read_buffer.h"
+#include "common/ring/ring.h"
 #include "common/wire/codec.h"
 #include "common/wire/frame.h"
 
@@ -116,13 +120,20 @@ std::shared_ptr<IoThreads> MakeIoThreads(size_t count) {
 
 // Every asynchronous handler holds a shared_ptr to the Impl, so an Impl on shared I/O
 // threads stays alive until its last handler has run, after the Client is gone.
+//
+// An Impl is also the per-node connection of smart routing (Client::Router): then it runs
+// on the router's I/O context (`shared_io`) and is `fail_fast`: when it cannot connect, or
+// loses its connection, it fails its requests at once with kUnavailable instead of
+// reconnecting and repeating them, so that the router can send them to another replica.
 class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
  public:
-  explicit Impl(ClientOptions options)
+  explicit Impl(ClientOptions options, asio::io_context* shared_io = nullptr,
+                bool fail_fast = false)
       : options_(std::move(options)),
-        pool_(options_.io_threads.get()),
-        own_io_(pool_ ? nullptr : std::make_unique<asio::io_context>(1)),
-        io_(pool_ ? *pool_->Next() : *own_io_),
+        pool_(shared_io ? nullptr : options_.io_threads.get()),
+        own_io_(pool_ || shared_io ? nullptr : std::make_unique<asio::io_context>(1)),
+        io_(shared_io ? *shared_io : pool_ ? *pool_->Next() : *own_io_),
+        fail_fast_(fail_fast),
         socket_(io_),
         resolver_(io_),
         connect_timer_(io_),
@@ -165,7 +176,12 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
   }
 
   void Send(wire::Request request, Callback callback) {
-    Pending p{std::move(request), std::move(callback), Clock::now() + options_.request_timeout};
+    SendUntil(std::move(request), std::move(callback), Clock::now() + options_.request_timeout);
+  }
+
+  // Send with the deadline given (smart routing: one deadline across the nodes tried).
+  void SendUntil(wire::Request request, Callback callback, Clock::time_point deadline) {
+    Pending p{std::move(request), std::move(callback), deadline};
     if (io_.get_executor().running_in_this_thread()) {
       Enqueue(std::move(p));
       return;
@@ -205,6 +221,7 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
     return session_token_;
   }
   bool OnIoThread() { return io_.get_executor().running_in_this_thread(); }
+  asio::io_context& io() { return io_; }
 
  private:
   enum class State { kDisconnected, kConnecting, kHandshaking, kReady };
@@ -368,6 +385,13 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
     for (auto& w : connect_waiters_) w->set_value(s);
     connect_waiters_.clear();
     last_connect_error_ = s;
+    if (fail_fast_) {
+      // Nothing was sent: the router may send these to another node.
+      std::deque<Pending> failed;
+      failed.swap(waiting_);
+      for (Pending& p : failed) p.callback(s);
+      return;
+    }
     ScheduleReconnect();
   }
 
@@ -648,6 +672,19 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
       ConnectFailed(cause.ToString());
       return;
     }
+    if (fail_fast_) {
+      // The router decides what may be repeated elsewhere; state is settled first.
+      Status lost = Status::Unavailable(fmt::format(
+          "connection to {} lost ({}); the request may or may not have been applied", endpoint,
+          cause.message()));
+      std::vector<Pending> failed;
+      for (auto& [id, p] : inflight_) failed.push_back(std::move(p));
+      inflight_.clear();
+      for (Pending& p : waiting_) failed.push_back(std::move(p));
+      waiting_.clear();
+      for (Pending& p : failed) p.callback(lost);
+      return;
+    }
     // Requests in flight: repeat the safe ones, fail the rest as indeterminate.
     std::vector<uint64_t> ids;
     for (auto& [id, p] : inflight_) ids.push_back(id);
@@ -738,6 +775,7 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
   IoThreads* pool_;                           // shared I/O threads, or
   std::unique_ptr<asio::io_context> own_io_;  // this client's own loop and thread
   asio::io_context& io_;
+  const bool fail_fast_;  // a per-node connection of smart routing (see above)
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
   tcp::socket socket_;
   tcp::resolver resolver_;
@@ -789,21 +827,440 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
   std::string session_token_;
 };
 
-Client::Client(ClientOptions options) : impl_(std::make_shared<Impl>(std::move(options))) {}
-Client::~Client() { impl_->Shutdown(); }
+// ---- smart routing ----
 
-Status Client::Connect() { return impl_->Connect(); }
+namespace {
+
+// Smart routing: at most one STATUS refresh per this long after a node failed.
+constexpr auto kMinRefreshGap = std::chrono::milliseconds(1000);
+
+// What smart routing knows of a dynamo ring, from one node's STATUS document, laid out
+// for a lookup per request without allocating: the ring's ranges (ring::Ring::Ranges,
+// (previous end, end], in token order; the first one wraps around) with their replicas.
+// A key's replicas are those of the first range whose end is at or after the key's token
+// (wrapping to the first range), which is what ring::Ring::Replicas computes by walking
+// the circle.
+struct RouteTable {
+  struct Node {
+    uint64_t id = 0;
+    std::string client;  // "host:port"
+    bool down = false;   // as the node that answered STATUS saw it
+  };
+  std::vector<Node> nodes;         // sorted by id
+  size_t per_range = 0;            // replicas per range: min(N, nodes)
+  std::vector<uint64_t> ends;      // range end tokens, ascending
+  std::vector<uint32_t> replicas;  // per range, per_range indices into nodes, in order
+  // For each of 2^kIndexBits equal slices of the circle, the first range ending at or
+  // after the slice's start: a lookup scans from there (a range or two with 256 tokens
+  // per node) instead of binary-searching `ends`, which misses the cache at every step.
+  static constexpr int kIndexBits = 12;
+  std::vector<uint32_t> index;
+  bool any_down = false;
+
+  void BuildIndex() {
+    index.resize(size_t{1} << kIndexBits);
+    for (size_t slice = 0; slice < index.size(); ++slice) {
+      const uint64_t start = uint64_t{slice} << (64 - kIndexBits);
+      index[slice] = static_cast<uint32_t>(std::lower_bound(ends.begin(), ends.end(), start) -
+                                           ends.begin());
+    }
+  }
+
+  // The replicas of the key (indices into nodes): per_range entries from the result.
+  const uint32_t* ReplicasOf(std::string_view key) const {
+    const uint64_t token = ring::Hash64(key);
+    size_t range = index[token >> (64 - kIndexBits)];
+    while (range < ends.size() && ends[range] < token) ++range;
+    if (range == ends.size()) range = 0;  // after the last token: the range that wraps
+    return &replicas[range * per_range];
+  }
+};
+
+// The key of a request smart routing sends to a replica (nullptr: not routed).
+const std::string* RoutedKey(const wire::Request& r) {
+  if (const auto* b = std::get_if<wire::GetRequest>(&r.body)) return &b->key;
+  if (const auto* b = std::get_if<wire::GetsRequest>(&r.body)) return &b->key;
+  if (const auto* b = std::get_if<wire::PutRequest>(&r.body)) return &b->key;
+  if (const auto* b = std::get_if<wire::DeleteRequest>(&r.body)) return &b->key;
+  return nullptr;
+}
+
+// The ring members a STATUS document's "dynamo" object names: its "members" (the ring
+// state the nodes gossip) when their roles are ring states, keeping those that hold data
+// now ("normal" and "leaving": the read ring, whose replicas coordinate; a "joining" node
+// is still being filled); otherwise, from a node that predates membership changes, its
+// "configured_members".
+const nlohmann::json* RingMembersOf(const nlohmann::json& dynamo, bool* by_role) {
+  *by_role = false;
+  if (const auto members = dynamo.find("members");
+      members != dynamo.end() && members->is_array() && !members->empty()) {
+    *by_role = true;
+    for (const nlohmann::json& m : *members) {
+      const std::string role = m.value("role", std::string());
+      *by_role = *by_role && (role == "normal" || role == "joining" || role == "leaving");
+    }
+    if (*by_role) return &*members;
+  }
+  return &dynamo.at("configured_members");
+}
+
+// Reads a STATUS document (docs/PROTOCOL.md, "dynamo" object). Returns null when the node
+// is not in mode dynamo. Errors: kProtocolError naming what is missing or malformed.
+Result<std::shared_ptr<const RouteTable>> ParseRouteTable(const std::string& json) {
+  const nlohmann::json j = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) {
+    return Status::ProtocolError("the STATUS document is not a JSON object");
+  }
+  const auto mode = j.find("mode");
+  if (mode == j.end() || !mode->is_string()) {
+    return Status::ProtocolError("the STATUS document has no mode");
+  }
+  if (mode->get<std::string>() != "dynamo") return std::shared_ptr<const RouteTable>();
+  // nlohmann::json reports a missing field or a wrong type by throwing: caught here.
+  try {
+    const nlohmann::json& d = j.at("dynamo");
+    auto table = std::make_shared<RouteTable>();
+    const auto n = d.at("replicas").get<size_t>();
+    const auto tokens = d.at("tokens_per_node").get<uint32_t>();
+    std::vector<ring::NodeSpec> specs;
+    bool by_role = false;
+    for (const nlohmann::json& m : *RingMembersOf(d, &by_role)) {
+      if (by_role && m.at("role").get<std::string>() == "joining") continue;
+      const auto id = m.at("id").get<uint64_t>();
+      auto client = m.at("client").get<std::string>();
+      std::string host;
+      uint16_t port = 0;
+      if (Status s = ParseEndpoint(client, &host, &port); !s.ok()) {
+        return Status::ProtocolError(fmt::format("member {}: {}", id, s.message()));
+      }
+      specs.push_back(ring::NodeSpec{id, tokens, m.value("zone", std::string())});
+      table->nodes.push_back(RouteTable::Node{id, std::move(client), false});
+    }
+    std::set<uint64_t> down;
+    if (const auto peers = d.find("peers"); peers != d.end()) {
+      for (const nlohmann::json& p : *peers) {
+        if (p.value("state", std::string()) == "down") down.insert(p.at("id").get<uint64_t>());
+      }
+    }
+    Result<ring::Ring> ring = ring::Ring::Make(std::move(specs));
+    if (!ring.ok()) {
+      return Status::ProtocolError(
+          fmt::format("the ring of the STATUS document: {}", ring.status().message()));
+    }
+    if (n == 0) return Status::ProtocolError("the STATUS document has replicas 0");
+    std::sort(table->nodes.begin(), table->nodes.end(),
+              [](const RouteTable::Node& a, const RouteTable::Node& b) { return a.id < b.id; });
+    std::map<uint64_t, uint32_t> index;
+    for (size_t i = 0; i < table->nodes.size(); ++i) {
+      RouteTable::Node& node = table->nodes[i];
+      node.down = down.count(node.id) != 0;
+      table->any_down = table->any_down || node.down;
+      index[node.id] = static_cast<uint32_t>(i);
+    }
+    table->per_range = std::min(n, table->nodes.size());
+    for (const ring::TokenRange& range : ring.value().Ranges(n)) {
+      if (range.replicas.size() != table->per_range) {
+        return Status::ProtocolError(
+            "the ring of the STATUS document has a range short of replicas");
+      }
+      table->ends.push_back(range.end);
+      for (uint64_t id : range.replicas) table->replicas.push_back(index.at(id));
+    }
+    table->BuildIndex();
+    return std::shared_ptr<const RouteTable>(std::move(table));
+  } catch (const nlohmann::json::exception& e) {
+    return Status::ProtocolError(fmt::format("the STATUS document of a dynamo node: {}", e.what()));
+  }
+}
+
+}  // namespace
+
+// Smart routing (see client.h): the endpoint-list connection (`base_`, an ordinary Impl)
+// serves STATUS refreshes and every request that is not routed; one fail-fast Impl per
+// ring node, on base_'s I/O context, serves the routed ones. mu_ guards the routing state,
+// which Send reads from any thread and the callbacks update on the I/O thread; no Impl is
+// called with mu_ held (an Impl may run a callback, which takes mu_, before it returns).
+class Client::Router : public std::enable_shared_from_this<Client::Router> {
+ public:
+  // REQUIRES: options.io_threads is set (the router's connections share one I/O context).
+  explicit Router(ClientOptions options) : options_(std::move(options)) {
+    KVD_ASSERT(options_.io_threads != nullptr);
+    base_ = std::make_shared<Impl>(options_);
+    // The pool's owner keeps it alive (see Impl): no reference here.
+    options_.io_threads.reset();
+    client_id_ = std::random_device{}() | (uint64_t{std::random_device{}()} << 32) | 1;
+  }
+
+  const std::shared_ptr<Impl>& base() const { return base_; }
+
+  Status Connect() {
+    KVD_TRY(base_->Connect());
+    // Routing is ready when Connect returns (if the node is a dynamo node).
+    auto waiter = std::make_shared<std::promise<void>>();
+    bool start = false;
+    {
+      std::lock_guard lock(mu_);
+      if (status_seen_) return Status::Ok();
+      refresh_waiters_.push_back(waiter);
+      if (!refreshing_) {
+        refreshing_ = true;
+        last_refresh_ = Clock::now();
+        start = true;
+      }
+    }
+    if (start) StartRefresh();
+    waiter->get_future().wait();
+    return Status::Ok();
+  }
+
+  void Send(wire::Request request, Callback callback) {
+    const std::string* key = RoutedKey(request);
+    bool routed = false;
+    bool refresh = false;
+    {
+      std::lock_guard lock(mu_);
+      routed = key != nullptr && table_ != nullptr;
+      if (!closed_ && !refreshing_ && Clock::now() >= next_refresh_) {
+        refreshing_ = refresh = true;
+        last_refresh_ = Clock::now();
+      }
+    }
+    if (refresh) StartRefresh();
+    if (!routed) {
+      base_->Send(std::move(request), std::move(callback));
+      return;
+    }
+    auto r = std::make_shared<Routed>();
+    r->deadline = Clock::now() + options_.request_timeout;
+    if ((request.opcode() == wire::Opcode::kPut || request.opcode() == wire::Opcode::kDelete) &&
+        request.options.client_id == 0) {
+      // One dedup pair for every node the write may be sent to.
+      request.options.client_id = client_id_;
+      request.options.sequence = sequence_.fetch_add(1, std::memory_order_relaxed) + 1;
+    }
+    r->request = std::move(request);
+    r->callback = std::move(callback);
+    Dispatch(r);
+  }
+
+  // Fails what is pending on every connection. REQUIRES: not on the I/O thread.
+  void Shutdown() {
+    std::vector<std::shared_ptr<Impl>> subs;
+    {
+      std::lock_guard lock(mu_);
+      closed_ = true;
+      for (const auto& [address, sub] : subs_) subs.push_back(sub);
+    }
+    for (const auto& sub : subs) sub->Shutdown();
+    base_->Shutdown();
+  }
+
+ private:
+  struct Routed {
+    wire::Request request;
+    Callback callback;
+    Clock::time_point deadline;
+    std::vector<uint64_t> tried;  // nodes already tried for this request
+  };
+
+  // Sends to the first replica of the key not tried yet and not failed recently; when
+  // there is none, through the endpoint list.
+  void Dispatch(const std::shared_ptr<Routed>& r) {
+    std::shared_ptr<Impl> target;
+    uint64_t node = 0;
+    bool closed = false;
+    {
+      std::lock_guard lock(mu_);
+      closed = closed_;
+      if (!closed && table_ != nullptr) {
+        const RouteTable& t = *table_;
+        const uint32_t* replicas = t.ReplicasOf(*RoutedKey(r->request));
+        for (size_t k = 0; k < t.per_range; ++k) {
+          const RouteTable::Node& candidate = t.nodes[replicas[k]];
+          if (candidate.down) continue;
+          if (std::find(r->tried.begin(), r->tried.end(), candidate.id) != r->tried.end()) {
+            continue;
+          }
+          if (!failed_.empty()) {
+            auto f = failed_.find(candidate.id);
+            if (f != failed_.end() && Clock::now() - f->second < options_.node_failure_hold) {
+              continue;
+            }
+          }
+          node = candidate.id;
+          target = SubLocked(replicas[k]);
+          break;
+        }
+      }
+    }
+    if (closed) {
+      r->callback(Status::Unavailable("client closed"));
+      return;
+    }
+    if (target == nullptr) {
+      base_->SendUntil(std::move(r->request), std::move(r->callback), r->deadline);
+      return;
+    }
+    r->tried.push_back(node);
+    // A copy: the request goes to the next replica if this one cannot be reached.
+    target->SendUntil(
+        r->request,
+        [self = shared_from_this(), r, node](Result<wire::Response> result) {
+          self->OnRouted(r, node, std::move(result));
+        },
+        r->deadline);
+  }
+
+  void OnRouted(const std::shared_ptr<Routed>& r, uint64_t node, Result<wire::Response> result) {
+    // The node could not be reached, or the connection was lost. Every routed request may
+    // be repeated (reads; writes carry their dedup pair and dynamo is replicated), as the
+    // endpoint-list connection would repeat it on its next endpoint: try the next replica.
+    if (!result.ok() && result.status().code() == Code::kUnavailable &&
+        Clock::now() < r->deadline) {
+      bool closed = false;
+      bool refresh = false;
+      {
+        std::lock_guard lock(mu_);
+        closed = closed_;  // failed by Shutdown: delivered below
+        if (!closed) {
+          const auto now = Clock::now();
+          failed_[node] = now;
+          if (!refreshing_ && now >= last_refresh_ + kMinRefreshGap) {
+            refreshing_ = refresh = true;
+            last_refresh_ = now;
+          }
+        }
+      }
+      if (!closed) {
+        if (refresh) StartRefresh();
+        Dispatch(r);
+        return;
+      }
+    }
+    r->callback(std::move(result));
+  }
+
+  // The connection to node `index` of table_, opened lazily. REQUIRES: mu_ held.
+  const std::shared_ptr<Impl>& SubLocked(uint32_t index) {
+    std::shared_ptr<Impl>& cached = table_subs_[index];
+    if (cached != nullptr) return cached;
+    const std::string& address = table_->nodes[index].client;
+    auto it = subs_.find(address);
+    if (it == subs_.end()) {
+      ClientOptions o = options_;
+      o.endpoints = {address};
+      it = subs_.emplace(address, std::make_shared<Impl>(std::move(o), &base_->io(),
+                                                         /*fail_fast=*/true))
+               .first;
+    }
+    cached = it->second;
+    return cached;
+  }
+
+  // REQUIRES: the caller set refreshing_.
+  void StartRefresh() {
+    wire::Request r;
+    r.body = wire::StatusRequest{};
+    base_->Send(std::move(r), [self = shared_from_this()](Result<wire::Response> result) {
+      self->OnStatus(std::move(result));
+    });
+  }
+
+  void OnStatus(Result<wire::Response> result) {
+    std::optional<Result<std::shared_ptr<const RouteTable>>> parsed;
+    if (result.ok() && result->ok()) {
+      if (const auto* st = std::get_if<wire::StatusResponse>(&result->body)) {
+        parsed = ParseRouteTable(st->json);
+      }
+    }
+    std::vector<std::shared_ptr<std::promise<void>>> waiters;
+    {
+      std::lock_guard lock(mu_);
+      refreshing_ = false;
+      const auto now = Clock::now();
+      if (parsed.has_value() && parsed->ok()) {
+        table_ = parsed->value();  // null: not a dynamo node, nothing is routed
+        table_subs_.assign(table_ != nullptr ? table_->nodes.size() : 0, nullptr);
+        // While the node sees others down, look again sooner: they come back (and a node
+        // that has just started sees its peers down until their first heartbeats).
+        next_refresh_ = now + (table_ != nullptr && table_->any_down
+                                   ? std::min(options_.ring_refresh_interval,
+                                              options_.node_failure_hold)
+                                   : options_.ring_refresh_interval);
+      } else if (parsed.has_value()) {
+        // A document this client cannot read: keep what it knew; no hammering.
+        next_refresh_ = now + options_.ring_refresh_interval;
+      } else {
+        // No answer (the node is unreachable, say): the endpoint list moves on; ask again
+        // soon, keeping the ring known so far.
+        next_refresh_ = now + kMinRefreshGap;
+      }
+      status_seen_ = true;
+      waiters.swap(refresh_waiters_);
+    }
+    for (const auto& w : waiters) w->set_value();
+  }
+
+  ClientOptions options_;  // io_threads reset: the per-node connections use base_'s context
+  std::shared_ptr<Impl> base_;
+  uint64_t client_id_ = 0;
+  std::atomic<uint64_t> sequence_{0};
+
+  std::mutex mu_;
+  bool closed_ = false;
+  std::shared_ptr<const RouteTable> table_;  // null: route nothing
+  std::map<std::string, std::shared_ptr<Impl>> subs_;  // by client address
+  std::vector<std::shared_ptr<Impl>> table_subs_;      // by table_ node index (a cache)
+  std::map<uint64_t, Clock::time_point> failed_;        // node id -> last failure
+  bool refreshing_ = false;  // a STATUS request is in flight
+  bool status_seen_ = false;  // a refresh has finished (Connect waits for the first)
+  Clock::time_point last_refresh_{};
+  Clock::time_point next_refresh_{};  // epoch: the first Send asks at once
+  std::vector<std::shared_ptr<std::promise<void>>> refresh_waiters_;
+};
+
+Client::Client(ClientOptions options) {
+  if (!options.smart_routing) {
+    impl_ = std::make_shared<Impl>(std::move(options));
+    return;
+  }
+  // All of a smart client's connections share one I/O context: its own thread, unless it
+  // was given a pool.
+  if (options.io_threads == nullptr) {
+    own_threads_ = MakeIoThreads(1);
+    options.io_threads = own_threads_;
+  }
+  router_ = std::make_shared<Router>(std::move(options));
+  impl_ = router_->base();
+}
+
+Client::~Client() {
+  if (router_ != nullptr) {
+    router_->Shutdown();
+  } else {
+    impl_->Shutdown();
+  }
+  router_.reset();
+  impl_.reset();
+  own_threads_.reset();  // joins the smart client's I/O thread, if it has its own
+}
+
+Status Client::Connect() { return router_ ? router_->Connect() : impl_->Connect(); }
 
 void Client::Send(wire::Request request, Callback callback) {
-  impl_->Send(std::move(request), std::move(callback));
+  if (router_ != nullptr) {
+    router_->Send(std::move(request), std::move(callback));
+  } else {
+    impl_->Send(std::move(request), std::move(callback));
+  }
 }
 
 Result<wire::Response> Client::Call(wire::Request request) {
   KVD_ASSERT(!impl_->OnIoThread());
   auto promise = std::make_shared<std::promise<Result<wire::Response>>>();
   auto future = promise->get_future();
-  impl_->Send(std::move(request),
-              [promise](Result<wire::Response> r) { promise->set_value(std::move(r)); });
+  Send(std::move(request),
+       [promise](Result<wire::Response> r) { promise->set_value(std::move(r)); });
   return future.get();
 }
 

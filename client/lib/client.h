@@ -31,6 +31,39 @@
 // request with consistency kSession and no token of its own carries it, which gives
 // read-your-writes and monotonic reads across the client's requests.
 //
+// Smart routing (ClientOptions::smart_routing, off by default). For a dynamo ring, the
+// client sends each single-key request (GET, GETS, PUT, DELETE) straight to a replica of
+// its key instead of to whichever node it is connected to, saving the hop a node that is
+// not a replica makes (it forwards a write to a replica; as a read's coordinator it asks
+// all N replicas over the network, where a replica reads its own copy). How:
+//   * The client asks a node for its STATUS when it connects (Connect(), or the first
+//     request), again every `ring_refresh_interval` (every `node_failure_hold` while that
+//     node sees others down), and again soon after a node fails (at most once a second).
+//     If the node runs in mode "dynamo", the client rebuilds the ring that holds the data
+//     (the read ring: the document's "members" whose role is normal or leaving; from a
+//     node without membership changes, its "configured_members") from their ids, zones
+//     and client addresses and tokens_per_node with ring::Ring::Make, as every node does.
+//     During a join or decommission a write sent to a read-ring replica is coordinated
+//     there for both rings. After a change, until the next refresh, requests may take the
+//     hop the client means to save.
+//   * A routed request goes to the first of the key's N replicas (ring::Ring::Replicas)
+//     that the client has not seen fail within `node_failure_hold` and that the STATUS
+//     node did not report down, over one connection per node, opened when first needed.
+//     A node that cannot be reached fails the attempt at once (no reconnect loop), and the
+//     request goes to the next such replica, then, when none is left, through the
+//     endpoint list as without smart routing (any node coordinates it). So the members'
+//     client addresses (cluster.members[].client) must be reachable from the client as
+//     they are written. Retries follow the rules above: a request whose connection was
+//     lost in flight is repeated on the next node (reads always; writes carry their client
+//     id and sequence, and dynamo is replicated), all within the request's one deadline.
+//   * Everything else (other requests, other modes, a node whose STATUS cannot be read or
+//     parsed, the time before the first STATUS answer) goes through the endpoint list
+//     exactly as without smart routing. The first endpoint's connection stays open for
+//     STATUS refreshes, next to the per-node ones.
+// server_info(), connected_endpoint() and session_token() describe that endpoint-list
+// connection. Callbacks of routed requests run on the same I/O thread as the others. What
+// it gains and costs, measured: docs/BENCHMARKS.md ("dynamo").
+//
 // Thread-safety: every method may be called from any thread, except that the destructor
 // and Call() must not run on the client's I/O thread. Callbacks run on the client's I/O
 // thread; they must not block, and may call Send() again. Destroying a client fails its
@@ -69,6 +102,13 @@ struct ClientOptions {
   // Follow NOT_LEADER redirects and retry UNAVAILABLE answers of replicated servers.
   bool follow_redirects = true;
   uint32_t max_redirects = 8;
+  // Dynamo rings: send single-key requests straight to a replica of the key (see "Smart
+  // routing" above). No effect on other modes, apart from one STATUS request per
+  // ring_refresh_interval.
+  bool smart_routing = false;
+  std::chrono::milliseconds ring_refresh_interval{30000};
+  // A node the client failed to reach is skipped for this long (then tried again).
+  std::chrono::milliseconds node_failure_hold{2000};
 };
 
 using Callback = std::function<void(Result<wire::Response>)>;
@@ -128,7 +168,12 @@ class Client {
 
  private:
   class Impl;
-  std::shared_ptr<Impl> impl_;
+  class Router;
+  std::shared_ptr<Impl> impl_;      // the endpoint-list connection
+  std::shared_ptr<Router> router_;  // smart routing (null when off)
+  // With smart routing and no ClientOptions::io_threads: the client's own I/O thread,
+  // shared by all its connections; released last.
+  std::shared_ptr<IoThreads> own_threads_;
 };
 
 // Splits "host:port" / "[v6]:port". Errors: kInvalidArgument.
