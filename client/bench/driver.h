@@ -42,6 +42,9 @@ struct DriverOptions {
   // kvd only: per-request options passed through.
   wire::Consistency consistency = wire::Consistency::kDefault;
   wire::Durability durability = wire::Durability::kDefault;
+  // kvd only: ClientOptions::smart_routing (dynamo rings: each request straight to a
+  // replica of its key). Without it, connection i talks to endpoint i mod the endpoints.
+  bool smart_routing = false;
 };
 
 class Driver {

@@ -1,4 +1,7 @@
 // KvdDriver: one libkvclient Client per connection, all on a shared set of I/O threads.
+// Connection i uses endpoint i mod the endpoints; with smart routing it is given every
+// endpoint, starting at that one, and opens its own connection to each ring node it sends
+// to (so a "connection" of the report is one client, with up to one socket per node).
 #include "client/lib/client.h"
 #include "client/bench/driver.h"
 
@@ -56,7 +59,14 @@ class KvdDriver final : public Driver {
 
   Result<std::unique_ptr<BenchConnection>> Open(size_t index) override {
     client::ClientOptions o;
-    o.endpoints = {options_.endpoints[index % options_.endpoints.size()]};
+    const size_t first = index % options_.endpoints.size();
+    o.endpoints = {options_.endpoints[first]};
+    if (options_.smart_routing) {
+      o.smart_routing = true;
+      for (size_t i = 1; i < options_.endpoints.size(); ++i) {
+        o.endpoints.push_back(options_.endpoints[(first + i) % options_.endpoints.size()]);
+      }
+    }
     o.request_timeout = options_.timeout;
     o.client_name = "kvbench";
     o.io_threads = threads_;

@@ -34,6 +34,7 @@ Examples:
   kvbench --target redis --endpoints 127.0.0.1:6379 --workload W --load
   kvbench --workload A --rate 20000 --duration 30 --json > a.json
   kvbench --workload W --durability always --connections 50
+  kvbench --endpoints 127.0.0.1:7421,127.0.0.1:7422 --workload B --smart
 
 Exit status: 0 ran (errors are counted in the report); 1 could not connect;
 2 usage error.
@@ -89,6 +90,8 @@ int main(int argc, char** argv) {
        "kvd: default, linearizable, leader, follower or session")
       ("durability", po::value(&durability)->default_value("default"),
        "kvd: default, none, periodic or always")
+      ("smart", "kvd dynamo rings: route each request to a replica of its key (libkvclient "
+                "smart_routing); without it, connection i uses endpoint i mod the endpoints")
       ("seed", po::value(&o.seed)->default_value(42), "random seed")
       ("json", "print the result as JSON (no progress lines)")
       ("quiet,q", "no progress lines");
@@ -128,6 +131,8 @@ int main(int argc, char** argv) {
   if (!kDurability.count(durability)) return Usage("unknown --durability " + durability);
   d.consistency = kConsistency.at(consistency);
   d.durability = kDurability.at(durability);
+  d.smart_routing = vm.count("smart") > 0;
+  if (d.smart_routing && target != "kvd") return Usage("--smart is for --target kvd");
   if (endpoints.empty()) endpoints = target == "kvd" ? "127.0.0.1:7379" : "127.0.0.1:6379";
   d.endpoints = SplitComma(endpoints);
   if (d.endpoints.empty()) return Usage("--endpoints is empty");
@@ -153,7 +158,7 @@ int main(int argc, char** argv) {
     std::cerr << "kvbench: " << result.status().message() << "\n";
     return 1;
   }
-  ReportContext context{target, endpoints, o, io_threads};
+  ReportContext context{target, endpoints, o, io_threads, d.smart_routing};
   if (json) {
     std::cout << ToJson(context, *result).dump(2) << "\n";
   } else {

@@ -81,10 +81,10 @@ nlohmann::json PhaseJson(const PhaseResult& p) {
 std::string FormatTable(const ReportContext& c, const RunResult& r) {
   const RunOptions& o = c.options;
   std::string out = fmt::format(
-      "kvbench: {} at {}\nworkload {}, {} keys, {}-byte values\n"
+      "kvbench: {} at {}{}\nworkload {}, {} keys, {}-byte values\n"
       "{} connections x pipeline {}, {} I/O threads, {}\n",
-      c.target, c.endpoints, WorkloadText(o.workload), o.keys, o.value_size, o.connections,
-      o.pipeline, c.io_threads,
+      c.target, c.endpoints, c.smart_routing ? " (smart routing: each key to its replicas)" : "",
+      WorkloadText(o.workload), o.keys, o.value_size, o.connections, o.pipeline, c.io_threads,
       o.rate > 0 ? fmt::format("open loop at {:.0f} ops/s", o.rate) : std::string("closed loop"));
   if (o.load) PhaseTable(&out, "load", r.load);
   PhaseTable(&out, "run", r.run);
@@ -103,6 +103,7 @@ nlohmann::json ToJson(const ReportContext& c, const RunResult& r) {
   j["connections"] = o.connections;
   j["pipeline"] = o.pipeline;
   j["io_threads"] = c.io_threads;
+  j["smart_routing"] = c.smart_routing;
   j["rate"] = o.rate;
   j["warmup_s"] = static_cast<double>(o.warmup.count()) / 1e3;
   if (o.load) j["load"] = PhaseJson(r.load);

@@ -13,6 +13,7 @@ struct ReportContext {
   std::string endpoints;
   RunOptions options;
   size_t io_threads = 1;
+  bool smart_routing = false;  // kvd: requests routed to a replica of their key
 };
 
 std::string FormatTable(const ReportContext& context, const RunResult& result);
