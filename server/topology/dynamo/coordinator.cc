@@ -77,6 +77,7 @@ void Coordinator::SetRings(ring::Ring read, ring::Ring write, const std::set<uin
   const bool read_changed = !(read.nodes() == ring_.nodes());
   ring_ = std::move(read);
   write_ring_ = std::move(write);
+  rings_differ_ = !(ring_.nodes() == write_ring_.nodes());
   if (read_changed) {
     // The ranges changed: new trees, filled from the token index (one read per key).
     BuildTrees();
@@ -230,6 +231,7 @@ std::vector<uint64_t> Coordinator::TakeFinishedRanges() {
 std::vector<uint64_t> Coordinator::WriteReplicas(const std::string& key, size_t* pending) const {
   std::vector<uint64_t> replicas = ring_.Replicas(key, config_.n);
   *pending = 0;
+  if (!rings_differ_) return replicas;
   for (uint64_t node : write_ring_.Replicas(key, config_.n)) {
     if (std::find(replicas.begin(), replicas.end(), node) == replicas.end()) {
       replicas.push_back(node);
@@ -453,8 +455,7 @@ void Coordinator::Client(ClientOp op, uint64_t now_ms) {
     StartRead(rid, std::move(p));
     return;
   }
-  size_t pending = 0;
-  p.replicas = WriteReplicas(p.op.key, &pending);
+  p.replicas = WriteReplicas(p.op.key, &p.pending_replicas);
   if (std::find(p.replicas.begin(), p.replicas.end(), self_) != p.replicas.end()) {
     StartWrite(rid, std::move(p));
     return;
@@ -605,9 +606,8 @@ void Coordinator::StartWrite(uint64_t rid, Pending p) {
   p.change = c;
   p.answered.insert(self_);
   // During a ring change, one more acknowledgement per pending replica (see the header).
-  size_t pending = 0;
-  p.replicas = WriteReplicas(p.op.key, &pending);
-  p.needed = std::min((p.op.w != 0 ? p.op.w : config_.w) + pending, p.replicas.size());
+  p.needed =
+      std::min((p.op.w != 0 ? p.op.w : config_.w) + p.pending_replicas, p.replicas.size());
   const std::string bytes = Encode(state);
   // Sloppy quorum: the nodes after the home replicas, in preference order, stand in for
   // the home replicas believed down.
@@ -848,8 +848,7 @@ void Coordinator::OnMessage(uint64_t from, std::string_view bytes, uint64_t now_
       p.from_peer = from;
       p.peer_request = rid;
       p.deadline_ms = std::min(deadline, now_ms_ + config_.request_timeout_ms);
-      size_t pending = 0;
-      p.replicas = WriteReplicas(p.op.key, &pending);
+      p.replicas = WriteReplicas(p.op.key, &p.pending_replicas);
       if (now_ms_ >= deadline) {
         // The forwarder has already told its client the outcome is unknown. Coordinating
         // the write now would stamp it later than writes the client made since (a message

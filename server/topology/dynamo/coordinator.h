@@ -235,7 +235,8 @@ class Coordinator {
     uint64_t from_peer = 0;     // forwarded by this peer (0: a local client)
     uint64_t peer_request = 0;  // the forwarder's request id
     uint64_t deadline_ms = 0;
-    std::vector<uint64_t> replicas;
+    std::vector<uint64_t> replicas;  // writes: WriteReplicas (read ring first, then pending)
+    size_t pending_replicas = 0;     // writes: how many of `replicas` are pending
     size_t needed = 0;
     std::set<uint64_t> answered;
     // reads: each replica's answer (encoded state, "" = none)
@@ -293,6 +294,7 @@ class Coordinator {
 
   ring::Ring ring_;        // the read ring
   ring::Ring write_ring_;  // == ring_ unless a ring change is under way
+  bool rings_differ_ = false;
   QuorumConfig config_;
   LocalStore* store_;
   clock::HybridClock clock_;
