@@ -59,6 +59,7 @@
 //   dynamo.max_hint_bytes_per_target     0 .. 1099511627776              67108864
 //   dynamo.hint_max_age_ms               0 .. 2592000000 (0 = no limit)  10800000
 //   dynamo.hint_replay_per_second        1 .. 1000000                    1000
+//   dynamo.tombstone_grace_ms            0 .. 31536000000 (0 = never)    86400000
 //   dynamo.anti_entropy_interval_ms      0 .. 86400000 (0 = off)         1000
 //   dynamo.merkle_depth                  4 .. 16                         10
 //   dynamo.max_clock_offset_ms           1 .. 3600000                    500
@@ -137,6 +138,9 @@
 //     dynamo.replicas; in dynamo mode, dynamo.replicas is at most the number of
 //     cluster.members (a key cannot live on more nodes than there are).
 //   - dynamo.resolvers: no two entries have the same prefix; only lww and siblings.
+//   - dynamo.tombstone_grace_ms, when not 0 and sloppy_quorum is on, is more than
+//     dynamo.hint_max_age_ms, which is then not 0: a hint older than a collected tombstone
+//     would bring the deleted value back.
 // Deliberately NOT a rule: max_batch_bytes >= max_value_bytes (or >= max_frame_bytes).
 // Each limit is checked on its own and the smallest one wins; an operator may well want
 // batches smaller than one maximal PUT, and that is a policy, not a contradiction.
@@ -840,6 +844,8 @@ constexpr FieldSpec kDynamoFields[] = {
     UintField<kDynamo, &DynamoConfig::hint_max_age_ms, kHintMaxAgeRange>("hint_max_age_ms"),
     UintField<kDynamo, &DynamoConfig::hint_replay_per_second, kHintReplayRange>(
         "hint_replay_per_second"),
+    UintField<kDynamo, &DynamoConfig::tombstone_grace_ms, kTombstoneGraceRange>(
+        "tombstone_grace_ms"),
     UintField<kDynamo, &DynamoConfig::anti_entropy_interval_ms, kAntiEntropyIntervalRange>(
         "anti_entropy_interval_ms"),
     UintField<kDynamo, &DynamoConfig::merkle_depth, kMerkleDepthRange>("merkle_depth"),
@@ -1399,6 +1405,18 @@ void CheckDynamo(const Config& config, Errors* errors) {
                   fmt::format("{} is not available in dynamo mode; expected lww or siblings",
                               Quote(ResolverKindName(kind))));
     }
+  }
+  if (dynamo.sloppy_quorum && dynamo.tombstone_grace_ms != 0 &&
+      !errors->Failed("dynamo.tombstone_grace_ms") && !errors->Failed("dynamo.hint_max_age_ms") &&
+      (dynamo.hint_max_age_ms == 0 || dynamo.hint_max_age_ms >= dynamo.tombstone_grace_ms)) {
+    errors->Add("dynamo.tombstone_grace_ms",
+                fmt::format("{} is not more than dynamo.hint_max_age_ms ({}); with sloppy_quorum "
+                            "on, a hint kept longer than a tombstone would bring the deleted value "
+                            "back: set a longer grace, a shorter non-zero hint_max_age_ms, or 0 "
+                            "to never collect tombstones",
+                            dynamo.tombstone_grace_ms,
+                            dynamo.hint_max_age_ms == 0 ? std::string("0, no limit")
+                                                        : std::to_string(dynamo.hint_max_age_ms)));
   }
   if (errors->Failed("dynamo.replicas")) return;
   for (auto [field, value] : {std::pair{"dynamo.read_quorum", dynamo.read_quorum},

@@ -270,6 +270,9 @@ struct DynamoConfig {
   uint64_t hint_max_age_ms = 10'800'000;
   // dynamo.hint_replay_per_second: 1..1000000 hints delivered per second per node.
   uint32_t hint_replay_per_second = 1000;
+  // dynamo.tombstone_grace_ms: 0..31536000000 (0 = never), how old a delete must be before
+  // its tombstone may be collected (once every other replica holds no value of the key).
+  uint64_t tombstone_grace_ms = 86'400'000;
   // dynamo.anti_entropy_interval_ms: 0..86400000 (0 = off), the pause between two
   // Merkle tree exchanges (one range with one replica each).
   uint32_t anti_entropy_interval_ms = 1000;

@@ -52,6 +52,10 @@ void KvStore::StoreReplicated(const std::string& key, std::string state, uint64_
   // The overlay and engine lookup fails only on an engine error; the write then goes in
   // without the old record, which only affects the key count.
   const std::optional<Record> old = old_record.ok() ? *old_record : std::nullopt;
+  if (state.empty()) {  // a collected tombstone: the key goes
+    if (old) StageWrite(key, old, std::nullopt, group, batch);
+    return;
+  }
   const uint64_t version = NextRevision(group, batch);
   StageWrite(key, old, Record{version, 0, std::move(state)}, group, batch);
 }

@@ -130,7 +130,8 @@ class KvStore {
   // kCorruption.
   Result<std::optional<KeyState>> LookupReplicated(std::string_view key);
   // dynamo: stores `state` (an encoded KeyState the caller merged) as key's value, in
-  // *batch and the overlay under `group`, as ApplyChange does for a change.
+  // *batch and the overlay under `group`, as ApplyChange does for a change. An empty
+  // `state` deletes the key (a tombstone the dynamo core collected).
   void StoreReplicated(const std::string& key, std::string state, uint64_t group,
                        storage::WriteBatch* batch);
   // dynamo: every replicated key and its encoded state in the engine (not the overlay), in

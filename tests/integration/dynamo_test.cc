@@ -274,6 +274,64 @@ TEST_CASE("dynamo: a wiped node is rebuilt by anti-entropy alone") {
   CHECK(st.value()["dynamo"].value("read_repairs_total", uint64_t{1}) == 0);
 }
 
+TEST_CASE("dynamo: tombstones are collected once every replica holds them, and stay gone") {
+  // A short grace (hints expire before it) so that collection happens within the test.
+  ClusterHarness c(Dynamo("  tombstone_grace_ms: 1500\n  hint_max_age_ms: 1000\n", 5000));
+  REQUIRE(c.Start().ok());
+  REQUIRE(WaitAllUp(c, 5).ok());
+  auto client = c.NodeClient(ClusterHarness::index(1), 5s);
+  // 60 keys, lww and siblings; those with n % 4 < 2 (one of each kind in four) deleted,
+  // on every replica (W=all).
+  constexpr int kKeys = 60;
+  auto key_of = [](int n) { return (n % 2 == 0 ? "gc-" : "cart/gc-") + std::to_string(n); };
+  auto deleted = [](int n) { return n % 4 < 2; };
+  for (int n = 0; n < kKeys; ++n) {
+    auto put = client->Call(
+        Req(wire::PutRequest{key_of(n), "v", 0}, Quorums(0, wire::kQuorumOptionAll)));
+    INFO(key_of(n) << ": " << Describe(put));
+    REQUIRE((put.ok() && put.value().ok()));
+  }
+  for (int n = 0; n < kKeys; ++n) {
+    if (!deleted(n)) continue;
+    auto del = client->Call(Req(wire::DeleteRequest{key_of(n)}, Quorums(0, wire::kQuorumOptionAll)));
+    INFO(key_of(n) << ": " << Describe(del));
+    REQUIRE((del.ok() && del.value().ok()));
+  }
+  // Each deleted key's tombstone goes from its three replicas: 3 x 30 collections.
+  auto collected = [&] {
+    uint64_t total = 0;
+    for (size_t i = 0; i < c.size(); ++i) {
+      auto st = c.StatusJson(i);
+      if (st.ok()) total += st.value()["dynamo"].value("tombstones_collected_total", uint64_t{0});
+    }
+    return total;
+  };
+  const auto until = Clock::now() + 40s;
+  while (collected() < 3 * kKeys / 2 && Clock::now() < until) std::this_thread::sleep_for(200ms);
+  REQUIRE(collected() == 3 * kKeys / 2);
+  uint64_t keys = 0;
+  for (size_t i = 0; i < c.size(); ++i) {
+    auto st = c.StatusJson(i);
+    REQUIRE(st.ok());
+    keys += st.value().value("keys", uint64_t{0});
+    CHECK(st.value()["dynamo"].value("tombstones_settled", uint64_t{1}) == 0);
+  }
+  CHECK(keys == 3 * kKeys / 2);  // only the live keys' copies are left
+  // Gone for good (and the others still there), also after a node restarts from its disk.
+  c.Kill9(ClusterHarness::index(3));
+  REQUIRE(c.Restart(ClusterHarness::index(3)).ok());
+  REQUIRE(WaitAllUp(c, 5).ok());
+  for (size_t i = 0; i < c.size(); ++i) {
+    auto node = c.NodeClient(i, 5s);
+    for (int n = 0; n < kKeys; ++n) {
+      auto get = node->Call(Req(wire::GetRequest{key_of(n)}, Quorums(3, 0)));
+      INFO(key_of(n) << " from node " << c.id(i) << ": " << Describe(get));
+      REQUIRE(get.ok());
+      CHECK(get.value().status == (deleted(n) ? Code::kNotFound : Code::kOk));
+    }
+  }
+}
+
 TEST_CASE("dynamo: quorum reads see acknowledged writes from any node; siblings; refusals") {
   ClusterHarness c(Dynamo());
   REQUIRE(c.Start().ok());

@@ -141,6 +141,17 @@ class DynamoSimulation {
   bool safety_ = true;
   std::vector<std::vector<int>> cut_;
   double drop_ = 0, dup_ = 0, crash_rate_ = 0, partition_rate_ = 0;
+  // Tombstones collected, by key: when, and the state that went.
+  struct Collected {
+    uint64_t at_us = 0;
+    kv::KeyState state;
+  };
+  std::map<std::string, std::vector<Collected>> collected_;
+  // True when a tombstone of `key` collected before `before_us` covers `write` (deleted it).
+  bool CollectedCovers(const std::string& key, const kv::Change& write, uint64_t before_us) const;
+  // True when `state` holds no value that the acknowledged delete `del` removed.
+  static bool Honours(const std::optional<kv::KeyState>& state, const kv::Change& del);
+  bool SettledTombstonesLeft() const;
   bool wipe_ = false;     // one node loses its disk during the run (anti-entropy rebuilds it)
   bool wiped_ = false;
   uint64_t max_delay_us_ = 0;
@@ -175,7 +186,20 @@ void DynamoSimulation::Flush(size_t n) {
   Batch b;
   b.hints = std::move(out.hints);
   for (dy::StateWrite& w : out.writes) {
-    node.store.live[w.key] = w.state;
+    if (w.state.empty()) {
+      // A collected tombstone: remember what it covered (the checks accept its absence
+      // for the writes it deleted), and that it was one.
+      std::optional<kv::KeyState> st = node.store.Load(w.key);
+      if (!st || !dy::IsTombstone(*st)) {
+        Fail(fmt::format("node {} collected key {}, which is not a tombstone", node.id, w.key));
+      } else {
+        collected_[w.key].push_back(Collected{now_, std::move(*st)});
+        ++result_.tombstones_collected;
+      }
+      node.store.live.erase(w.key);
+    } else {
+      node.store.live[w.key] = w.state;
+    }
     b.data[w.key] = std::move(w.state);
   }
   b.sends = std::move(out.send);
@@ -319,7 +343,13 @@ void DynamoSimulation::OnEvent(const Event& e) {
       if (e.epoch != node.epoch || node.pending.empty()) break;
       Batch b = std::move(node.pending.front());
       node.pending.pop_front();
-      for (auto& [key, bytes] : b.data) node.durable[key] = bytes;
+      for (auto& [key, bytes] : b.data) {
+        if (bytes.empty()) {
+          node.durable.erase(key);
+        } else {
+          node.durable[key] = bytes;
+        }
+      }
       for (dy::HintWrite& h : b.hints) {
         if (h.state.empty()) {
           node.durable_hints[h.target].erase(h.key);
@@ -460,6 +490,53 @@ void DynamoSimulation::MaybeFinishRingChange() {
   }
 }
 
+namespace {
+
+bool StateCovers(const kv::KeyState& st, const kv::Change& write) {
+  return write.resolver == kv::Resolver::kSiblings
+             ? kv::DecodeContext(st.Context()).value().Covers(write.dot)
+             : !(st.latest() < write.hlc);
+}
+
+}  // namespace
+
+bool DynamoSimulation::CollectedCovers(const std::string& key, const kv::Change& write,
+                                       uint64_t before_us) const {
+  auto it = collected_.find(key);
+  if (it == collected_.end()) return false;
+  for (const Collected& c : it->second) {
+    if (c.at_us < before_us && StateCovers(c.state, write)) return true;
+  }
+  return false;
+}
+
+bool DynamoSimulation::Honours(const std::optional<kv::KeyState>& state, const kv::Change& del) {
+  if (!state) return true;  // nothing at all (never written, or the tombstone collected)
+  if (del.resolver == kv::Resolver::kLww) return !(state->latest() < del.hlc);
+  for (const auto& sibling : state->Siblings()) {
+    if (del.context.Covers(sibling.dot)) return false;
+  }
+  return true;
+}
+
+// With tombstone collection on: true while some replica still holds a tombstone past the
+// grace (the run goes on until anti-entropy has let every one be collected).
+bool DynamoSimulation::SettledTombstonesLeft() const {
+  if (quorum_.tombstone_grace_ms == 0 || quorum_.anti_entropy_interval_ms == 0) return false;
+  for (const std::string& key : kKeys) {
+    for (uint64_t id : ring_.Replicas(key, quorum_.n)) {
+      const auto& durable = nodes_[id - 1].durable;
+      auto it = durable.find(key);
+      if (it == durable.end()) continue;
+      const kv::KeyState st = kv::KeyState::Decode(key, it->second, {}).value();
+      if (dy::IsTombstone(st) && st.latest().wall_ms() + quorum_.tombstone_grace_ms <= NowMs()) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
 void DynamoSimulation::Check() {
   // Reads against earlier acknowledged writes (not in a run where a disk was lost: a read
   // may then meet the wiped replica and one the write had not reached).
@@ -473,14 +550,9 @@ void DynamoSimulation::Check() {
         continue;
       }
       ++result_.checks;
-      bool covered = false;
-      if (read.state) {
-        if (read.op.resolver == kv::Resolver::kSiblings) {
-          covered = kv::DecodeContext(read.state->Context()).value().Covers(write.change.dot);
-        } else {
-          covered = !(read.state->latest() < write.change.hlc);
-        }
-      }
+      // (Nothing is also right when a tombstone that deleted the write was collected.)
+      const bool covered = read.state ? StateCovers(*read.state, write.change)
+                                      : CollectedCovers(read.op.key, write.change, read.end_us);
       if (!covered) {
         Fail(fmt::format("read op {} of {} (started {:.3f} ms) missed write op {} {} "
                          "(acknowledged {:.3f} ms)",
@@ -491,18 +563,46 @@ void DynamoSimulation::Check() {
       }
     }
   }
-  // No acknowledged write is lost: the final state of its key covers it.
+  // No deleted value comes back: a read that started after a delete was acknowledged
+  // holds none of the values it removed (the same R + W > N promise, skipped likewise).
+  for (const Op& read : ops_) {
+    if (wiped_) break;
+    if (read.op.kind != dy::OpKind::kGet || !read.done || !read.ok) continue;
+    for (const Op& del : ops_) {
+      if (del.op.kind != dy::OpKind::kDelete || !del.done || !del.ok || del.sloppy ||
+          del.op.key != read.op.key || del.end_us >= read.start_us) {
+        continue;
+      }
+      ++result_.checks;
+      if (!Honours(read.state, del.change)) {
+        Fail(fmt::format("read op {} of {} (started {:.3f} ms) returned a value deleted by op {} "
+                         "{} (acknowledged {:.3f} ms)",
+                         read.op.id, read.op.key, static_cast<double>(read.start_us) / kMs,
+                         del.op.id, del.change.dot.ToString(),
+                         static_cast<double>(del.end_us) / kMs));
+        return;
+      }
+    }
+  }
+  // No acknowledged write is lost: the final state of its key covers it, or a collected
+  // tombstone deleted it; no acknowledged delete is undone.
   for (const Op& write : ops_) {
-    if (write.op.kind != dy::OpKind::kPut || !write.done || !write.ok || write.sloppy) continue;
+    if (write.op.kind == dy::OpKind::kGet || !write.done || !write.ok || write.sloppy) continue;
     const SimNode& home = nodes_[ring_.Replicas(write.op.key, 1).front() - 1];
     auto it = home.durable.find(write.op.key);
-    bool covered = false;
-    if (it != home.durable.end()) {
-      const kv::KeyState st = kv::KeyState::Decode(write.op.key, it->second, {}).value();
-      covered = write.op.resolver == kv::Resolver::kSiblings
-                    ? kv::DecodeContext(st.Context()).value().Covers(write.change.dot)
-                    : !(st.latest() < write.change.hlc);
+    std::optional<kv::KeyState> st;
+    if (it != home.durable.end()) st = kv::KeyState::Decode(write.op.key, it->second, {}).value();
+    if (write.op.kind == dy::OpKind::kDelete) {
+      if (!Honours(st, write.change)) {
+        Fail(fmt::format("acknowledged delete op {} ({} {}) is undone: the final state of {} "
+                         "holds a value it removed",
+                         write.op.id, write.op.key, write.change.dot.ToString(), write.op.key));
+        return;
+      }
+      continue;
     }
+    const bool covered = (st && StateCovers(*st, write.change)) ||
+                         CollectedCovers(write.op.key, write.change, ~uint64_t{0});
     if (!covered) {
       Fail(fmt::format("acknowledged write op {} ({} {}) is lost: the final state of {} does "
                        "not cover it",
@@ -547,7 +647,14 @@ DynamoSimResult DynamoSimulation::Run() {
   quorum_.sloppy_quorum = rng_.Chance(0.5);
   quorum_.max_hints_per_target = 2 + rng_.Uniform(6);
   quorum_.hint_replay_per_tick = 1 + rng_.Uniform(4);
+  // Tombstone collection, from its own generator (as ring changes): in 70% of the runs
+  // with anti-entropy (without, tombstones are never collected), a grace of 150 ms to
+  // 1.5 s and hints kept at most half of it.
+  Rng gc_rng(o_.seed ^ 0x6c0113c76c0113c7ULL);
+  const uint64_t grace_ms = gc_rng.Chance(0.7) ? 150 + gc_rng.Uniform(1350) : 0;
   if (rng_.Chance(0.5)) {
+    quorum_.tombstone_grace_ms = grace_ms;
+    quorum_.max_hint_age_ms = grace_ms / 2;
     quorum_.anti_entropy_interval_ms = 20 + rng_.Uniform(80);
     quorum_.merkle_depth = static_cast<uint32_t>(2 + rng_.Uniform(4));
     wipe_ = rng_.Chance(0.5);
@@ -588,6 +695,7 @@ DynamoSimResult DynamoSimulation::Run() {
                     quorum_.r, quorum_.w, quorum_.request_timeout_ms,
                     quorum_.repair_before_reply ? "before reply" : "in the background",
                     quorum_.sloppy_quorum ? "on" : "off"));
+  Trace(fmt::format("tombstone grace {} ms (0: never collected)", quorum_.tombstone_grace_ms));
   Trace(fmt::format("anti-entropy {}, a disk lost: {}",
                     quorum_.anti_entropy_interval_ms > 0
                         ? fmt::format("every {} ms, depth {}", quorum_.anti_entropy_interval_ms,
@@ -634,7 +742,7 @@ DynamoSimResult DynamoSimulation::Run() {
       };
       if (quorum_.anti_entropy_interval_ms > 0) {
         // Anti-entropy alone must bring every replica in line (no repair reads).
-        bool settled = ReplicasAgree() && !changing_;
+        bool settled = ReplicasAgree() && !changing_ && !SettledTombstonesLeft();
         for (const SimNode& node : nodes_) {
           settled = settled && node.pending.empty() &&
                     node.core->Counters().at("requests_pending") == 0 &&
@@ -666,6 +774,7 @@ DynamoSimResult DynamoSimulation::Run() {
     if (now_ > deadline) {
       std::string why = "did not settle within the convergence phase:";
       if (!ReplicasAgree()) why += " the replicas of some key still differ;";
+      if (SettledTombstonesLeft()) why += " a tombstone past its grace was not collected;";
       if (changing_) why += " the ring change did not finish;";
       for (size_t k : repair_ops) {
         if (!ops_[k].done || !ops_[k].ok) why += fmt::format(" repair read of {} pending;", ops_[k].op.key);
@@ -725,10 +834,10 @@ std::string DynamoSimResult::Summary(const DynamoSimOptions& options) const {
   return fmt::format(
       "seed={:#x} {} events={} reads ok={} failed={} writes acked={} failed={} sloppy={} "
       "checks={} hints_delivered={} messages={} dropped={} crashes={} partitions={} "
-      "ring_changes={}",
+      "ring_changes={} tombstones_collected={}",
       options.seed, ok ? "ok" : "FAILED", events, reads_ok, reads_failed, writes_acked,
       writes_failed, sloppy_writes, checks, hints_delivered, messages, dropped, crashes,
-      partitions, ring_changes);
+      partitions, ring_changes, tombstones_collected);
 }
 
 DynamoSimResult RunDynamoSimulation(const DynamoSimOptions& options) {

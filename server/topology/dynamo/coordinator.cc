@@ -31,6 +31,9 @@ constexpr uint8_t kStreamRequest = 12;  // u64 rid, u64 start, u64 end, u8 start
 constexpr uint8_t kStreamChunk = 13;    // u64 rid, u64 end, u8 done, u64 last token,
                                         // u32 m, m x (bytes key, bytes state)
 constexpr uint8_t kAeEntries = 11;
+constexpr uint8_t kGcQuery = 15;   // u64 query, bytes key: do you hold a value of key?
+constexpr uint8_t kGcAnswer = 16;  // u64 query, bytes key, u8 clear (1: no value, only
+                                   // nothing or a tombstone)
 constexpr uint8_t kAeRoot = 14;  // u64 range end, u8 reply, u64 root: a dry-run comparison    // u64 range end, u8 reply, u32 n, n x u64 bucket,
                                       // u32 m, m x (bytes key, bytes state)
 
@@ -51,7 +54,10 @@ Coordinator::Coordinator(uint64_t self, ring::Ring ring, QuorumConfig config, Lo
   for (const auto& [target, keys] : hints_) {
     for (const auto& [key, state] : keys) {
       hint_bytes_[target] += key.size() + state.size();
-      hint_since_[{target, key}] = 0;
+      // A reloaded hint's age counts from its newest write (0, undecodable: from the first
+      // Tick), so that restarts do not keep a hint past max_hint_age_ms.
+      std::optional<kv::KeyState> st = Decode(key, state);
+      hint_since_[{target, key}] = st ? st->latest().wall_ms() : 0;
     }
   }
   BuildTrees();
@@ -81,12 +87,11 @@ void Coordinator::SetRings(ring::Ring read, ring::Ring write, const std::set<uin
   if (read_changed) {
     // The ranges changed: new trees, filled from the token index (one read per key).
     BuildTrees();
+    ResetTombstoneIndexes();
     if (!trees_.empty()) {
       for (const auto& [token, key] : tokens_) {
-        MerkleTree* tree = TreeFor(token);
-        if (tree == nullptr) continue;
         const std::string bytes = LocalBytes(key);
-        if (!bytes.empty()) tree->Toggle(token, EntryDigest(key, bytes));
+        if (!bytes.empty()) AddToTree(token, key, bytes, nullptr);
       }
     }
     exchange_cursor_ = 0;
@@ -384,17 +389,128 @@ MerkleTree* Coordinator::TreeFor(uint64_t token) {
 }
 
 void Coordinator::Track(const std::string& key, const std::string* old_bytes,
-                        const std::string& new_bytes) {
+                        const std::string& new_bytes, const kv::KeyState* state) {
   const uint64_t token = ring::Hash64(key);
   if (old_bytes == nullptr) tokens_.emplace(token, key);
   MerkleTree* tree = trees_.empty() ? nullptr : TreeFor(token);
   if (tree == nullptr) return;
-  if (old_bytes != nullptr) tree->Toggle(token, EntryDigest(key, *old_bytes));
-  tree->Toggle(token, EntryDigest(key, new_bytes));
+  if (old_bytes != nullptr) {
+    // The old state leaves the tree, unless it was a settled tombstone (not in it).
+    if (settled_.erase(key) == 0) tree->Toggle(token, EntryDigest(key, *old_bytes));
+    if (auto yit = young_tombstones_.find(key); yit != young_tombstones_.end()) {
+      young_by_time_.erase({yit->second, key});
+      young_tombstones_.erase(yit);
+    }
+  }
+  AddToTree(token, key, new_bytes, state);
+}
+
+void Coordinator::AddToTree(uint64_t token, const std::string& key, const std::string& bytes,
+                            const kv::KeyState* state) {
+  MerkleTree* tree = TreeFor(token);
+  if (tree == nullptr) return;
+  if (config_.tombstone_grace_ms > 0) {
+    std::optional<kv::KeyState> decoded;
+    if (state == nullptr) {
+      decoded = Decode(key, bytes);
+      state = decoded ? &*decoded : nullptr;
+    }
+    if (state != nullptr && IsTombstone(*state)) {
+      const uint64_t wall = state->latest().wall_ms();
+      if (now_ms_ > 0 && now_ms_ >= wall + config_.tombstone_grace_ms) {
+        settled_[key].changed_ms = now_ms_;  // settled: not hashed
+        return;
+      }
+      young_tombstones_[key] = wall;
+      young_by_time_.emplace(wall, key);
+    }
+  }
+  tree->Toggle(token, EntryDigest(key, bytes));
+}
+
+void Coordinator::ResetTombstoneIndexes() {
+  young_tombstones_.clear();
+  young_by_time_.clear();
+  settled_.clear();
+}
+
+void Coordinator::CollectTombstones() {
+  if (config_.tombstone_grace_ms == 0 || trees_.empty()) return;
+  // Tombstones that reached the grace leave their trees.
+  while (!young_by_time_.empty() &&
+         now_ms_ >= young_by_time_.begin()->first + config_.tombstone_grace_ms) {
+    const std::string key = young_by_time_.begin()->second;
+    young_by_time_.erase(young_by_time_.begin());
+    young_tombstones_.erase(key);
+    const uint64_t token = ring::Hash64(key);
+    MerkleTree* tree = TreeFor(token);
+    const std::string bytes = LocalBytes(key);
+    if (tree == nullptr || bytes.empty()) continue;
+    tree->Toggle(token, EntryDigest(key, bytes));
+    settled_[key].changed_ms = now_ms_;
+  }
+  // Ask the other replicas about settled tombstones that have been still for a while (none
+  // during a ring change: pending replicas are still filling).
+  if (rings_differ_ || settled_.empty()) return;
+  const uint64_t quiet_ms = 2 * config_.request_timeout_ms;
+  size_t budget = config_.max_collected_per_tick;
+  auto it = settled_.lower_bound(gc_cursor_);
+  for (size_t seen = 0; seen < settled_.size() && budget > 0; ++seen, ++it) {
+    if (it == settled_.end()) it = settled_.begin();
+    Settled& s = it->second;
+    if (now_ms_ < s.changed_ms + quiet_ms) continue;
+    if (s.query != 0 && now_ms_ < s.asked_ms + config_.request_timeout_ms) continue;
+    --budget;
+    s.query = next_gc_query_++;
+    s.asked_ms = now_ms_;
+    s.clear.clear();
+    for (uint64_t r : ring_.Replicas(it->first, config_.n)) {
+      if (r == self_) continue;
+      std::string msg;
+      ByteWriter w(&msg);
+      w.U8(kGcQuery);
+      w.U64(s.query);
+      w.Bytes(it->first);
+      out_.send.push_back(Envelope{r, std::move(msg)});
+    }
+    gc_cursor_ = std::next(it) == settled_.end() ? std::string() : std::next(it)->first;
+  }
+}
+
+void Coordinator::OnGcAnswer(uint64_t from, uint64_t query, std::string_view key, bool clear) {
+  auto it = settled_.find(std::string(key));
+  if (it == settled_.end() || it->second.query != query || !clear || rings_differ_) return;
+  const std::vector<uint64_t> replicas = ring_.Replicas(it->first, config_.n);
+  if (std::find(replicas.begin(), replicas.end(), from) == replicas.end()) return;
+  Settled& s = it->second;
+  s.clear.insert(from);
+  const bool self_replica = std::find(replicas.begin(), replicas.end(), self_) != replicas.end();
+  if (!self_replica || s.clear.size() + 1 < replicas.size()) return;
+  // Every other replica holds no value of the key: the tombstone goes.
+  const std::string k = it->first;
+  settled_.erase(it);
+  ++tombstones_collected_;
+  const uint64_t token = ring::Hash64(k);
+  for (auto [t, end] = tokens_.equal_range(token); t != end; ++t) {
+    if (t->second == k) {
+      tokens_.erase(t);
+      break;
+    }
+  }
+  written_[k] = std::string();
+  out_.writes.push_back(StateWrite{k, std::string()});
+}
+
+bool IsTombstone(const kv::KeyState& state) {
+  return (state.resolver() == kv::Resolver::kLww || state.resolver() == kv::Resolver::kSiblings) &&
+         state.Empty() && state.HasTombstones();
 }
 
 std::optional<kv::KeyState> Coordinator::LocalState(const std::string& key) {
-  if (auto it = written_.find(key); it != written_.end()) return Decode(key, it->second);
+  if (auto it = written_.find(key); it != written_.end()) {
+    if (it->second.empty()) return std::nullopt;  // collected in this output
+    return Decode(key, it->second);
+  }
   return store_->Load(key);
 }
 
@@ -439,7 +555,7 @@ void Coordinator::MergeLocal(const std::string& key, const kv::KeyState& state) 
   }
   if (!state.latest().zero()) (void)clock_.Update(state.latest(), now_ms_);
   std::string bytes = Encode(*current);
-  Track(key, old_bytes ? &*old_bytes : nullptr, bytes);
+  Track(key, old_bytes ? &*old_bytes : nullptr, bytes, &*current);
   written_[key] = bytes;
   out_.writes.push_back(StateWrite{key, std::move(bytes)});
 }
@@ -580,9 +696,11 @@ void Coordinator::StartWrite(uint64_t rid, Pending p) {
   if (p.op.resolver == kv::Resolver::kSiblings) {
     // The new dot is one past every dot of this node the key has seen, here or in the
     // presented context (which may come from a replica ahead of this one).
+    // It is also at least the write's hybrid timestamp, so that dots stay unique after a
+    // tombstone that covered older ones was collected (see the header).
     uint64_t counter = seen.Get(self_);
     if (p.op.context) counter = std::max(counter, p.op.context->Get(self_));
-    c.dot = clock::Dot{self_, counter + 1};
+    c.dot = clock::Dot{self_, std::max(counter + 1, c.hlc.packed())};
     if (p.op.context) {
       c.context = *p.op.context;
     } else if (c.op == kv::ChangeOp::kDelete) {
@@ -953,6 +1071,29 @@ void Coordinator::OnMessage(uint64_t from, std::string_view bytes, uint64_t now_
       }
       return;
     }
+    case kGcQuery: {
+      std::string_view key;
+      if (!r.Bytes(&key, config_.limits.max_key_bytes) || !r.done()) break;
+      std::optional<kv::KeyState> st = LocalState(std::string(key));
+      std::string msg;
+      ByteWriter w(&msg);
+      w.U8(kGcAnswer);
+      w.U64(rid);
+      w.Bytes(key);
+      w.U8(!st || st->Empty() ? 1 : 0);
+      out_.send.push_back(Envelope{from, std::move(msg)});
+      return;
+    }
+    case kGcAnswer: {
+      std::string_view key;
+      uint8_t clear = 0;
+      if (!r.Bytes(&key, config_.limits.max_key_bytes) || !r.U8(&clear) || clear > 1 ||
+          !r.done()) {
+        break;
+      }
+      OnGcAnswer(from, rid, key, clear == 1);
+      return;
+    }
     case kStreamRequest: ServeStreamRequest(from, r, rid); return;
     case kStreamChunk: OnStreamChunk(from, r, rid); return;
     case kAeEntries: {
@@ -1078,6 +1219,7 @@ void Coordinator::Tick(uint64_t now_ms) {
     next_exchange_ms_ = now_ms_ + config_.anti_entropy_interval_ms;
     StartExchange();
   }
+  CollectTombstones();
   // Hints held too long go (read repair and anti-entropy are left to bring the key over).
   if (config_.max_hint_age_ms > 0) {
     std::vector<std::pair<uint64_t, std::string>> expired;
@@ -1164,6 +1306,8 @@ std::map<std::string, uint64_t> Coordinator::Counters() const {
           {"hints_pending", hints_pending()}, {"ae_exchanges_total", ae_exchanges_},
           {"ae_hashes_sent_total", ae_hashes_sent_}, {"ae_keys_sent_total", ae_keys_sent_},
           {"ae_keys_received_total", ae_keys_received_},
+          {"tombstones_collected_total", tombstones_collected_},
+          {"tombstones_settled", settled_.size()},
           {"stream_ranges_total", stream_stats_.ranges_total},
           {"stream_ranges_done", stream_stats_.ranges_done},
           {"stream_keys_received_total", stream_stats_.keys_received},

@@ -34,7 +34,8 @@
 // its hint store, durably and apart from its own data (at most `max_hints_per_target`
 // keys and `max_hint_bytes_per_target` bytes per home replica; beyond, it refuses the hint
 // and the write may miss its quorum; a hint held longer than `max_hint_age_ms` is dropped,
-// leaving the key to read repair and anti-entropy),
+// leaving the key to read repair and anti-entropy; a hint reloaded at start is aged from
+// the newest write it holds),
 // and its acknowledgement counts toward W. Once the home replica is up again, the
 // fallback replays its hints to it, at most `hint_replay_per_tick` keys per Tick, and
 // drops each one when it is acknowledged (unless a newer version arrived meanwhile).
@@ -49,6 +50,33 @@
 // other replica of it, in turn: the two exchange hashes top down, one level per message,
 // only below the nodes that differ; for the buckets that differ they send each other the
 // key states in them and merge what they receive. Equal ranges cost one hash, sent one way.
+//
+// Tombstones (`tombstone_grace_ms` > 0, with anti-entropy on). A delete leaves a tombstone:
+// the key's state with its value removed, which wins over the older values still on their
+// way (a lagging replica, a hint, a repair). It is dropped only once every replica of the
+// key is known to hold no value it removed:
+//   * a tombstone whose last write is `tombstone_grace_ms` old (wall clock) is "settled":
+//     it leaves its range's Merkle tree (the tree hashes live states and young tombstones
+//     only), so replicas that dropped it and replicas that still hold it compare equal,
+//     while a replica that holds the key live does not, and anti-entropy brings it the
+//     tombstone (entries sent for a differing bucket include settled tombstones);
+//   * once the key has not changed here for 2 x request_timeout_ms, the node asks every
+//     other replica of the key (read ring; none while a ring change is under way) whether
+//     it holds a value (kGcQuery); when each has answered that it holds none (nothing, or
+//     a tombstone), and the key has not changed here since the question, the node deletes
+//     it (StateWrite with an empty state). At most `max_collected_per_tick` keys are asked
+//     about per Tick, each again after request_timeout_ms without every answer.
+// Why this is enough: an answer leaves a replica after its earlier writes are durable (a
+// core's sends follow its writes), and a replica holding no value never gets one back
+// except from a replica that does, which answers "not clear" and keeps its own tombstone
+// until anti-entropy has brought the tombstone there too (the wait after a change lets a
+// value this node sent out just before reach its target before the question does). Older
+// values can still come from messages delayed by more than the grace, which is why hints
+// live at most max_hint_age_ms (configuration requires the grace to be longer), and from a
+// node that kept the copies of ranges it lost in a ring change and gains them again.
+// Siblings dots are drawn from the node's hybrid clock (at least one past every dot of its
+// own the key has seen), so a dot issued after a collection is newer than any the
+// collected tombstone covered.
 //
 // Repair on demand (StartRepair, `kvctl repair`): every range this node replicates is
 // compared with each other replica of it, one pair per Tick, regardless of
@@ -119,6 +147,8 @@ struct QuorumConfig {
   uint32_t merkle_depth = 10;
   size_t max_entries_per_message = 1000;
   uint64_t max_clock_offset_ms = 500;
+  uint64_t tombstone_grace_ms = 0;  // 0: tombstones are never collected
+  size_t max_collected_per_tick = 1000;
   size_t stream_keys_per_chunk = 500;
   size_t stream_keys_per_second = 20000;
   kv::ReplicatedLimits limits;
@@ -178,8 +208,12 @@ struct ClientResult {
 
 struct StateWrite {
   std::string key;
-  std::string state;  // an encoded KeyState
+  std::string state;  // an encoded KeyState; empty: delete the key (a collected tombstone)
 };
+
+// True when `state` is a whole-key tombstone (a deleted lww or siblings key with its
+// deletion history): what tombstone collection drops.
+bool IsTombstone(const kv::KeyState& state);
 
 // The hint store's changes: hold `state` of `key` for node `target` ("" = drop it).
 struct HintWrite {
@@ -261,7 +295,18 @@ class Coordinator {
   std::string LocalBytes(const std::string& key);
   // Anti-entropy.
   MerkleTree* TreeFor(uint64_t token);
-  void Track(const std::string& key, const std::string* old_bytes, const std::string& new_bytes);
+  // A key's state changed from old_bytes (nullptr: none) to new_bytes (`state` decoded, or
+  // nullptr to decode here): the token index, its range's tree and change count, and the
+  // tombstone indexes follow.
+  void Track(const std::string& key, const std::string* old_bytes, const std::string& new_bytes,
+             const kv::KeyState* state = nullptr);
+  // Adds a state to its range's tree (or, a settled tombstone, to the range's purgeable set).
+  void AddToTree(uint64_t token, const std::string& key, const std::string& bytes,
+                 const kv::KeyState* state);
+  // Tombstones past the grace leave their trees; settled ones are asked about and, once
+  // every other replica holds no value of the key, deleted.
+  void CollectTombstones();
+  void OnGcAnswer(uint64_t from, uint64_t query, std::string_view key, bool clear);
   void StartExchange();
   void SendHashes(uint64_t to, uint64_t range_end, uint32_t level,
                   const std::vector<uint64_t>& indices, MerkleTree& tree);
@@ -312,6 +357,21 @@ class Coordinator {
   // by token; the next exchange.
   std::map<uint64_t, MerkleTree> trees_;
   std::multimap<uint64_t, std::string> tokens_;
+  // Tombstone collection: tombstones still in their tree, by key and by their last write's
+  // wall time; settled tombstones (out of their tree), with when they last changed here and
+  // the question out about them (query id, the replicas that answered "clear").
+  std::map<std::string, uint64_t> young_tombstones_;
+  std::set<std::pair<uint64_t, std::string>> young_by_time_;
+  struct Settled {
+    uint64_t changed_ms = 0;
+    uint64_t query = 0;  // 0: none asked since the last change
+    uint64_t asked_ms = 0;
+    std::set<uint64_t> clear;
+  };
+  std::map<std::string, Settled> settled_;
+  std::string gc_cursor_;  // the next settled key to ask about, in key order
+  uint64_t next_gc_query_ = 1;
+  void ResetTombstoneIndexes();
   uint64_t next_exchange_ms_ = 0;
   size_t exchange_cursor_ = 0;
   // Hints sent for replay and not yet acknowledged: (target, key) -> when (ms).
@@ -331,7 +391,8 @@ class Coordinator {
   uint64_t reads_ = 0, writes_ = 0, forwards_ = 0, timeouts_ = 0, repairs_ = 0,
            malformed_ = 0, hints_stored_ = 0, hints_refused_ = 0, hints_delivered_ = 0,
            hints_expired_ = 0,
-           ae_exchanges_ = 0, ae_hashes_sent_ = 0, ae_keys_sent_ = 0, ae_keys_received_ = 0;
+           ae_exchanges_ = 0, ae_hashes_sent_ = 0, ae_keys_sent_ = 0, ae_keys_received_ = 0,
+           tombstones_collected_ = 0;
 };
 
 // The nodes that replicate some part of the circle in `write` but not in `read`: those

@@ -183,6 +183,7 @@ DynamoNode::DynamoNode(const config::Config& config, RingState state,
   quorum_.anti_entropy_interval_ms = d.anti_entropy_interval_ms;
   quorum_.merkle_depth = d.merkle_depth;
   quorum_.max_clock_offset_ms = d.max_clock_offset_ms;
+  quorum_.tombstone_grace_ms = d.tombstone_grace_ms;
   quorum_.limits.max_key_bytes = std::max<uint32_t>(config.limits.max_key_bytes, 1);
   quorum_.limits.max_value_bytes = std::max<uint32_t>(config.limits.max_value_bytes, 1);
   PhiOptions phi;

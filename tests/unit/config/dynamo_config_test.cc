@@ -46,6 +46,7 @@ TEST_CASE("dynamo config: defaults", "[unit][config]") {
   CHECK(d.max_hint_bytes_per_target == 64u << 20);
   CHECK(d.hint_max_age_ms == 10'800'000);
   CHECK(d.hint_replay_per_second == 1000);
+  CHECK(d.tombstone_grace_ms == 86'400'000);
   CHECK(d.anti_entropy_interval_ms == 1000);
   CHECK(d.merkle_depth == 10);
   CHECK(d.heartbeat_interval_ms == 200);
@@ -67,6 +68,7 @@ TEST_CASE("dynamo config: every field is read as written", "[unit][config]") {
   max_hint_bytes_per_target: 4096
   hint_max_age_ms: 0
   hint_replay_per_second: 5
+  tombstone_grace_ms: 5000
   anti_entropy_interval_ms: 0
   merkle_depth: 4
   max_clock_offset_ms: 20
@@ -88,6 +90,7 @@ TEST_CASE("dynamo config: every field is read as written", "[unit][config]") {
   CHECK(d.max_hint_bytes_per_target == 4096);
   CHECK(d.hint_max_age_ms == 0);
   CHECK(d.hint_replay_per_second == 5);
+  CHECK(d.tombstone_grace_ms == 5000);
   CHECK(d.anti_entropy_interval_ms == 0);
   CHECK(d.merkle_depth == 4);
   CHECK(d.max_clock_offset_ms == 20);
@@ -145,6 +148,25 @@ TEST_CASE("dynamo config: ranges, the ring and resolvers", "[unit][config]") {
   CHECK(ErrorOf(Dynamo("dynamo:\n  hint_max_age_ms: 2592000001\n")) ==
         "dynamo.hint_max_age_ms: 2592000001 is out of range; expected an integer from 0 to "
         "2592000000");
+  // A tombstone must outlive every hint (with sloppy quorum), or a late hint could bring a
+  // deleted value back.
+  CHECK(ErrorOf(Dynamo("dynamo:\n  tombstone_grace_ms: 3600000\n")) ==
+        "dynamo.tombstone_grace_ms: 3600000 is not more than dynamo.hint_max_age_ms (10800000); "
+        "with sloppy_quorum on, a hint kept longer than a tombstone would bring the deleted value "
+        "back: set a longer grace, a shorter non-zero hint_max_age_ms, or 0 to never collect "
+        "tombstones");
+  CHECK(ErrorOf(Dynamo("dynamo:\n  hint_max_age_ms: 0\n")) ==
+        "dynamo.tombstone_grace_ms: 86400000 is not more than dynamo.hint_max_age_ms (0, no "
+        "limit); with sloppy_quorum on, a hint kept longer than a tombstone would bring the "
+        "deleted value back: set a longer grace, a shorter non-zero hint_max_age_ms, or 0 to "
+        "never collect tombstones");
+  CHECK(Parse(Dynamo("dynamo:\n  hint_max_age_ms: 0\n  tombstone_grace_ms: 0\n"))
+            .dynamo.tombstone_grace_ms == 0);
+  CHECK(Parse(Dynamo("dynamo:\n  sloppy_quorum: false\n  tombstone_grace_ms: 1000\n"))
+            .dynamo.tombstone_grace_ms == 1000);
+  CHECK(ErrorOf(Dynamo("dynamo:\n  tombstone_grace_ms: 31536000001\n")) ==
+        "dynamo.tombstone_grace_ms: 31536000001 is out of range; expected an integer from 0 to "
+        "31536000000");
   CHECK(ErrorOf(Dynamo("dynamo:\n  merkle_depth: 20\n")) ==
         "dynamo.merkle_depth: 20 is out of range; expected an integer from 4 to 16");
   CHECK(ErrorOf(Dynamo("dynamo:\n  read_repair: never\n")) ==

@@ -57,7 +57,13 @@ class Cluster {
       progress = false;
       for (auto& [id, core] : nodes_) {
         CoordinatorOutput out = core->TakeOutput();
-        for (StateWrite& w : out.writes) stores_[id]->data[w.key] = w.state;
+        for (StateWrite& w : out.writes) {
+          if (w.state.empty()) {
+            stores_[id]->data.erase(w.key);  // a collected tombstone
+          } else {
+            stores_[id]->data[w.key] = w.state;
+          }
+        }
         for (ClientResult& r : out.results) results[id].push_back(std::move(r));
         for (Envelope& e : out.send) {
           if (unreachable.count(e.to) != 0 || unreachable.count(id) != 0) continue;
@@ -87,6 +93,15 @@ ClientOp Put(uint64_t id, std::string key, std::string value, kv::Resolver r = k
   op.kind = OpKind::kPut;
   op.key = std::move(key);
   op.value = std::move(value);
+  op.resolver = r;
+  return op;
+}
+
+ClientOp Delete(uint64_t id, std::string key, kv::Resolver r = kv::Resolver::kLww) {
+  ClientOp op;
+  op.id = id;
+  op.kind = OpKind::kDelete;
+  op.key = std::move(key);
   op.resolver = r;
   return op;
 }
@@ -361,6 +376,88 @@ TEST_CASE("dynamo coordinator: the hint store is bounded per target in bytes and
   CHECK(c.node(holder).hints_pending() == 0);
   CHECK(c.node(holder).Counters().at("hints_expired_total") == 1);
   CHECK(c.node(holder).Counters().at("hint_bytes") == 0);
+}
+
+TEST_CASE("dynamo coordinator: a tombstone is collected only once every replica holds it") {
+  QuorumConfig q;
+  q.anti_entropy_interval_ms = 10;
+  q.tombstone_grace_ms = 5000;
+  Cluster c(3, q);  // N = 3: every node replicates every key
+  const auto replicas = ReplicasOf(c, "k");
+  auto run_until = [&](uint64_t from, uint64_t to) {
+    for (uint64_t t = from; t < to; t += 10) {
+      for (uint64_t id = 1; id <= 3; ++id) c.node(id).Tick(t);
+      c.Run(t);
+    }
+  };
+  c.node(replicas[0]).Client(Put(1, "k", "v"), 1000);
+  REQUIRE(c.Run(1000)[replicas[0]].at(0).status.ok());
+  // The delete misses the third replica, which keeps the value.
+  c.unreachable = {replicas[2]};
+  c.node(replicas[0]).Client(Delete(2, "k"), 2000);
+  REQUIRE(c.Run(2000)[replicas[0]].at(0).status.ok());
+  run_until(2000, 12000);  // the grace ends at 7000
+  for (uint64_t id : {replicas[0], replicas[1]}) {
+    REQUIRE(c.store(id).data.count("k") == 1);
+    CHECK(IsTombstone(*c.store(id).Load("k")));
+    CHECK(c.node(id).Counters().at("tombstones_collected_total") == 0);
+    CHECK(c.node(id).Counters().at("tombstones_settled") == 1);
+  }
+  CHECK(c.store(replicas[2]).Load("k")->LwwValue() == "v");
+
+  // Reachable again: anti-entropy brings it the tombstone, then all three drop it.
+  c.unreachable.clear();
+  run_until(12000, 20000);
+  for (uint64_t id = 1; id <= 3; ++id) {
+    CHECK(c.store(id).data.count("k") == 0);
+    CHECK(c.node(id).Counters().at("tombstones_collected_total") == 1);
+    CHECK(c.node(id).Counters().at("tombstones_settled") == 0);
+  }
+  c.node(replicas[1]).Client(Get(3, "k"), 20000);
+  auto read = c.Run(20000);
+  REQUIRE(read[replicas[1]].at(0).status.ok());
+  CHECK_FALSE(read[replicas[1]].at(0).state.has_value());
+
+  // A siblings key: a write after the collection gets a dot its old tombstone never
+  // covered (dots come from the hybrid clock), so a replica still holding the tombstone
+  // would keep it.
+  const auto sreplicas = ReplicasOf(c, "s");
+  c.node(sreplicas[0]).Client(Put(4, "s", "a", kv::Resolver::kSiblings), 21000);
+  auto first = c.Run(21000);
+  REQUIRE(first[sreplicas[0]].at(0).status.ok());
+  const clock::Dot old_dot = first[sreplicas[0]].at(0).change.dot;
+  c.node(sreplicas[0]).Client(Delete(5, "s", kv::Resolver::kSiblings), 21010);
+  REQUIRE(c.Run(21010)[sreplicas[0]].at(0).status.ok());
+  const kv::KeyState tombstone = *c.store(sreplicas[1]).Load("s");
+  run_until(21020, 30000);
+  for (uint64_t id = 1; id <= 3; ++id) CHECK(c.store(id).data.count("s") == 0);
+  c.node(sreplicas[0]).Client(Put(6, "s", "b", kv::Resolver::kSiblings), 30000);
+  auto again = c.Run(30000);
+  REQUIRE(again[sreplicas[0]].at(0).status.ok());
+  const clock::Dot new_dot = again[sreplicas[0]].at(0).change.dot;
+  CHECK(new_dot.node == old_dot.node);
+  CHECK(new_dot.counter > old_dot.counter);
+  kv::KeyState merged = tombstone;
+  (void)merged.Merge(*c.store(sreplicas[0]).Load("s"));
+  CHECK(merged.Siblings().size() == 1);  // the new write survives the old tombstone
+}
+
+TEST_CASE("dynamo coordinator: with tombstone_grace_ms 0 tombstones stay") {
+  QuorumConfig q;
+  q.anti_entropy_interval_ms = 10;
+  Cluster c(3, q);
+  c.node(1).Client(Put(1, "k", "v"), 1000);
+  c.Run(1000);
+  c.node(1).Client(Delete(2, "k"), 2000);
+  c.Run(2000);
+  for (uint64_t t = 2000; t < 6000; t += 10) {
+    for (uint64_t id = 1; id <= 3; ++id) c.node(id).Tick(t);
+    c.Run(t);
+  }
+  for (uint64_t id = 1; id <= 3; ++id) {
+    CHECK(c.store(id).data.count("k") == 1);
+    CHECK(c.node(id).Counters().at("tombstones_collected_total") == 0);
+  }
 }
 
 }  // namespace
