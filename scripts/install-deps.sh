@@ -7,6 +7,8 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libboost-dev libboost-program-options-dev
   libleveldb-dev libsnappy-dev nlohmann-json3-dev libfmt-dev catch2 libyaml-cpp-dev libssl-dev
+  # kvd-torture: network namespaces, netem, clock skew
+  iproute2 faketime libfaketime
 )
 
 missing=()
