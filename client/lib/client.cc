@@ -424,6 +424,7 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
       connected_endpoint_ = options_.endpoints[endpoint_index_];
     }
     replicated_ = hello->mode != "single";
+    dedup_across_nodes_ = hello->mode == "leader_follower";
     preferred_endpoint_ = endpoint_index_;
     redirect_endpoint_.reset();
     ++connect_attempt_;
@@ -562,9 +563,11 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
   bool MaybeRedirect(const wire::Response& r, Pending& p) {
     bool not_leader = r.status == Code::kNotLeader;
     // UNAVAILABLE from a replicated server: a leadership change or a full queue. A write
-    // may be repeated only with its dedup pair, which Transmit gave it.
+    // may be repeated only with its dedup pair, which Transmit gave it, and only where the
+    // whole cluster deduplicates (see dedup_across_nodes_).
     bool unavailable = r.status == Code::kUnavailable && replicated_ &&
-                       (!IsWriteRequest(p.request) || p.request.options.client_id != 0);
+                       (!IsWriteRequest(p.request) ||
+                        (dedup_across_nodes_ && p.request.options.client_id != 0));
     if (!not_leader && !unavailable) return false;
     if (Clock::now() >= p.deadline) return false;
     bool has_hint = not_leader && !r.detail.leader_hint.empty() &&
@@ -695,7 +698,7 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
       Pending p = std::move(inflight_[id]);
       inflight_.erase(id);
       bool repeatable = IsIdempotent(p.request.opcode()) ||
-                        (replicated_ && p.request.options.client_id != 0);
+                        (dedup_across_nodes_ && p.request.options.client_id != 0);
       if (repeatable && p.deadline > now) {
         waiting_.push_front(std::move(p));
       } else {
@@ -791,6 +794,11 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
   size_t preferred_endpoint_ = 0;  // where the next connection round starts
   std::optional<size_t> redirect_endpoint_;  // move there once nothing is in flight
   bool replicated_ = false;        // the server's HELLO named a replicated topology
+  // The server's topology applies a write with a given (client id, sequence) once across
+  // all its nodes, so a write may be repeated on whichever node the client reaches next:
+  // leader_follower (the client table is part of the Raft state). multi_leader keeps it
+  // per node and dynamo not at all: a repeat elsewhere would be a second write.
+  bool dedup_across_nodes_ = false;
   uint64_t client_id_ = 0;
   uint64_t sequence_ = 0;
   std::mt19937_64 jitter_rng_{std::random_device{}()};

@@ -16,10 +16,14 @@
 // Retries. When a connection fails, requests that are safe to repeat (GET, GETS, SMEMBERS,
 // SCAN, PING, STATUS) are sent again on the next connection while their deadline allows.
 // Writes (PUT, DELETE, CAS, BATCH, INCR, SADD, SREM) carry a client id (random per Client)
-// and a sequence number; a replicated server applies a write with a given (client id,
-// sequence) at most once, so against one (HELLO mode other than "single") a write is
-// repeated too. Against a single server a write whose connection failed fails with
-// kUnavailable, because it may or may not have been applied.
+// and a sequence number; a leader_follower cluster applies a write with a given (client
+// id, sequence) at most once whichever node it reaches, so against one (HELLO mode
+// "leader_follower") a write is repeated too, also after an UNAVAILABLE answer. Elsewhere
+// a write whose connection failed, or that was answered UNAVAILABLE, fails with
+// kUnavailable ("may or may not have been applied"): a single server cannot tell, a
+// multi_leader node deduplicates only what it received itself, and dynamo does not
+// deduplicate, so a repeat on another node would be a second write (an INCR counted
+// twice).
 //
 // Redirects. A NOT_LEADER answer names the leader's address when the server knows it: the
 // client moves its connection there and sends the request again (at most max_redirects
