@@ -18,7 +18,10 @@
 //   * unique writes "w/<client>/<n>": every acknowledged one must be readable after heal
 //     (lost acknowledged writes);
 //   * counters "count/c<k>" (multi_leader): after heal every node's value lies between the
-//     acknowledged increments and those plus the indeterminate ones.
+//     acknowledged increments and those plus the indeterminate ones;
+//   * bank accounts "bank/a<i>" (single, leader_follower: atomic BATCH): transfers read two
+//     balances and write both in one BATCH that checks their versions; every read of all
+//     accounts in one BATCH, and the final one, must sum to the opening total.
 //
 // Thread-safety: main thread, one thread per client, one nemesis thread.
 #include <signal.h>
@@ -82,7 +85,11 @@ struct Options {
 // ---------------------------------------------------------------------------------------
 // The history.
 
-enum class Kind : uint8_t { kRead, kWrite, kCas, kUniqueWrite, kIncr };
+enum class Kind : uint8_t { kRead, kWrite, kCas, kUniqueWrite, kIncr, kBankRead, kTransfer };
+
+constexpr size_t kAccounts = 5;
+constexpr int64_t kInitialBalance = 100;
+std::string Account(size_t i) { return fmt::format("bank/a{}", i); }
 
 struct Op {
   Kind kind = Kind::kRead;
@@ -98,6 +105,7 @@ struct Op {
   uint64_t version = 0;      // kRead/kWrite/kCas ok: the version; kCas conflict: current
   bool conflict = false;     // kCas: the condition did not hold (a definite answer)
   std::string error;
+  std::vector<int64_t> balances;  // kBankRead ok: every account, in order
 };
 
 std::string KindName(Kind k) {
@@ -107,6 +115,8 @@ std::string KindName(Kind k) {
     case Kind::kCas: return "cas";
     case Kind::kUniqueWrite: return "unique-write";
     case Kind::kIncr: return "incr";
+    case Kind::kBankRead: return "bank-read";
+    case Kind::kTransfer: return "transfer";
   }
   return "?";
 }
@@ -125,6 +135,10 @@ std::string Describe(const Op& op) {
     case Kind::kUniqueWrite: s += fmt::format(" {}", op.value); break;
     case Kind::kCas: s += fmt::format(" {} if v{}{}", op.value, op.expected, op.conflict ? " -> conflict" : ""); break;
     case Kind::kIncr: s += fmt::format(" +{}", op.amount); break;
+    case Kind::kBankRead:
+      if (op.outcome == Outcome::kOk) s += fmt::format(" -> [{}]", fmt::join(op.balances, ", "));
+      break;
+    case Kind::kTransfer: s += " " + op.value; break;
   }
   s += fmt::format(" : {}", OutcomeName(op.outcome));
   if (!op.error.empty()) s += " (" + op.error + ")";
@@ -134,6 +148,7 @@ std::string Describe(const Op& op) {
 // What the topology and its mode promise (docs/OPERATIONS.md).
 struct Promises {
   bool cas = false;             // the topology offers CAS
+  bool batches = false;         // atomic BATCH (bank transfers)
   bool linearizable = false;    // registers are linearizable
   bool durable_acks = true;     // an acknowledged write survives the faults injected
   bool counters = false;        // multi_leader counters
@@ -149,6 +164,7 @@ Promises PromisesFor(const Cluster& c) {
   if (mode == "single") {
     const std::string d = c.Field("storage.durability");
     p.cas = true;
+    p.batches = true;
     p.linearizable = true;
     p.durable_acks = d.empty() || d == "always";
     p.mode = "durability " + (d.empty() ? std::string("always") : d);
@@ -159,6 +175,7 @@ Promises PromisesFor(const Cluster& c) {
     std::string reads = c.Field("raft.default_read");
     if (reads.empty()) reads = "linearizable";
     p.cas = true;
+    p.batches = true;
     p.mode = "replication " + r + ", reads " + reads;
     p.durable_acks = r == "quorum" || r == "sync" || (r == "semi_sync" && c.size() <= 3);
     if (!p.durable_acks) {
@@ -217,6 +234,11 @@ class Run {
   void CheckLostWrites(Report* r);
   void CheckCounters(Report* r);
   void CheckConvergence(Report* r);
+  void CheckBank(Report* r);
+  Status OpenAccounts();
+  // One bank operation through `client`: a read of every account, or a transfer (read two
+  // accounts, then a BATCH that checks both versions and writes both).
+  void BankOp(client::Client& client, Rng& rng, Op* op);
   void AddFault(FaultSpan f) {
     std::lock_guard<std::mutex> lock(fault_mu_);
     faults_.push_back(std::move(f));
@@ -240,7 +262,82 @@ class Run {
   std::map<size_t, std::map<std::string, int64_t>> final_counters_;
   std::map<size_t, std::map<std::string, std::string>> final_registers_;
   std::vector<std::string> final_errors_;
+  std::optional<std::vector<int64_t>> final_balances_;
 };
+
+Status Run::OpenAccounts() {
+  auto client = ClientFor(0);
+  wire::BatchRequest batch;
+  for (size_t i = 0; i < kAccounts; ++i) {
+    batch.ops.push_back(wire::BatchOp{wire::BatchOpType::kPut, Account(i), 0,
+                                      std::to_string(kInitialBalance), 0});
+  }
+  Status last;
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    wire::Request req;
+    req.body = batch;
+    auto r = client->Call(std::move(req));
+    if (r.ok() && r.value().ok()) return Status::Ok();
+    last = r.ok() ? r.value().ToStatus() : r.status();
+    std::this_thread::sleep_for(250ms);
+  }
+  return Status::Unavailable("opening the bank accounts: " + last.ToString());
+}
+
+void Run::BankOp(client::Client& client, Rng& rng, Op* op) {
+  auto call = [&](wire::BatchRequest b) { wire::Request req; req.body = std::move(b); return client.Call(std::move(req)); };
+  auto failed = [&](const Result<wire::Response>& r, bool write) {
+    const bool unknown = !r.ok() || r.value().status == Code::kUnavailable || r.value().status == Code::kTimeout ||
+                         r.value().status == Code::kNotLeader;
+    op->outcome = write && unknown ? Outcome::kIndeterminate : Outcome::kFailed;
+    op->error = r.ok() ? r.value().ToStatus().ToString() : r.status().ToString();
+  };
+  op->key = "bank";
+  if (op->kind == Kind::kBankRead) {
+    wire::BatchRequest b;
+    for (size_t i = 0; i < kAccounts; ++i) b.ops.push_back(wire::BatchOp{wire::BatchOpType::kGet, Account(i), 0, "", 0});
+    op->call_us = NowUs();
+    auto r = call(std::move(b));
+    op->return_us = NowUs();
+    if (!r.ok() || !r.value().ok()) return failed(r, false);
+    for (const wire::BatchResult& res : std::get<wire::BatchResponse>(r.value().body).results) {
+      op->balances.push_back(res.found ? std::stoll(res.value) : 0);
+    }
+    op->outcome = Outcome::kOk;
+    return;
+  }
+  const size_t from = rng.Uniform(kAccounts);
+  const size_t to = (from + 1 + rng.Uniform(kAccounts - 1)) % kAccounts;
+  const int64_t amount = 1 + static_cast<int64_t>(rng.Uniform(10));
+  op->value = fmt::format("{} from a{} to a{}", amount, from, to);
+  op->call_us = NowUs();
+  wire::BatchRequest read;
+  read.ops = {wire::BatchOp{wire::BatchOpType::kGet, Account(from), 0, "", 0},
+              wire::BatchOp{wire::BatchOpType::kGet, Account(to), 0, "", 0}};
+  auto r = call(std::move(read));
+  if (!r.ok() || !r.value().ok()) {
+    op->return_us = NowUs();
+    return failed(r, false);  // nothing written yet
+  }
+  const auto& got = std::get<wire::BatchResponse>(r.value().body).results;
+  wire::BatchRequest write;
+  write.ops = {wire::BatchOp{wire::BatchOpType::kCheck, Account(from), got[0].version, "", 0},
+               wire::BatchOp{wire::BatchOpType::kCheck, Account(to), got[1].version, "", 0},
+               wire::BatchOp{wire::BatchOpType::kPut, Account(from), 0,
+                             std::to_string(std::stoll(got[0].value) - amount), 0},
+               wire::BatchOp{wire::BatchOpType::kPut, Account(to), 0,
+                             std::to_string(std::stoll(got[1].value) + amount), 0}};
+  auto w = call(std::move(write));
+  op->return_us = NowUs();
+  if (w.ok() && w.value().ok()) {
+    op->outcome = Outcome::kOk;
+  } else if (w.ok() && w.value().status == Code::kConflict) {
+    op->outcome = Outcome::kOk;  // a definite answer: nothing changed
+    op->conflict = true;
+  } else {
+    failed(w, true);
+  }
+}
 
 std::unique_ptr<client::Client> Run::ClientFor(size_t home, bool follow) const {
   client::ClientOptions co;
@@ -266,6 +363,12 @@ void Run::ClientLoop(uint32_t id) {
     Op op;
     op.client = id;
     const double x = rng.Real();
+    if (promises_.batches && x < 0.12) {
+      op.kind = rng.Chance(0.5) ? Kind::kBankRead : Kind::kTransfer;
+      BankOp(*client, rng, &op);
+      mine.push_back(std::move(op));
+      continue;
+    }
     if (promises_.counters && x < 0.25) {
       op.kind = Kind::kIncr;
       op.key = fmt::format("count/c{}", rng.Uniform(4));
@@ -303,6 +406,8 @@ void Run::ClientLoop(uint32_t id) {
         break;
       }
       case Kind::kIncr: req.body = wire::IncrRequest{op.key, op.amount}; break;
+      case Kind::kBankRead:
+      case Kind::kTransfer: break;  // BankOp
     }
     op.call_us = NowUs();
     Result<wire::Response> r = client->Call(std::move(req));
@@ -498,6 +603,20 @@ void Run::FinalReads() {
     if (op.kind == Kind::kIncr) counter_keys.insert(op.key);
     if (op.kind == Kind::kWrite || op.kind == Kind::kCas) register_keys.insert(op.key);
   }
+  if (promises_.batches) {
+    Rng rng(o_.seed);
+    for (int attempt = 0; attempt < 10 && !final_balances_; ++attempt) {
+      Op op;
+      op.kind = Kind::kBankRead;
+      BankOp(*client, rng, &op);
+      if (op.outcome == Outcome::kOk) {
+        final_balances_ = op.balances;
+      } else {
+        std::this_thread::sleep_for(500ms);
+      }
+    }
+    if (!final_balances_) final_errors_.push_back("could not read the bank accounts after heal");
+  }
   wire::RequestOptions all;
   if (cluster_->mode() == "dynamo") all.read_quorum = wire::kQuorumOptionAll;
   for (const std::string& key : keys) {
@@ -671,6 +790,41 @@ void Run::CheckCounters(Report* report) {
   report->verdicts.push_back(std::move(v));
 }
 
+void Run::CheckBank(Report* report) {
+  GuaranteeVerdict v;
+  v.guarantee = "atomic batches: bank transfers keep the total";
+  const int64_t total = static_cast<int64_t>(kAccounts) * kInitialBalance;
+  uint64_t reads = 0, bad = 0, transfers = 0;
+  for (const Op& op : history_) {
+    if (op.kind == Kind::kTransfer && op.outcome == Outcome::kOk && !op.conflict) ++transfers;
+    if (op.kind != Kind::kBankRead || op.outcome != Outcome::kOk) continue;
+    ++reads;
+    int64_t sum = 0;
+    for (int64_t b : op.balances) sum += b;
+    if (sum != total) {
+      ++bad;
+      if (v.minimal_history.size() < 10) {
+        v.minimal_history.push_back(fmt::format("{} -- sums to {}, not {}", Describe(op), sum, total));
+      }
+    }
+  }
+  if (final_balances_) {
+    int64_t sum = 0;
+    for (int64_t b : *final_balances_) sum += b;
+    if (sum != total) {
+      ++bad;
+      v.minimal_history.push_back(fmt::format("after heal: [{}] sums to {}, not {}", fmt::join(*final_balances_, ", "),
+                                              sum, total));
+    }
+  }
+  v.anomalies = bad;
+  v.verdict = bad > 0 ? "invalid" : final_balances_ ? "valid" : "unknown";
+  v.detail = fmt::format("{} reads of all {} accounts (one BATCH each) and the final one after heal; {} transfers "
+                         "applied; every read must sum to {}",
+                         reads, kAccounts, transfers, total);
+  report->verdicts.push_back(std::move(v));
+}
+
 void Run::CheckConvergence(Report* report) {
   GuaranteeVerdict v;
   v.guarantee = "replicas converge after heal";
@@ -700,6 +854,13 @@ void Run::CheckConvergence(Report* report) {
 
 int Run::Go() {
   start_ = Clock::now();
+  if (promises_.batches) {
+    Status opened = OpenAccounts();
+    if (!opened.ok()) {
+      std::fprintf(stderr, "kvd-torture: %s\n", opened.ToString().c_str());
+      return kExitRunFailed;
+    }
+  }
   Log(fmt::format("{} nodes ({}), {}; seed {:#x}; {} s", cluster_->size(), hosts_->netns() ? "netns" : "loopback",
                   promises_.mode, o_.seed, o_.duration_s));
   std::vector<std::thread> clients;
@@ -746,6 +907,7 @@ int Run::Go() {
   if (cluster_->mode() == "single" || cluster_->mode() == "leader_follower") CheckLinearizable(&report);
   CheckLostWrites(&report);
   if (promises_.counters) CheckCounters(&report);
+  if (promises_.batches) CheckBank(&report);
   if (promises_.convergence) CheckConvergence(&report);
   if (!run_errors_.empty()) {
     GuaranteeVerdict v;
