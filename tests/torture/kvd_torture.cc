@@ -71,6 +71,7 @@ struct Options {
   bool seed_given = false;
   size_t clients = 8;
   size_t keys = 8;
+  uint32_t think_ms = 0;
   std::string nemesis = "all";
   double fault_interval_s = 4;
   std::string hosts = "auto";
@@ -355,11 +356,25 @@ std::unique_ptr<client::Client> Run::ClientFor(size_t home, bool follow) const {
 void Run::ClientLoop(uint32_t id) {
   Rng rng(o_.seed * 1000003 + id);
   auto client = ClientFor(id);
+  // Reads go first to the client's home node alone, without redirects, so that a mode
+  // that lets followers answer (raft.default_read follower, session, ...) is exercised;
+  // a node that will not answer (NOT_LEADER, down) sends the read through `client`.
+  std::unique_ptr<client::Client> reader;
+  if (cluster_->size() > 1) {
+    client::ClientOptions ro;
+    ro.endpoints = {cluster_->endpoint(id % cluster_->size())};
+    ro.connect_timeout = 300ms;
+    ro.request_timeout = std::chrono::milliseconds(o_.request_timeout_ms);
+    ro.follow_redirects = false;
+    ro.client_name = "kvd-torture-reader";
+    reader = std::make_unique<client::Client>(ro);
+  }
   std::vector<Op> mine;
   std::map<std::string, uint64_t> last_version;  // per register key, from this client's reads
   uint64_t unique = 0;
   const std::string mode = cluster_->mode();
   while (!stop_.load()) {
+    if (o_.think_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(rng.Uniform(2 * o_.think_ms + 1)));
     Op op;
     op.client = id;
     const double x = rng.Real();
@@ -410,7 +425,15 @@ void Run::ClientLoop(uint32_t id) {
       case Kind::kTransfer: break;  // BankOp
     }
     op.call_us = NowUs();
-    Result<wire::Response> r = client->Call(std::move(req));
+    Result<wire::Response> r = Status::Unavailable("not sent");
+    if (op.kind == Kind::kRead && reader != nullptr) {
+      r = reader->Call(req);
+      if (!r.ok() || r.value().status == Code::kNotLeader || r.value().status == Code::kUnavailable) {
+        r = client->Call(std::move(req));
+      }
+    } else {
+      r = client->Call(std::move(req));
+    }
     op.return_us = NowUs();
     if (!r.ok()) {
       // No answer: a read had no effect; a write may or may not have happened.
@@ -967,6 +990,9 @@ int Main(int argc, char** argv) {
       ("seed", po::value(&seed_text), "the seed of the workload and fault schedule (default: random, printed)")
       ("clients", po::value(&o.clients)->default_value(8), "client threads")
       ("keys", po::value(&o.keys)->default_value(8), "register keys (fewer: more contention)")
+      ("think-ms", po::value(&o.think_ms)->default_value(0),
+       "each client waits 0 .. 2x this many ms before each operation (long soaks: keeps the history, "
+       "and the time to check it, bounded)")
       ("nemesis", po::value(&o.nemesis)->default_value("all"),
        "faults to inject, comma-separated: kill (kill -9, restart), pause (SIGSTOP/SIGCONT), partition "
        "(netns only: isolate a node, split, one-way), netem (netns only: latency and loss), skew (restart "
