@@ -165,6 +165,15 @@ Result<std::unique_ptr<Cluster>> Cluster::Make(ClusterOptions options, Hosts* ho
   std::ofstream f(c->config_path_);
   f << c->config_text_;
   if (!f) return Status::IOError(fmt::format("cannot write {}", c->config_path_.string()));
+  if (c->mode_ != "single") {
+    root["cluster"]["join"] = true;
+    YAML::Emitter join;
+    join << root;
+    c->join_config_path_ = c->options_.dir / "kvd-join.yaml";
+    std::ofstream jf(c->join_config_path_);
+    jf << join.c_str() << "\n";
+    if (!jf) return Status::IOError(fmt::format("cannot write {}", c->join_config_path_.string()));
+  }
   return c;
 }
 
@@ -209,6 +218,27 @@ Status Cluster::StartAll() {
 }
 
 Status Cluster::Start(size_t i, const std::string& faketime) {
+  return StartWith(i, faketime, config_path_);
+}
+
+Status Cluster::StartJoining(size_t i) {
+  if (join_config_path_.empty()) return Status::InvalidArgument("a single node cannot join");
+  return StartWith(i, "", join_config_path_);
+}
+
+Status Cluster::Wipe(size_t i) {
+  if (running(i)) return Status::InvalidArgument(fmt::format("node {} is running", i + 1));
+  std::error_code ec;
+  std::filesystem::remove_all(options_.dir / fmt::format("data-{}", i + 1), ec);
+  if (ec) return Status::IOError(fmt::format("wiping node {}: {}", i + 1, ec.message()));
+  return Status::Ok();
+}
+
+std::string Cluster::peer_endpoint(size_t i) const {
+  return fmt::format("{}:{}", hosts_->address(i), nodes_.at(i).peer_port);
+}
+
+Status Cluster::StartWith(size_t i, const std::string& faketime, const std::filesystem::path& config) {
   Node& node = nodes_.at(i);
   if (node.pid > 0) return Status::InvalidArgument(fmt::format("node {} is running", i + 1));
   const std::filesystem::path data = options_.dir / fmt::format("data-{}", i + 1);
@@ -222,7 +252,7 @@ Status Cluster::Start(size_t i, const std::string& faketime) {
   }
   argv.push_back(options_.kvd_binary.string());
   argv.push_back("--config");
-  argv.push_back(config_path_.string());
+  argv.push_back(config.string());
   if (mode_ != "single") {
     argv.push_back("--node-id");
     argv.push_back(std::to_string(i + 1));

@@ -62,6 +62,12 @@ class Cluster {
   // Starts node i (not running) and waits for PING. `faketime`: a libfaketime FAKETIME
   // value ("+2s", "-500ms" is not allowed by faketime: seconds, e.g. "-0.5"), "" for none.
   Status Start(size_t i, const std::string& faketime = "");
+  // Starts node i with cluster.join: true (an empty node that waits to be added:
+  // leader_follower membership changes). REQUIRES: not running.
+  Status StartJoining(size_t i);
+  // Deletes node i's data directory. REQUIRES: not running.
+  Status Wipe(size_t i);
+  std::string peer_endpoint(size_t i) const;  // "host:port" of node i's peer listener
   void Kill(size_t i);      // SIGKILL, and reap
   Status Pause(size_t i);   // SIGSTOP
   Status Resume(size_t i);  // SIGCONT
@@ -82,12 +88,14 @@ class Cluster {
     uint16_t admin_port = 0;
   };
   Status WaitPing(size_t i);
+  Status StartWith(size_t i, const std::string& faketime, const std::filesystem::path& config);
 
   ClusterOptions options_;
   Hosts* hosts_ = nullptr;
   std::string mode_;
   std::string config_text_;
   std::filesystem::path config_path_;
+  std::filesystem::path join_config_path_;  // the same with cluster.join: true
   std::vector<Node> nodes_;
 };
 

@@ -229,6 +229,12 @@ class Run {
   void ClientLoop(uint32_t id);
   void Nemesis();
   void HealAll();
+  // leader_follower: removes node i from the configuration, wipes it, starts it empty with
+  // cluster.join and adds it back as a learner, then promotes it, retrying each step (a
+  // change is refused while another is uncommitted, or without a leader). `from_step`
+  // resumes a change that did not finish. Returns the step it reached (4: done).
+  int ChangeMembership(size_t i, int from_step, std::chrono::milliseconds per_step, std::string* error);
+  Status Admin(wire::AdminAction action, size_t node, std::chrono::milliseconds deadline);
   // Post-run reads and checks.
   void FinalReads();
   void CheckLinearizable(Report* r);
@@ -264,7 +270,69 @@ class Run {
   std::map<size_t, std::map<std::string, std::string>> final_registers_;
   std::vector<std::string> final_errors_;
   std::optional<std::vector<int64_t>> final_balances_;
+  // A membership change the nemesis could not finish: (node, step reached).
+  std::optional<std::pair<size_t, int>> member_unfinished_;
 };
+
+Status Run::Admin(wire::AdminAction action, size_t node, std::chrono::milliseconds deadline) {
+  const auto until = Clock::now() + deadline;
+  Status last;
+  while (Clock::now() < until) {
+    auto client = ClientFor((node + 1) % cluster_->size());
+    wire::AdminRequest a;
+    a.action = action;
+    a.node_id = node + 1;
+    if (action == wire::AdminAction::kAddLearner) {
+      a.client_address = cluster_->endpoint(node);
+      a.peer_address = cluster_->peer_endpoint(node);
+    }
+    wire::Request req;
+    req.body = a;
+    auto r = client->Call(std::move(req));
+    if (r.ok() && r.value().ok()) return Status::Ok();
+    last = r.ok() ? r.value().ToStatus() : r.status();
+    // An earlier attempt whose answer was lost may have done it already: the refusal
+    // names the membership as it is (e.g. "node 1 is not a member (voters=[2,3] ...)").
+    if (r.ok() && r.value().status == Code::kInvalidArgument) {
+      const std::string& m = r.value().message;
+      const std::string id = std::to_string(node + 1);
+      const size_t v = m.find("voters=[");
+      std::string voters = v == std::string::npos ? "" : "," + m.substr(v + 8, m.find(']', v) - v - 8) + ",";
+      const bool voter = voters.find("," + id + ",") != std::string::npos;
+      if (action == wire::AdminAction::kRemoveMember && m.find("is not a member") != std::string::npos) {
+        return Status::Ok();
+      }
+      if (action == wire::AdminAction::kAddLearner && m.find("is already a member") != std::string::npos) {
+        return Status::Ok();
+      }
+      if (action == wire::AdminAction::kPromoteLearner && voter) return Status::Ok();
+    }
+    std::this_thread::sleep_for(300ms);
+  }
+  return Status::Timeout(fmt::format("ADMIN {} node {}: {}", wire::AdminActionName(action), node + 1, last.ToString()));
+}
+
+int Run::ChangeMembership(size_t i, int step, std::chrono::milliseconds per_step, std::string* error) {
+  for (; step < 4; ++step) {
+    Status s;
+    switch (step) {
+      case 0: s = Admin(wire::AdminAction::kRemoveMember, i, per_step); break;
+      case 1:
+        cluster_->Kill(i);
+        s = cluster_->Wipe(i);
+        if (s.ok()) s = cluster_->StartJoining(i);
+        break;
+      case 2: s = Admin(wire::AdminAction::kAddLearner, i, per_step); break;
+      case 3: s = Admin(wire::AdminAction::kPromoteLearner, i, per_step); break;
+    }
+    if (!s.ok()) {
+      *error = s.ToString();
+      return step;
+    }
+    Log(fmt::format("nemesis: membership of node {}: step {} done", i + 1, step + 1));
+  }
+  return 4;
+}
 
 Status Run::OpenAccounts() {
   auto client = ClientFor(0);
@@ -493,6 +561,9 @@ void Run::Nemesis() {
   if (enabled("skew") && access("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1", R_OK) == 0) {
     kinds.push_back("skew");
   }
+  if (enabled("membership") && cluster_->mode() == "leader_follower" && cluster_->size() >= 3) {
+    kinds.push_back("membership");
+  }
   if (kinds.empty()) return;
   struct Active {
     std::string kind;
@@ -547,6 +618,21 @@ void Run::Nemesis() {
     a.kind = kind;
     a.start_s = now;
     a.until_s = now + 1.0 + rng.Real() * 4.0;
+    if (kind == "membership") {
+      // Synchronous: remove, wipe, rejoin as a learner, promote (seconds).
+      if (member_unfinished_) continue;
+      const size_t node = free[rng.Uniform(free.size())];
+      Log(fmt::format("nemesis: membership: node {} removed, wiped and added back", node + 1));
+      std::string error;
+      const int reached = ChangeMembership(node, 0, 10s, &error);
+      std::string detail = fmt::format("node {} removed, wiped, re-added", node + 1);
+      if (reached < 4) {
+        member_unfinished_ = std::make_pair(node, reached);
+        detail += fmt::format(" (unfinished at step {}: {})", reached + 1, error);
+      }
+      AddFault(FaultSpan{now, NowS(), "membership", detail});
+      continue;
+    }
     if (kind == "partition") {
       if (busy.size() > 0) continue;  // partitions take the whole cluster
       // One node isolated, a majority/minority split, or one way.
@@ -607,10 +693,21 @@ void Run::HealAll() {
   for (size_t i = 0; i < cluster_->size(); ++i) {
     (void)hosts_->ClearNetem(i);
     if (cluster_->running(i) && cluster_->paused(i)) (void)cluster_->Resume(i);
+    // (A node a membership change left removed and wiped is started below, joining.)
+    if (member_unfinished_ && member_unfinished_->first == i && member_unfinished_->second == 1) continue;
     if (!cluster_->running(i)) {
       Status s = cluster_->Start(i);
       if (!s.ok()) run_errors_.push_back(fmt::format("restarting node {} after the run: {}", i + 1, s.ToString()));
     }
+  }
+  if (member_unfinished_) {
+    const auto [node, step] = *member_unfinished_;
+    std::string error;
+    if (ChangeMembership(node, step, 30s, &error) < 4) {
+      run_errors_.push_back(fmt::format("the membership change of node {} could not be finished after "
+                                        "the faults healed: {}", node + 1, error));
+    }
+    member_unfinished_.reset();
   }
 }
 
@@ -996,7 +1093,8 @@ int Main(int argc, char** argv) {
       ("nemesis", po::value(&o.nemesis)->default_value("all"),
        "faults to inject, comma-separated: kill (kill -9, restart), pause (SIGSTOP/SIGCONT), partition "
        "(netns only: isolate a node, split, one-way), netem (netns only: latency and loss), skew (restart "
-       "a node under libfaketime), none; all = every one available")
+       "a node under libfaketime), membership (leader_follower: remove a node, wipe it, add it back as a "
+       "learner and promote it), none; all = every one available")
       ("fault-interval", po::value(&o.fault_interval_s)->default_value(4),
        "mean seconds between two faults (each lasts 1 to 5 s)")
       ("hosts", po::value(&o.hosts)->default_value("auto"),
@@ -1057,14 +1155,14 @@ int Main(int argc, char** argv) {
     return kExitUsage;
   }
   {
-    const std::set<std::string> known = {"kill", "pause", "partition", "netem", "skew", "none", "all"};
+    const std::set<std::string> known = {"kill", "pause", "partition", "netem", "skew", "membership", "none", "all"};
     std::string part;
     for (size_t p = 0; p <= o.nemesis.size(); ++p) {
       if (p == o.nemesis.size() || o.nemesis[p] == ',') {
         if (known.count(part) == 0) {
           std::fprintf(stderr,
                        "kvd-torture: --nemesis: unknown fault '%s'; expected kill, pause, partition, netem, skew, "
-                       "none or all\n",
+                       "membership, none or all\n",
                        part.c_str());
           return kExitUsage;
         }
