@@ -479,10 +479,13 @@ std::vector<std::string> Hosts::exec_prefix(size_t i) const {
 bool Hosts::SupportsPartitions() const { return impl_->netns; }
 bool Hosts::SupportsNetem() const { return impl_->netns && impl_->netem_unsupported.empty(); }
 
-// A blackhole route in the sender's namespace: from's packets to `to` go nowhere, while
-// to's packets still arrive at `from`. Note that the kernel answers a local sender whose
-// route is a blackhole with EINVAL (connect, sendto) at once, rather than letting it time
-// out as a pulled cable would.
+// A permanent neighbour entry in the sender's namespace that maps `to` to a MAC address
+// no interface has: from's frames to `to` go onto the bridge and are dropped by every
+// receiver (not their address), silently, while to's packets still arrive at `from`. So
+// the sender's connections time out, as over a pulled cable (a blackhole route would
+// fail them at once with EINVAL). Heal deletes the entry; ARP then resolves `to` again.
+constexpr const char* kNowhereMac = "02:00:00:00:00:01";
+
 Status Hosts::Cut(size_t from, size_t to) {
   if (!impl_->netns) {
     return Status::Unsupported("partitions need network namespaces; these hosts are loopback");
@@ -490,8 +493,8 @@ Status Hosts::Cut(size_t from, size_t to) {
   KVD_TRY(impl_->CheckIndex(from));
   KVD_TRY(impl_->CheckIndex(to));
   if (from == to) return Status::InvalidArgument(fmt::format("cut host {} from itself", from));
-  KVD_TRY(Must({"ip", "-n", impl_->Namespace(from), "route", "replace", "blackhole",
-                impl_->Address(to) + "/32"}));
+  KVD_TRY(Must({"ip", "-n", impl_->Namespace(from), "neigh", "replace", impl_->Address(to),
+                "lladdr", kNowhereMac, "nud", "permanent", "dev", kNodeInterface}));
   impl_->cuts.emplace(from, to);
   return Status::Ok();
 }
@@ -501,15 +504,11 @@ Status Hosts::Heal(size_t from, size_t to) {
   KVD_TRY(impl_->CheckIndex(to));
   if (!impl_->netns || from == to) return Status::Ok();  // never cut
   const std::string ns = impl_->Namespace(from);
-  const std::string route = impl_->Address(to) + "/32";
-  Status status = Must({"ip", "-n", ns, "route", "del", "blackhole", route});
-  // Deleting a route that is not there fails; healing what is not cut is fine.
+  Status status = Must({"ip", "-n", ns, "neigh", "del", impl_->Address(to), "dev", kNodeInterface});
+  // Deleting an entry that is not there fails; healing what is not cut is fine.
   if (!status.ok()) {
-    const std::string left = Try({"ip", "-n", ns, "route", "show", "type", "blackhole"});
-    if (left.find(impl_->Address(to) + " ") != std::string::npos ||
-        left.find(impl_->Address(to) + "\n") != std::string::npos) {
-      return status;
-    }
+    const std::string left = Try({"ip", "-n", ns, "neigh", "show", impl_->Address(to)});
+    if (left.find(kNowhereMac) != std::string::npos) return status;
   }
   impl_->cuts.erase({from, to});
   return Status::Ok();

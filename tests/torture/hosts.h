@@ -7,8 +7,9 @@
 //     bridge "kvdt<run>br" in the root namespace (which also gets an address on that
 //     subnet, so the tool's clients reach every node). Everything is created by Create()
 //     and removed by the destructor (and by Cleanup(run) for a run that crashed).
-//     Partitions are blackhole routes inside the sending node's namespace (one way per
-//     call); latency and loss are tc netem on the node's interface.
+//     Partitions are permanent neighbour entries to a MAC no one has, inside the sending
+//     node's namespace (silent drops, one way per call); latency and loss are tc netem on
+//     the node's interface.
 //   * loopback (not root, or --hosts loopback): every node on 127.0.0.1 (distinct ports,
 //     chosen by the caller); partitions and netem are unavailable (Supports* false).
 // No traffic leaves these addresses.

@@ -177,7 +177,7 @@ bool DatagramArrives(const std::string& from_ns, const std::string& to_ns,
   const uint16_t port = BindAnyPort(receiver.get(), to_address);
   const Fd sender(SocketIn(from_ns, SOCK_DGRAM));
   const sockaddr_in sa = SocketAddress(to_address, port);
-  // A blackhole route makes sendto fail (EINVAL); that is a drop too.
+  // (A cut drops the datagram silently; sendto itself succeeds.)
   (void)::sendto(sender.get(), "x", 1, 0, reinterpret_cast<const sockaddr*>(&sa), sizeof(sa));
   pollfd pfd{receiver.get(), POLLIN, 0};
   if (::poll(&pfd, 1, wait_ms) != 1) return false;
