@@ -1190,6 +1190,14 @@ int Main(int argc, char** argv) {
   bool netns = o.hosts == "netns";
   if (o.hosts == "auto") netns = Hosts::NetnsAvailable(&why);
   const std::string run = fmt::format("{:06x}", (o.seed ^ static_cast<uint64_t>(::getpid())) & 0xffffff);
+  auto cluster_options = [&](const char* subdir) {
+    ClusterOptions co;
+    co.kvd_binary = o.kvd;
+    co.config_template = o.config;
+    co.dir = std::filesystem::path(o.out) / subdir;
+    co.overrides = o.sets;
+    return co;
+  };
   // The template's node count decides how many hosts: read it through a loopback dry run.
   size_t nodes = 1;
   {
@@ -1198,11 +1206,7 @@ int Main(int argc, char** argv) {
       std::fprintf(stderr, "kvd-torture: %s\n", probe_hosts.status().ToString().c_str());
       return kExitRunFailed;
     }
-    ClusterOptions co;
-    co.kvd_binary = o.kvd;
-    co.config_template = o.config;
-    co.dir = std::filesystem::path(o.out) / "probe";
-    co.overrides = o.sets;
+    const ClusterOptions co = cluster_options("probe");
     auto probe = Cluster::Make(co, probe_hosts.value().get());
     if (!probe.ok()) {
       std::fprintf(stderr, "kvd-torture: %s\n", probe.status().ToString().c_str());
@@ -1216,11 +1220,7 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "kvd-torture: making the hosts: %s\n", hosts.status().ToString().c_str());
     return kExitRunFailed;
   }
-  ClusterOptions co;
-  co.kvd_binary = o.kvd;
-  co.config_template = o.config;
-  co.dir = std::filesystem::path(o.out) / "cluster";
-  co.overrides = o.sets;
+  const ClusterOptions co = cluster_options("cluster");
   std::filesystem::remove_all(co.dir);
   auto cluster = Cluster::Make(co, hosts.value().get());
   if (!cluster.ok()) {
