@@ -43,6 +43,7 @@
 
 #include <boost/program_options.hpp>
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "client/lib/client.h"
 #include "common/rng.h"
@@ -235,6 +236,9 @@ class Run {
   // resumes a change that did not finish. Returns the step it reached (4: done).
   int ChangeMembership(size_t i, int from_step, std::chrono::milliseconds per_step, std::string* error);
   Status Admin(wire::AdminAction action, size_t node, std::chrono::milliseconds deadline);
+  // dynamo: waits until no ring change is under way and node i is (present) or is not a
+  // normal member of the ring, as another node sees it.
+  Status WaitRing(size_t i, bool present, std::chrono::milliseconds deadline);
   // Post-run reads and checks.
   void FinalReads();
   void CheckLinearizable(Report* r);
@@ -312,18 +316,59 @@ Status Run::Admin(wire::AdminAction action, size_t node, std::chrono::millisecon
   return Status::Timeout(fmt::format("ADMIN {} node {}: {}", wire::AdminActionName(action), node + 1, last.ToString()));
 }
 
+Status Run::WaitRing(size_t i, bool present, std::chrono::milliseconds deadline) {
+  // Asks a node other than i until no ring change is under way and i is (not) a normal member.
+  const auto until = Clock::now() + deadline;
+  std::string last;
+  while (Clock::now() < until) {
+    const size_t via = (i + 1 + static_cast<size_t>(Clock::now().time_since_epoch().count() % 2)) % cluster_->size();
+    auto client = ClientFor(via, false);
+    auto st = client->StatusJson();
+    if (st.ok()) {
+      try {
+        const nlohmann::json doc = nlohmann::json::parse(st.value());
+        const nlohmann::json& d = doc.at("dynamo");
+        bool normal = false;
+        for (const nlohmann::json& m : d.at("members")) {
+          if (m.at("id").get<uint64_t>() == i + 1 && m.at("role").get<std::string>() == "normal") normal = true;
+        }
+        if (d.value("ring_transition", uint64_t{1}) == 0 && normal == present) return Status::Ok();
+        last = fmt::format("node {}: ring_transition {}, node {} {}", via + 1, d.value("ring_transition", uint64_t{0}),
+                           i + 1, normal ? "normal" : "not normal");
+      } catch (const std::exception& e) {
+        last = std::string("STATUS did not parse: ") + e.what();
+      }
+    } else {
+      last = st.status().ToString();
+    }
+    std::this_thread::sleep_for(250ms);
+  }
+  return Status::Timeout(fmt::format("waiting for node {} to {} the ring: {}", i + 1, present ? "join" : "leave", last));
+}
+
 int Run::ChangeMembership(size_t i, int step, std::chrono::milliseconds per_step, std::string* error) {
+  const bool dynamo = cluster_->mode() == "dynamo";
   for (; step < 4; ++step) {
     Status s;
     switch (step) {
-      case 0: s = Admin(wire::AdminAction::kRemoveMember, i, per_step); break;
+      case 0:
+        // leader_follower: out of the configuration. dynamo: decommissioned (its ranges
+        // streamed to their new replicas), which takes the ring change to finish.
+        s = Admin(wire::AdminAction::kRemoveMember, i, per_step);
+        if (dynamo) {
+          Status left = WaitRing(i, false, 6 * per_step);
+          if (left.ok() || s.ok()) s = left;
+        }
+        break;
       case 1:
         cluster_->Kill(i);
         s = cluster_->Wipe(i);
         if (s.ok()) s = cluster_->StartJoining(i);
         break;
       case 2: s = Admin(wire::AdminAction::kAddLearner, i, per_step); break;
-      case 3: s = Admin(wire::AdminAction::kPromoteLearner, i, per_step); break;
+      case 3:
+        s = dynamo ? WaitRing(i, true, 6 * per_step) : Admin(wire::AdminAction::kPromoteLearner, i, per_step);
+        break;
     }
     if (!s.ok()) {
       *error = s.ToString();
@@ -561,7 +606,8 @@ void Run::Nemesis() {
   if (enabled("skew") && access("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1", R_OK) == 0) {
     kinds.push_back("skew");
   }
-  if (enabled("membership") && cluster_->mode() == "leader_follower" && cluster_->size() >= 3) {
+  if (enabled("membership") && (cluster_->mode() == "leader_follower" || cluster_->mode() == "dynamo") &&
+      cluster_->size() >= 3) {
     kinds.push_back("membership");
   }
   if (kinds.empty()) return;
@@ -1094,7 +1140,8 @@ int Main(int argc, char** argv) {
        "faults to inject, comma-separated: kill (kill -9, restart), pause (SIGSTOP/SIGCONT), partition "
        "(netns only: isolate a node, split, one-way), netem (netns only: latency and loss), skew (restart "
        "a node under libfaketime), membership (leader_follower: remove a node, wipe it, add it back as a "
-       "learner and promote it), none; all = every one available")
+       "learner and promote it; dynamo: decommission a node, wipe it, join it again), none; all = every "
+       "one available")
       ("fault-interval", po::value(&o.fault_interval_s)->default_value(4),
        "mean seconds between two faults (each lasts 1 to 5 s)")
       ("hosts", po::value(&o.hosts)->default_value("auto"),
