@@ -138,9 +138,9 @@
 //     dynamo.replicas; in dynamo mode, dynamo.replicas is at most the number of
 //     cluster.members (a key cannot live on more nodes than there are).
 //   - dynamo.resolvers: no two entries have the same prefix; only lww and siblings.
-//   - dynamo.tombstone_grace_ms, when not 0 and sloppy_quorum is on, is more than
-//     dynamo.hint_max_age_ms, which is then not 0: a hint older than a collected tombstone
-//     would bring the deleted value back.
+//   - dynamo.tombstone_grace_ms, when not 0 and sloppy_quorum and anti-entropy are on, is
+//     more than dynamo.hint_max_age_ms, which is then not 0: a hint older than a collected
+//     tombstone would bring the deleted value back.
 // Deliberately NOT a rule: max_batch_bytes >= max_value_bytes (or >= max_frame_bytes).
 // Each limit is checked on its own and the smallest one wins; an operator may well want
 // batches smaller than one maximal PUT, and that is a policy, not a contradiction.
@@ -1406,7 +1406,8 @@ void CheckDynamo(const Config& config, Errors* errors) {
                               Quote(ResolverKindName(kind))));
     }
   }
-  if (dynamo.sloppy_quorum && dynamo.tombstone_grace_ms != 0 &&
+  // (Without anti-entropy nothing is collected, so nothing to check.)
+  if (dynamo.sloppy_quorum && dynamo.tombstone_grace_ms != 0 && dynamo.anti_entropy_interval_ms != 0 &&
       !errors->Failed("dynamo.tombstone_grace_ms") && !errors->Failed("dynamo.hint_max_age_ms") &&
       (dynamo.hint_max_age_ms == 0 || dynamo.hint_max_age_ms >= dynamo.tombstone_grace_ms)) {
     errors->Add("dynamo.tombstone_grace_ms",

@@ -147,8 +147,11 @@ class DynamoSimulation {
     kv::KeyState state;
   };
   std::map<std::string, std::vector<Collected>> collected_;
-  // True when a tombstone of `key` collected before `before_us` covers `write` (deleted it).
-  bool CollectedCovers(const std::string& key, const kv::Change& write, uint64_t before_us) const;
+  // True when a tombstone of `key` collected after `after_us` (the write's start: one
+  // collected earlier cannot have deleted it, and covering it would mean its dot was
+  // reused) and before `before_us` covers `write` (deleted it).
+  bool CollectedCovers(const std::string& key, const kv::Change& write, uint64_t after_us,
+                       uint64_t before_us) const;
   // True when `state` holds no value that the acknowledged delete `del` removed.
   static bool Honours(const std::optional<kv::KeyState>& state, const kv::Change& del);
   bool SettledTombstonesLeft() const;
@@ -501,11 +504,11 @@ bool StateCovers(const kv::KeyState& st, const kv::Change& write) {
 }  // namespace
 
 bool DynamoSimulation::CollectedCovers(const std::string& key, const kv::Change& write,
-                                       uint64_t before_us) const {
+                                       uint64_t after_us, uint64_t before_us) const {
   auto it = collected_.find(key);
   if (it == collected_.end()) return false;
   for (const Collected& c : it->second) {
-    if (c.at_us < before_us && StateCovers(c.state, write)) return true;
+    if (c.at_us > after_us && c.at_us < before_us && StateCovers(c.state, write)) return true;
   }
   return false;
 }
@@ -551,8 +554,9 @@ void DynamoSimulation::Check() {
       }
       ++result_.checks;
       // (Nothing is also right when a tombstone that deleted the write was collected.)
-      const bool covered = read.state ? StateCovers(*read.state, write.change)
-                                      : CollectedCovers(read.op.key, write.change, read.end_us);
+      const bool covered =
+          (read.state && StateCovers(*read.state, write.change)) ||
+          CollectedCovers(read.op.key, write.change, write.start_us, read.end_us);
       if (!covered) {
         Fail(fmt::format("read op {} of {} (started {:.3f} ms) missed write op {} {} "
                          "(acknowledged {:.3f} ms)",
@@ -602,7 +606,7 @@ void DynamoSimulation::Check() {
       continue;
     }
     const bool covered = (st && StateCovers(*st, write.change)) ||
-                         CollectedCovers(write.op.key, write.change, ~uint64_t{0});
+                         CollectedCovers(write.op.key, write.change, write.start_us, ~uint64_t{0});
     if (!covered) {
       Fail(fmt::format("acknowledged write op {} ({} {}) is lost: the final state of {} does "
                        "not cover it",

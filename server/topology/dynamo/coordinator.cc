@@ -396,7 +396,7 @@ void Coordinator::Track(const std::string& key, const std::string* old_bytes,
   if (tree == nullptr) return;
   if (old_bytes != nullptr) {
     // The old state leaves the tree, unless it was a settled tombstone (not in it).
-    if (settled_.erase(key) == 0) tree->Toggle(token, EntryDigest(key, *old_bytes));
+    if (!Unsettle(key)) tree->Toggle(token, EntryDigest(key, *old_bytes));
     if (auto yit = young_tombstones_.find(key); yit != young_tombstones_.end()) {
       young_by_time_.erase({yit->second, key});
       young_tombstones_.erase(yit);
@@ -418,7 +418,7 @@ void Coordinator::AddToTree(uint64_t token, const std::string& key, const std::s
     if (state != nullptr && IsTombstone(*state)) {
       const uint64_t wall = state->latest().wall_ms();
       if (now_ms_ > 0 && now_ms_ >= wall + config_.tombstone_grace_ms) {
-        settled_[key].changed_ms = now_ms_;  // settled: not hashed
+        Settle(key);  // settled: not hashed
         return;
       }
       young_tombstones_[key] = wall;
@@ -432,13 +432,32 @@ void Coordinator::ResetTombstoneIndexes() {
   young_tombstones_.clear();
   young_by_time_.clear();
   settled_.clear();
+  settled_due_.clear();
+}
+
+void Coordinator::Settle(const std::string& key) {
+  Unsettle(key);
+  Settled& s = settled_[key];
+  s.due_ms = now_ms_ + 2 * config_.request_timeout_ms;  // the quiet period (see the header)
+  settled_due_.emplace(s.due_ms, key);
+}
+
+bool Coordinator::Unsettle(const std::string& key) {
+  auto it = settled_.find(key);
+  if (it == settled_.end()) return false;
+  settled_due_.erase({it->second.due_ms, key});
+  settled_.erase(it);
+  return true;
 }
 
 void Coordinator::CollectTombstones() {
   if (config_.tombstone_grace_ms == 0 || trees_.empty()) return;
-  // Tombstones that reached the grace leave their trees.
-  while (!young_by_time_.empty() &&
+  // Tombstones that reached the grace leave their trees (at most a budget per Tick: a
+  // bulk delete a grace ago must not stall the node).
+  size_t budget = config_.max_collected_per_tick;
+  while (budget > 0 && !young_by_time_.empty() &&
          now_ms_ >= young_by_time_.begin()->first + config_.tombstone_grace_ms) {
+    --budget;
     const std::string key = young_by_time_.begin()->second;
     young_by_time_.erase(young_by_time_.begin());
     young_tombstones_.erase(key);
@@ -447,33 +466,35 @@ void Coordinator::CollectTombstones() {
     const std::string bytes = LocalBytes(key);
     if (tree == nullptr || bytes.empty()) continue;
     tree->Toggle(token, EntryDigest(key, bytes));
-    settled_[key].changed_ms = now_ms_;
+    Settle(key);
   }
-  // Ask the other replicas about settled tombstones that have been still for a while (none
-  // during a ring change: pending replicas are still filling).
-  if (rings_differ_ || settled_.empty()) return;
-  const uint64_t quiet_ms = 2 * config_.request_timeout_ms;
-  size_t budget = config_.max_collected_per_tick;
-  auto it = settled_.lower_bound(gc_cursor_);
-  for (size_t seen = 0; seen < settled_.size() && budget > 0; ++seen, ++it) {
-    if (it == settled_.end()) it = settled_.begin();
-    Settled& s = it->second;
-    if (now_ms_ < s.changed_ms + quiet_ms) continue;
-    if (s.query != 0 && now_ms_ < s.asked_ms + config_.request_timeout_ms) continue;
+  // Ask the other replicas about the settled tombstones that are due, oldest first (none
+  // during a ring change: pending replicas are still filling). A key with a replica
+  // believed down waits a request timeout: asking could not succeed.
+  if (rings_differ_) return;
+  budget = config_.max_collected_per_tick;
+  while (budget > 0 && !settled_due_.empty() && settled_due_.begin()->first <= now_ms_) {
     --budget;
+    const std::string key = settled_due_.begin()->second;
+    settled_due_.erase(settled_due_.begin());
+    Settled& s = settled_.at(key);
+    s.due_ms = now_ms_ + config_.request_timeout_ms;
+    settled_due_.emplace(s.due_ms, key);
+    const std::vector<uint64_t> replicas = ring_.Replicas(key, config_.n);
+    const bool any_down = std::any_of(replicas.begin(), replicas.end(),
+                                      [&](uint64_t r) { return r != self_ && down_.count(r) != 0; });
+    if (any_down) continue;
     s.query = next_gc_query_++;
-    s.asked_ms = now_ms_;
     s.clear.clear();
-    for (uint64_t r : ring_.Replicas(it->first, config_.n)) {
+    for (uint64_t r : replicas) {
       if (r == self_) continue;
       std::string msg;
       ByteWriter w(&msg);
       w.U8(kGcQuery);
       w.U64(s.query);
-      w.Bytes(it->first);
+      w.Bytes(key);
       out_.send.push_back(Envelope{r, std::move(msg)});
     }
-    gc_cursor_ = std::next(it) == settled_.end() ? std::string() : std::next(it)->first;
   }
 }
 
@@ -488,7 +509,7 @@ void Coordinator::OnGcAnswer(uint64_t from, uint64_t query, std::string_view key
   if (!self_replica || s.clear.size() + 1 < replicas.size()) return;
   // Every other replica holds no value of the key: the tombstone goes.
   const std::string k = it->first;
-  settled_.erase(it);
+  Unsettle(k);
   ++tombstones_collected_;
   const uint64_t token = ring::Hash64(k);
   for (auto [t, end] = tokens_.equal_range(token); t != end; ++t) {

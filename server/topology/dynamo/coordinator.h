@@ -65,7 +65,9 @@
 //     it holds a value (kGcQuery); when each has answered that it holds none (nothing, or
 //     a tombstone), and the key has not changed here since the question, the node deletes
 //     it (StateWrite with an empty state). At most `max_collected_per_tick` keys are asked
-//     about per Tick, each again after request_timeout_ms without every answer.
+//     about per Tick (oldest due first), each again after request_timeout_ms without every
+//     answer; a key with a replica believed down is not asked (it waits a request timeout),
+//     and at most as many tombstones per Tick leave their trees when their grace ends.
 // Why this is enough: an answer leaves a replica after its earlier writes are durable (a
 // core's sends follow its writes), and a replica holding no value never gets one back
 // except from a replica that does, which answers "not clear" and keeps its own tombstone
@@ -363,14 +365,17 @@ class Coordinator {
   std::map<std::string, uint64_t> young_tombstones_;
   std::set<std::pair<uint64_t, std::string>> young_by_time_;
   struct Settled {
-    uint64_t changed_ms = 0;
-    uint64_t query = 0;  // 0: none asked since the last change
-    uint64_t asked_ms = 0;
+    uint64_t due_ms = 0;  // when to ask (again)
+    uint64_t query = 0;   // 0: none asked since the last change
     std::set<uint64_t> clear;
   };
   std::map<std::string, Settled> settled_;
-  std::string gc_cursor_;  // the next settled key to ask about, in key order
+  std::set<std::pair<uint64_t, std::string>> settled_due_;  // (due_ms, key)
   uint64_t next_gc_query_ = 1;
+  // `key` became a settled tombstone now (asked about after the quiet period).
+  void Settle(const std::string& key);
+  // Forgets `key`'s settled entry, if any; true if there was one.
+  bool Unsettle(const std::string& key);
   void ResetTombstoneIndexes();
   uint64_t next_exchange_ms_ = 0;
   size_t exchange_cursor_ = 0;

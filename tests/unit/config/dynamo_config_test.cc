@@ -164,6 +164,9 @@ TEST_CASE("dynamo config: ranges, the ring and resolvers", "[unit][config]") {
             .dynamo.tombstone_grace_ms == 0);
   CHECK(Parse(Dynamo("dynamo:\n  sloppy_quorum: false\n  tombstone_grace_ms: 1000\n"))
             .dynamo.tombstone_grace_ms == 1000);
+  // Without anti-entropy nothing is collected: no constraint.
+  CHECK(Parse(Dynamo("dynamo:\n  anti_entropy_interval_ms: 0\n  hint_max_age_ms: 0\n"))
+            .dynamo.hint_max_age_ms == 0);
   CHECK(ErrorOf(Dynamo("dynamo:\n  tombstone_grace_ms: 31536000001\n")) ==
         "dynamo.tombstone_grace_ms: 31536000001 is out of range; expected an integer from 0 to "
         "31536000000");
