@@ -178,7 +178,8 @@ Result<std::unique_ptr<Cluster>> Cluster::Make(ClusterOptions options, Hosts* ho
 }
 
 Cluster::~Cluster() {
-  for (size_t i = 0; i < nodes_.size(); ++i) Kill(i);
+  std::lock_guard<std::mutex> lock(mu_);
+  for (size_t i = 0; i < nodes_.size(); ++i) KillLocked(i);
 }
 
 std::string Cluster::endpoint(size_t i) const {
@@ -209,7 +210,7 @@ std::string Cluster::Field(const std::string& dotted) const {
 }
 
 Status Cluster::StartAll() {
-  for (size_t i = 0; i < nodes_.size(); ++i) {
+  for (size_t i = 0; i < size(); ++i) {
     if (running(i)) continue;
     Status s = Start(i);
     if (!s.ok()) return s;
@@ -239,6 +240,7 @@ std::string Cluster::peer_endpoint(size_t i) const {
 }
 
 Status Cluster::StartWith(size_t i, const std::string& faketime, const std::filesystem::path& config) {
+  std::lock_guard<std::mutex> lock(mu_);
   Node& node = nodes_.at(i);
   if (node.pid > 0) return Status::InvalidArgument(fmt::format("node {} is running", i + 1));
   const std::filesystem::path data = options_.dir / fmt::format("data-{}", i + 1);
@@ -264,6 +266,9 @@ Status Cluster::StartWith(size_t i, const std::string& faketime, const std::file
     std::ofstream(log, std::ios::app) << fmt::format("=== kvd-torture: starting node {}{}\n", i + 1,
                                                      faketime.empty() ? "" : " with FAKETIME=" + faketime);
   }
+  std::vector<char*> args;  // built before fork: the child only execs
+  for (std::string& a : argv) args.push_back(a.data());
+  args.push_back(nullptr);
   const pid_t pid = ::fork();
   if (pid < 0) return Status::IOError(fmt::format("fork: {}", std::strerror(errno)));
   if (pid == 0) {
@@ -272,14 +277,14 @@ Status Cluster::StartWith(size_t i, const std::string& faketime, const std::file
     if (fd >= 0) {
       ::dup2(fd, 1);
       ::dup2(fd, 2);
-      ::close(fd);
+      if (fd > 2) ::close(fd);
     }
-    std::vector<char*> args;
-    for (std::string& a : argv) args.push_back(a.data());
-    args.push_back(nullptr);
+    // Nothing else of the tool's (its client connections above all) goes to the node.
+    ::close_range(3, ~0U, 0);
     ::execvp(args[0], args.data());
     ::_exit(127);
   }
+  ::setpgid(pid, pid);  // also here: a signal sent right away reaches the group
   node.pid = pid;
   node.paused = false;
   return WaitPing(i);
@@ -297,7 +302,7 @@ Status Cluster::WaitPing(size_t i) {
       client::Client c(o);
       if (c.Ping().ok()) return Status::Ok();
     }
-    int status = 0;
+    int status = 0;  // (mu_ is held: StartWith calls this)
     if (::waitpid(nodes_[i].pid, &status, WNOHANG) == nodes_[i].pid) {
       nodes_[i].pid = -1;
       return Status::Unavailable(fmt::format("node {} exited while starting; its log ends:\n{}",
@@ -310,6 +315,11 @@ Status Cluster::WaitPing(size_t i) {
 }
 
 void Cluster::Kill(size_t i) {
+  std::lock_guard<std::mutex> lock(mu_);
+  KillLocked(i);
+}
+
+void Cluster::KillLocked(size_t i) {
   Node& node = nodes_.at(i);
   if (node.pid <= 0) return;
   // The process group: with `ip netns exec` or `env` in front, kvd is a child or the
@@ -323,6 +333,7 @@ void Cluster::Kill(size_t i) {
 }
 
 Status Cluster::Pause(size_t i) {
+  std::lock_guard<std::mutex> lock(mu_);
   Node& node = nodes_.at(i);
   if (node.pid <= 0) return Status::InvalidArgument(fmt::format("node {} is not running", i + 1));
   if (::kill(-node.pid, SIGSTOP) != 0) return Status::IOError(std::strerror(errno));
@@ -331,6 +342,7 @@ Status Cluster::Pause(size_t i) {
 }
 
 Status Cluster::Resume(size_t i) {
+  std::lock_guard<std::mutex> lock(mu_);
   Node& node = nodes_.at(i);
   if (node.pid <= 0) return Status::InvalidArgument(fmt::format("node {} is not running", i + 1));
   if (::kill(-node.pid, SIGCONT) != 0) return Status::IOError(std::strerror(errno));
@@ -339,6 +351,7 @@ Status Cluster::Resume(size_t i) {
 }
 
 std::vector<size_t> Cluster::Reap() {
+  std::lock_guard<std::mutex> lock(mu_);
   std::vector<size_t> exited;
   for (size_t i = 0; i < nodes_.size(); ++i) {
     int status = 0;

@@ -11,7 +11,8 @@
 //       --node-id ID --data-dir DIR
 // with its own data dir under `dir`. Processes are killed (SIGKILL) by the destructor.
 //
-// Thread-safety: one thread drives a Cluster.
+// Thread-safety: every method may be called from any thread (one mutex; Start holds it
+// while the node comes up), so that a reaper and a nemesis never race on a child.
 #pragma once
 
 #include <sys/types.h>
@@ -20,6 +21,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -71,8 +73,14 @@ class Cluster {
   void Kill(size_t i);      // SIGKILL, and reap
   Status Pause(size_t i);   // SIGSTOP
   Status Resume(size_t i);  // SIGCONT
-  bool running(size_t i) const { return nodes_.at(i).pid > 0; }
-  bool paused(size_t i) const { return nodes_.at(i).paused; }
+  bool running(size_t i) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return nodes_.at(i).pid > 0;
+  }
+  bool paused(size_t i) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return nodes_.at(i).paused;
+  }
   // Reaps nodes that exited by themselves; returns their indices (a crash to report).
   std::vector<size_t> Reap();
   // The last `lines` lines of node i's log.
@@ -87,9 +95,12 @@ class Cluster {
     uint16_t peer_port = 0;
     uint16_t admin_port = 0;
   };
-  Status WaitPing(size_t i);
+  Status WaitPing(size_t i);  // REQUIRES: mu_ held
   Status StartWith(size_t i, const std::string& faketime, const std::filesystem::path& config);
 
+  void KillLocked(size_t i);
+
+  mutable std::mutex mu_;  // guards nodes_[].pid and .paused
   ClusterOptions options_;
   Hosts* hosts_ = nullptr;
   std::string mode_;
