@@ -59,6 +59,11 @@ namespace po = boost::program_options;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
+// Set by SIGINT/SIGTERM: the run stops injecting faults, heals, checks what it has and
+// reports (so an interrupted soak still removes its namespaces and says what it saw).
+std::atomic<bool> g_interrupted{false};
+extern "C" void OnInterrupt(int) { g_interrupted.store(true); }
+
 constexpr int kExitInvalid = 1;
 constexpr int kExitUsage = 2;
 constexpr int kExitRunFailed = 3;
@@ -1080,7 +1085,7 @@ int Run::Go() {
   std::vector<std::thread> clients;
   for (uint32_t c = 0; c < o_.clients; ++c) clients.emplace_back([this, c] { ClientLoop(c); });
   std::thread nemesis([this] { Nemesis(); });
-  while (NowS() < o_.duration_s) {
+  while (NowS() < o_.duration_s && !g_interrupted.load()) {
     std::this_thread::sleep_for(100ms);
     for (size_t crashed : cluster_->Reap()) {
       RunError(fmt::format("node {} exited by itself; its log ends:\n{}", crashed + 1,
@@ -1200,7 +1205,8 @@ int Main(int argc, char** argv) {
       ("out", po::value(&o.out), "report directory (default: torture-<topology>-<seed>)")
       ("kvd", po::value(&o.kvd)->default_value(KVD_BIN), "the kvd binary")
       ("keep", po::bool_switch(&o.keep), "keep the nodes' data directories and logs (in <out>/cluster)")
-      ("quiet,q", po::bool_switch(&o.quiet), "no progress lines");
+      ("quiet,q", po::bool_switch(&o.quiet), "no progress lines (Ctrl-C or SIGTERM ends the workload early: "
+                                                 "the run still heals, checks and reports)");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -1348,5 +1354,10 @@ int Main(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);
+  struct sigaction sa {};
+  sa.sa_handler = kvd::torture::OnInterrupt;
+  ::sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
   return kvd::torture::Main(argc, argv);
 }
