@@ -537,6 +537,25 @@ TEST_CASE("dynamo: a sixth node joins under load and takes about 1/6 of the data
     INFO(fmt::format("{} writes failed: {}", failed.size(), fmt::join(failed, "; ")));
     CHECK(failed.empty());
   }
+  // Node 2, still running, coordinates nothing now: it answers NOT_LEADER naming a member
+  // (a client follows it there; nothing was done at node 2).
+  {
+    auto node2 = c.NodeClient(ClusterHarness::index(2), 3s);
+    Result<wire::Response> put = Status::Unavailable("not sent");
+    for (int attempt = 0; attempt < 50; ++attempt) {  // until node 2 has heard it left
+      put = node2->Call(Req(wire::PutRequest{"after-decommission", "x", 0}));
+      if (put.ok() && put.value().status == Code::kNotLeader) break;
+      std::this_thread::sleep_for(100ms);
+    }
+    INFO(Describe(put));
+    REQUIRE(put.ok());
+    CHECK(put.value().status == Code::kNotLeader);
+    CHECK(put.value().message.find("node 2 is not a member of the ring") != std::string::npos);
+    const std::string hint = put.value().detail.leader_hint;
+    CHECK((hint == c.endpoint(ClusterHarness::index(1)) || hint == c.endpoint(ClusterHarness::index(3)) ||
+           hint == c.endpoint(ClusterHarness::index(4)) || hint == c.endpoint(ClusterHarness::index(5)) ||
+           hint == c.endpoint(ClusterHarness::index(6))));
+  }
   c.Kill9(ClusterHarness::index(2));
   std::vector<ring::NodeSpec> specs;
   for (uint64_t id : {uint64_t{1}, uint64_t{3}, uint64_t{4}, uint64_t{5}, uint64_t{6}}) {

@@ -553,6 +553,24 @@ void DynamoNode::OnClientRequest(ClientRequest req) {
   now_ms_ = std::max(now_ms_, req.arrival_ms);
   const wire::Request& r = req.request;
   const wire::Opcode op = r.opcode();
+  if (wire::IsDataOpcode(op) && state_.Find(node_id_) == nullptr) {
+    // Not in the ring (decommissioned, or not joined yet): this node coordinates nothing.
+    // NOT_LEADER with a member's address sends clients there (nothing was done here).
+    wire::Response resp = wire::Response::Error(
+        r.request_id, op,
+        Status::NotLeader(fmt::format("node {} is not a member of the ring (decommissioned, or "
+                                      "not joined yet); send requests to a member",
+                                      node_id_)));
+    for (const RingMember& m : state_.members) {
+      if (m.status == MemberStatus::kNormal && !m.client.empty()) {
+        resp.detail.leader_hint = m.client;
+        break;
+      }
+    }
+    ++refused_;
+    out_.replies.push_back(Reply{req.ref, std::move(resp)});
+    return;
+  }
   ClientOp cop;
   switch (op) {
     case wire::Opcode::kGet:
