@@ -97,22 +97,22 @@ ClientOp Put(uint64_t id, std::string key, std::string value, kv::Resolver r = k
   return op;
 }
 
-ClientOp Delete(uint64_t id, std::string key, kv::Resolver r = kv::Resolver::kLww) {
+// A read or delete of `key` (no value).
+ClientOp KeyOp(OpKind kind, uint64_t id, std::string key, kv::Resolver r) {
   ClientOp op;
   op.id = id;
-  op.kind = OpKind::kDelete;
+  op.kind = kind;
   op.key = std::move(key);
   op.resolver = r;
   return op;
 }
 
+ClientOp Delete(uint64_t id, std::string key, kv::Resolver r = kv::Resolver::kLww) {
+  return KeyOp(OpKind::kDelete, id, std::move(key), r);
+}
+
 ClientOp Get(uint64_t id, std::string key, kv::Resolver r = kv::Resolver::kLww) {
-  ClientOp op;
-  op.id = id;
-  op.kind = OpKind::kGet;
-  op.key = std::move(key);
-  op.resolver = r;
-  return op;
+  return KeyOp(OpKind::kGet, id, std::move(key), r);
 }
 
 // A key and its three replicas (first one first).
